@@ -1,0 +1,144 @@
+"""Input checks: every public entry point validates its data here, before any
+parameter changes, and raises a ValueError or TypeError that names the
+argument and the problem. Valid data leave as arrays of the network's backend,
+device and dtype (moved once)."""
+import math
+import numbers
+
+import numpy as np
+
+from ._backend import device_of, is_array, move, namespace_name, namespace_of
+
+
+def same_origin(**arrays):
+    """Raise unless the device arrays among ``arrays`` share one library and device.
+
+    Host data (NumPy arrays, lists, scalars) mix with anything: they are
+    copied to the network's device. Two arrays that already live on different
+    libraries or devices (torch and CuPy, cuda:0 and cuda:1) are a mistake.
+    """
+    seen = None
+    for name, x in arrays.items():
+        if x is None or isinstance(x, np.ndarray) or not is_array(x):
+            continue
+        origin = (namespace_name(x), device_of(x))
+        if seen is None:
+            seen = (name, origin)
+        elif origin != seen[1]:
+            raise ValueError(
+                f"{name} is a {origin[0]} array on {origin[1]} but {seen[0]} is a "
+                f"{seen[1][0]} array on {seen[1][1]}; pass them from the same "
+                f"backend and device")
+
+
+def _numeric(x, name):
+    """Return ``x`` (an array of any backend, or a host NumPy array) with a real numeric dtype."""
+    if not is_array(x):
+        if x is None:
+            raise TypeError(f"{name} is None; expected an array of numbers")
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name} cannot be read as an array: {exc}") from exc
+    if isinstance(x, np.ndarray):
+        ok = x.dtype.kind in "biuf"
+    else:
+        ok = namespace_of(x).isdtype(x.dtype, ("bool", "integral", "real floating"))
+    if not ok:
+        raise TypeError(f"{name} has dtype {x.dtype}; expected real numbers "
+                        f"(bool, integer or float)")
+    return x
+
+
+def _all_finite(xp, x):
+    return bool(xp.all(xp.isfinite(x)))
+
+
+def features(backend, dtype, X, n_features, name="X"):
+    """X as a (n_samples, n_features) array of ``backend``, float ``dtype`` (a name)."""
+    X = _numeric(X, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, shape (n_samples, {n_features}); got shape "
+                         f"{tuple(X.shape)}")
+    if X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features (columns) but the network "
+                         f"expects {n_features}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has no samples (shape {tuple(X.shape)})")
+    xp = backend.xp
+    X = xp.astype(move(_host_cast(X, dtype), backend), getattr(xp, dtype), copy=False)
+    if not _all_finite(xp, X):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return X
+
+
+def _host_cast(x, dtype):
+    # cast host data before the transfer: float32 moves half the bytes
+    return x.astype(dtype, copy=False) if isinstance(x, np.ndarray) else x
+
+
+def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y"):
+    """y as a (n_samples, n_outputs) float array of ``backend``, ready for ``loss``.
+
+    For ``cross_entropy`` y holds integer class labels, shape (n_samples,) or
+    (n_samples, 1), which become one-hot rows, or rows of class probabilities.
+    For every other loss y has the output's shape; (n_samples,) is accepted
+    for a single output.
+    """
+    y = _numeric(y, name)
+    xp = backend.xp
+    if y.ndim == 0 or y.ndim > 2:
+        raise ValueError(f"{name} must be 1-D or 2-D; got shape {tuple(y.shape)}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"{name} has {y.shape[0]} samples but X has {n_samples}")
+    labels = loss == "cross_entropy" and (y.ndim == 1 or y.shape[1] == 1)
+    if y.ndim == 1 and not labels:
+        y = y[:, None] if n_outputs == 1 else y
+    if not labels and (y.ndim != 2 or y.shape[1] != n_outputs):
+        raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) to match the "
+                         f"network's output; got {tuple(y.shape)}")
+    y = xp.astype(move(_host_cast(y, dtype), backend), getattr(xp, dtype), copy=False)
+    if not _all_finite(xp, y):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if labels:
+        return _one_hot(xp, y, n_outputs, name)
+    if loss in ("binary_cross_entropy", "cross_entropy"):
+        if not bool(xp.all((y >= 0.0) & (y <= 1.0))):
+            raise ValueError(f"{name} must lie in [0, 1] for loss={loss!r}")
+    if loss == "cross_entropy":
+        tol = 1e-4 if dtype == "float32" else 1e-8
+        if not bool(xp.all(xp.abs(xp.sum(y, axis=1) - 1.0) <= tol)):
+            raise ValueError(f"{name} rows must be one-hot or sum to 1 for "
+                             f"loss='cross_entropy'")
+    return y
+
+
+def _one_hot(xp, labels, n_classes, name):
+    """Class labels (float, shape (n,) or (n, 1)) as one-hot rows, shape (n, n_classes)."""
+    labels = xp.reshape(labels, (labels.shape[0], 1))
+    if not bool(xp.all((labels >= 0.0) & (labels < n_classes)
+                       & (labels == xp.floor(labels)))):
+        raise ValueError(f"{name} must hold class labels 0..{n_classes - 1} for "
+                         f"loss='cross_entropy' with {n_classes} outputs")
+    classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
+    return xp.astype(labels == classes, labels.dtype)
+
+
+def positive_number(value, name, *, allow_zero=False):
+    """``value`` as a Python float, finite and > 0 (>= 0 with allow_zero)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, "
+                         f"got {value!r}")
+    return value
+
+
+def positive_int(value, name, *, allow_zero=False):
+    """``value`` as a Python int, > 0 (>= 0 with allow_zero)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return int(value)

@@ -1,0 +1,416 @@
+"""The tutorial's seven functions, for any depth and any Array API backend.
+
+``initialize_network``, ``forward_propagation``, ``compute_loss``,
+``backward_propagation``, ``update_parameters``, ``train_network`` and
+``predict`` keep the tutorial's names and positional parameters. Each public
+function checks its input and moves it to the network's backend once, then
+calls a private twin (``_forward``, ``_backward``, ``_update``, ``_predict``)
+that does the arithmetic and nothing else; training loops call the twins.
+"""
+import numbers
+
+from . import _checks
+from ._backend import (Backend, float_dtype, is_writeable, namespace_name,
+                       namespace_of, device_of, resolve_backend, is_array)
+from .activations import ACTIVATIONS, check_activation
+from .initializers import initial_weights
+from .losses import LOSSES, check_loss, output_delta
+
+# the output activation a loss implies when none is named
+_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
+                   "mse": "sigmoid", "sse": "sigmoid"}
+
+
+class Network(dict):
+    """A network's parameters, indexed like the tutorial's dict, and its configuration.
+
+    ``net["W1"] ... net["WL"]`` have shape (n_in, n_out) and ``net["b1"] ...
+    net["bL"]`` shape (1, n_out), all arrays of ``net.xp`` on ``net.device``
+    with dtype ``net.dtype``. The attributes below are everything the
+    functions of this module need besides the parameters.
+
+    Attributes
+    ----------
+    layer_sizes : tuple of int
+        (n_inputs, hidden sizes..., n_outputs).
+    activation, output_activation : str
+        Activation of the hidden layers and of the output layer.
+    loss : str
+        The loss that ``backward_propagation`` differentiates.
+    init, seed : str, int
+        How the weights were drawn.
+    backend : Backend
+        The backend's name, its Array API namespace ``xp`` and the device.
+    dtype : str
+        "float32" or "float64".
+    """
+
+    def __init__(self, params, *, layer_sizes, activation, output_activation, loss,
+                 init, seed, backend, dtype):
+        super().__init__(params)
+        self.layer_sizes = tuple(layer_sizes)
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.init = init
+        self.seed = seed
+        self.backend = backend
+        self.dtype = dtype
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    @property
+    def device(self):
+        return self.backend.device
+
+    @property
+    def n_layers(self):
+        """Number of weight layers L (hidden layers + output layer)."""
+        return len(self.layer_sizes) - 1
+
+    def layer_activation(self, layer):
+        """The activation of layer ``layer`` (1..L)."""
+        return self.output_activation if layer == self.n_layers else self.activation
+
+    @property
+    def config(self):
+        """The configuration as plain Python values (JSON-serialisable)."""
+        return {"layer_sizes": list(self.layer_sizes), "activation": self.activation,
+                "output_activation": self.output_activation, "loss": self.loss,
+                "init": self.init, "seed": self.seed, "dtype": self.dtype}
+
+    def copy(self):
+        """A deep copy: new parameter arrays on the same backend and device."""
+        params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
+        return Network(params, backend=self.backend, **self.config)
+
+    def __repr__(self):
+        return (f"Network(layer_sizes={self.layer_sizes}, activation={self.activation!r}, "
+                f"output_activation={self.output_activation!r}, loss={self.loss!r}, "
+                f"backend={self.backend.name!r}, device={self.device!r}, "
+                f"dtype={self.dtype!r})")
+
+
+def _layer_sizes(input_size, hidden_size, output_size):
+    """(n_in, h1, ..., n_out) from the tutorial's three sizes or one sequence."""
+    if hidden_size is None and output_size is None:
+        sizes = input_size
+        if isinstance(sizes, numbers.Integral) or not hasattr(sizes, "__len__"):
+            raise TypeError("initialize_network takes (input_size, hidden_size, output_size) "
+                            f"or one sequence of layer sizes; got {input_size!r}")
+    elif hidden_size is None or output_size is None:
+        raise TypeError("give input_size, hidden_size and output_size, or one "
+                        "sequence of layer sizes")
+    else:
+        hidden = [hidden_size] if isinstance(hidden_size, numbers.Integral) else list(hidden_size)
+        sizes = [input_size, *hidden, output_size]
+    sizes = [_checks.positive_int(n, f"layer_sizes[{i}]") for i, n in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size; got {sizes}")
+    return sizes
+
+
+def initialize_network(input_size, hidden_size=None, output_size=None, *,
+                       activation="sigmoid", output_activation=None, loss="mse",
+                       init="randn", seed=42, backend="numpy", device=None,
+                       dtype="float64"):
+    """Create a network with drawn weights and zero biases.
+
+    ``initialize_network(2, 2, 1)`` is the tutorial's network (sigmoid layers,
+    ``np.random.seed(42); np.random.randn`` weights, NumPy float64), drawn
+    without touching NumPy's global random state.
+    ``initialize_network([784, 256, 128, 10], activation="relu",
+    loss="cross_entropy", init="he")`` builds any depth.
+
+    Parameters
+    ----------
+    input_size : int or sequence of int
+        Number of inputs, or the whole ``layer_sizes`` (n_in, hidden..., n_out).
+    hidden_size : int or sequence of int, optional
+        Size of the hidden layer (or of each hidden layer).
+    output_size : int, optional
+        Number of outputs.
+    activation : {"sigmoid", "tanh", "relu", "leaky_relu", "identity"}
+        Activation of the hidden layers.
+    output_activation : str, optional
+        Activation of the output layer, also "softmax"; by default the one
+        ``loss`` implies ("softmax" for cross_entropy, else "sigmoid" as in
+        the tutorial).
+    loss : {"mse", "sse", "binary_cross_entropy", "cross_entropy"}
+        Loss that ``backward_propagation`` differentiates; ``sse`` is the loss
+        whose gradient the tutorial's backprop computes.
+    init : {"randn", "xavier", "he"}
+        Weight initialiser; see ``anynet.initializers``.
+    seed : int
+        Seed of the host-side random generator (the same weights on every backend).
+    backend : str or module
+        "numpy", "cupy", "torch", "jax", "array_api_strict", "auto", or a namespace.
+    device : optional
+        A device of that backend; its default device when None.
+    dtype : {"float64", "float32"}
+
+    Returns
+    -------
+    Network
+    """
+    sizes = _layer_sizes(input_size, hidden_size, output_size)
+    check_activation(activation)
+    if output_activation is None:
+        output_activation = _DEFAULT_OUTPUT.get(loss, "sigmoid")
+    check_activation(output_activation, output=True, argument="output_activation")
+    check_loss(loss, output_activation)
+    if output_activation == "softmax" and sizes[-1] < 2:
+        raise ValueError("output_activation='softmax' needs at least 2 outputs; "
+                         f"output_size is {sizes[-1]}")
+    seed = _checks.positive_int(seed, "seed", allow_zero=True)
+    be = backend if isinstance(backend, Backend) else resolve_backend(backend, device)
+    dtype_name, xp_dtype = float_dtype(be, dtype)
+    params = {}
+    for layer, W in enumerate(initial_weights(init, sizes, seed), start=1):
+        params[f"W{layer}"] = be.xp.asarray(W.astype(dtype_name), device=be.device)
+        params[f"b{layer}"] = be.xp.zeros((1, W.shape[1]), dtype=xp_dtype, device=be.device)
+    return Network(params, layer_sizes=sizes, activation=activation,
+                   output_activation=output_activation, loss=loss, init=init,
+                   seed=seed, backend=be, dtype=dtype_name)
+
+
+# --- forward ----------------------------------------------------------------
+
+def _forward(net, X):
+    """Layer outputs (a1, ..., aL) for checked input X of shape (n_samples, n_in)."""
+    xp, a, outputs = net.xp, X, []
+    for layer in range(1, net.n_layers + 1):
+        z = a @ net[f"W{layer}"] + net[f"b{layer}"]
+        a = ACTIVATIONS[net.layer_activation(layer)][0](xp, z)
+        outputs.append(a)
+    return tuple(outputs)
+
+
+def _predict(net, X):
+    """The output layer's activations, keeping no intermediate outputs."""
+    xp, a = net.xp, X
+    for layer in range(1, net.n_layers + 1):
+        a = ACTIVATIONS[net.layer_activation(layer)][0](xp, a @ net[f"W{layer}"] + net[f"b{layer}"])
+    return a
+
+
+def forward_propagation(network, X):
+    """Pass X through the network.
+
+    Parameters
+    ----------
+    network : Network
+    X : array of shape (n_samples, n_inputs)
+        Any backend's array, or host data; moved to the network's device once.
+
+    Returns
+    -------
+    y_pred : array of shape (n_samples, n_outputs)
+        The output layer's activations.
+    cache : tuple of arrays
+        Every layer's output (a1, ..., aL), which ``backward_propagation``
+        needs: the activations' derivatives are taken from their outputs, as in
+        the tutorial, so the pre-activations z are not kept.
+    """
+    _check_network(network)
+    outputs = _forward(network, _features(network, X))
+    return outputs[-1], outputs
+
+
+def predict(network, X):
+    """The output layer's activations for X, shape (n_samples, n_outputs).
+
+    Uses a path that keeps no cache; it equals ``forward_propagation(network, X)[0]``.
+    """
+    _check_network(network)
+    return _predict(network, _features(network, X))
+
+
+# --- loss and backward --------------------------------------------------------
+
+def compute_loss(y_true, y_pred, loss="mse"):
+    """The loss of predictions ``y_pred`` against targets ``y_true``, a 0-d array.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples, n_outputs), or (n_samples,)
+        Targets; for ``cross_entropy`` also integer class labels of shape
+        (n_samples,). Moved to ``y_pred``'s backend and device.
+    y_pred : array of shape (n_samples, n_outputs)
+        Output activations (probabilities for the cross-entropies).
+    loss : {"mse", "sse", "binary_cross_entropy", "cross_entropy"}
+
+    Returns
+    -------
+    0-d array of ``y_pred``'s backend, device and dtype.
+    """
+    if loss not in LOSSES:
+        check_loss(loss, None)
+    if not is_array(y_pred):
+        y_pred = resolve_backend("numpy").xp.asarray(_checks._numeric(y_pred, "y_pred"))
+    xp = namespace_of(y_pred)
+    be = Backend(namespace_name(y_pred), xp, device_of(y_pred))
+    dtype = "float32" if y_pred.dtype == xp.float32 else "float64"
+    if y_pred.ndim == 1:
+        y_pred = xp.reshape(y_pred, (-1, 1))
+    y_pred = _checks.features(be, dtype, y_pred, y_pred.shape[-1], name="y_pred")
+    if loss in ("binary_cross_entropy", "cross_entropy") and not bool(
+            xp.all((y_pred >= 0.0) & (y_pred <= 1.0))):
+        raise ValueError(f"y_pred must be probabilities in [0, 1] for loss={loss!r}")
+    _checks.same_origin(y_true=y_true, y_pred=y_pred)
+    y = _checks.targets(be, dtype, y_true, y_pred.shape[0], y_pred.shape[1], loss,
+                        name="y_true")
+    return LOSSES[loss](xp, y, y_pred)
+
+
+def _backward(net, outputs, X, Y):
+    """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of net.loss for checked X and Y."""
+    xp, L = net.xp, net.n_layers
+    inputs = (X,) + outputs[:-1]  # the input of layer l is inputs[l - 1]
+    delta = output_delta(xp, net.output_activation, net.loss, Y, outputs[-1])
+    grads = {}
+    for layer in range(L, 0, -1):
+        a_in = inputs[layer - 1]
+        grads[f"dW{layer}"] = a_in.T @ delta
+        grads[f"db{layer}"] = xp.sum(delta, axis=0, keepdims=True)
+        if layer > 1:  # the error flowing into the previous layer
+            backward = ACTIVATIONS[net.activation][1]
+            delta = backward(xp, a_in, delta @ net[f"W{layer}"].T)
+    return {k: grads[k] for layer in range(1, L + 1) for k in (f"dW{layer}", f"db{layer}")}
+
+
+def backward_propagation(network, cache, X, y):
+    """The gradients of the network's loss with respect to every parameter.
+
+    Parameters
+    ----------
+    network : Network
+    cache : tuple of arrays
+        The cache ``forward_propagation(network, X)`` returned.
+    X : array of shape (n_samples, n_inputs)
+    y : array of shape (n_samples, n_outputs)
+        Targets (class labels of shape (n_samples,) for cross_entropy).
+
+    Returns
+    -------
+    dict
+        ``{"dW1": dL/dW1, "db1": dL/db1, ...}``, each the shape of its parameter.
+        The true gradients: ``update_parameters`` subtracts them. (The tutorial
+        adds ``learning_rate * X.T @ ((y - a) * ...)``, which is the same step
+        for loss="sse".)
+    """
+    _check_network(network)
+    _checks.same_origin(X=X, y=y)
+    X = _features(network, X)
+    Y = _checks.targets(network.backend, network.dtype, y, X.shape[0],
+                        network.layer_sizes[-1], network.loss)
+    _check_cache(network, cache, X.shape[0])
+    return _backward(network, tuple(cache), X, Y)
+
+
+# --- update -------------------------------------------------------------------
+
+def _update(net, grads, learning_rate):
+    """Plain gradient descent: p -= learning_rate * dp for every parameter."""
+    if is_writeable(net["W1"]):
+        for key, value in net.items():
+            value -= learning_rate * grads["d" + key]  # in place: no new parameter array
+    else:  # immutable arrays (JAX)
+        for key in net:
+            net[key] = net[key] - learning_rate * grads["d" + key]
+    return net
+
+
+def update_parameters(network, gradients, learning_rate):
+    """One gradient-descent step, in place where the backend allows it.
+
+    Parameters
+    ----------
+    network : Network
+    gradients : dict
+        ``backward_propagation``'s result, arrays of the network's backend.
+    learning_rate : float
+        Step size, > 0.
+
+    Returns
+    -------
+    Network
+        ``network`` itself, updated.
+    """
+    _check_network(network)
+    learning_rate = _checks.positive_number(learning_rate, "learning_rate")
+    for key, value in network.items():
+        g = gradients.get("d" + key) if isinstance(gradients, dict) else None
+        if g is None:
+            raise ValueError(f"gradients has no entry 'd{key}'")
+        _checks.same_origin(**{key: value, f"gradients['d{key}']": g})
+        if tuple(g.shape) != tuple(value.shape) or g.dtype != value.dtype:
+            raise ValueError(f"gradients['d{key}'] has shape {tuple(g.shape)} and dtype "
+                             f"{g.dtype}; expected {tuple(value.shape)} and {value.dtype}")
+    return _update(network, gradients, learning_rate)
+
+
+# --- training -------------------------------------------------------------------
+
+def train_network(X, y, input_size, hidden_size, output_size, epochs, learning_rate,
+                  *, verbose=True, print_every=100, **options):
+    """Train a new network by full-batch gradient descent, as the tutorial does.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, input_size)
+    y : array of shape (n_samples, output_size)
+        Targets (class labels of shape (n_samples,) for cross_entropy).
+    input_size, hidden_size, output_size : int
+        ``hidden_size`` may be a sequence for several hidden layers.
+    epochs : int
+        Number of full-batch steps.
+    learning_rate : float
+    verbose : bool
+        Print "Epoch e, Loss: l" every ``print_every`` epochs, as the tutorial.
+    **options
+        Keyword arguments of ``initialize_network`` (activation, loss, init,
+        seed, backend, device, dtype...).
+
+    Returns
+    -------
+    Network
+    """
+    epochs = _checks.positive_int(epochs, "epochs", allow_zero=True)
+    learning_rate = _checks.positive_number(learning_rate, "learning_rate")
+    print_every = _checks.positive_int(print_every, "print_every")
+    net = initialize_network(input_size, hidden_size, output_size, **options)
+    _checks.same_origin(X=X, y=y)
+    X = _features(net, X)
+    Y = _checks.targets(net.backend, net.dtype, y, X.shape[0], net.layer_sizes[-1], net.loss)
+    for epoch in range(epochs):
+        outputs = _forward(net, X)
+        if verbose and epoch % print_every == 0:
+            loss = LOSSES[net.loss](net.xp, Y, outputs[-1])
+            print(f"Epoch {epoch}, Loss: {float(loss)}")
+        _update(net, _backward(net, outputs, X, Y), learning_rate)
+    return net
+
+
+# --- checks -----------------------------------------------------------------------
+
+def _check_network(network):
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an anynet Network (from initialize_network), "
+                        f"got {type(network).__name__}")
+
+
+def _features(net, X):
+    return _checks.features(net.backend, net.dtype, X, net.layer_sizes[0])
+
+
+def _check_cache(net, cache, n_samples):
+    if not isinstance(cache, (tuple, list)) or len(cache) != net.n_layers:
+        raise ValueError(f"cache must be the {net.n_layers} layer outputs that "
+                         f"forward_propagation returned")
+    for layer, (a, size) in enumerate(zip(cache, net.layer_sizes[1:]), start=1):
+        if not is_array(a) or tuple(a.shape) != (n_samples, size):
+            raise ValueError(f"cache[{layer - 1}] should have shape ({n_samples}, {size}); "
+                             f"was it computed from this X?")

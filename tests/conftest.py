@@ -1,0 +1,74 @@
+"""The backend matrix: an ``xp`` fixture over every Array API library anynet runs on.
+
+Each parameter is an ``anynet.Backend`` (name, namespace, device). Libraries that
+are not installed are skipped with the reason; CuPy is skipped unless a CUDA
+device is usable. array_api_strict runs twice: on its CPU device and on
+``Device("device1")``, which stands in for a GPU (it refuses arrays created on
+the wrong device and implicit conversion to NumPy).
+"""
+import importlib.util
+
+import numpy as np
+import pytest
+
+import anynet
+from anynet._backend import cuda_unavailable_reason, device_of, namespace_name, to_numpy
+
+if importlib.util.find_spec("jax") is not None:
+    import jax
+    jax.config.update("jax_enable_x64", True)  # float64 tests need it
+
+
+def _param(name, device=None, id=None):
+    marks = []
+    if name == "cupy":
+        reason = cuda_unavailable_reason()
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"cupy: {reason}"))
+    elif importlib.util.find_spec(name) is None:
+        marks.append(pytest.mark.skip(reason=f"{name} is not installed"))
+    return pytest.param((name, device), id=id or name, marks=marks)
+
+
+BACKEND_PARAMS = [
+    _param("numpy"),
+    _param("array_api_strict", id="strict-cpu"),
+    _param("array_api_strict", "device1", id="strict-device1"),
+    _param("torch"),
+    _param("jax"),
+    _param("cupy"),
+]
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def xp_backend(request):
+    """A resolved ``anynet.Backend`` for each library of the matrix."""
+    name, device = request.param
+    if device == "device1":
+        import array_api_strict
+        device = array_api_strict.Device("device1")
+    return anynet.resolve_backend(name, device)
+
+
+def assert_on_backend(x, backend, dtype):
+    """x is an array of ``backend``'s library, on its device, with float ``dtype``."""
+    assert namespace_name(x) == backend.name, f"{namespace_name(x)} != {backend.name}"
+    assert device_of(x) == backend.device, f"{device_of(x)} != {backend.device}"
+    assert x.dtype == getattr(backend.xp, dtype), f"{x.dtype} != {dtype}"
+
+
+def host(x):
+    """A NumPy copy of any backend's array."""
+    return np.asarray(to_numpy(x))
+
+
+# largest gradient-check error seen per backend, printed after the run
+GRADCHECK = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if GRADCHECK:
+        terminalreporter.section("largest gradient-check errors (float64)")
+        for name, (fd, torch_err) in sorted(GRADCHECK.items()):
+            terminalreporter.write_line(
+                f"{name:16s} central differences {fd:.2e}   torch.autograd {torch_err:.2e}")
