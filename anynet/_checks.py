@@ -26,9 +26,8 @@ def same_origin(**arrays):
             seen = (name, origin)
         elif origin != seen[1]:
             raise ValueError(
-                f"{name} is a {origin[0]} array on {origin[1]} but {seen[0]} is a "
-                f"{seen[1][0]} array on {seen[1][1]}; pass them from the same "
-                f"backend and device")
+                f"{name} is on {origin[0]} ({origin[1]}) but {seen[0]} is on "
+                f"{seen[1][0]} ({seen[1][1]}); pass them from the same backend and device")
 
 
 def _numeric(x, name):

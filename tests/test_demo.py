@@ -1,0 +1,35 @@
+"""The README's main command: the demo trains both networks and reports."""
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "anynet", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_demo_shows_the_tutorial_failing_and_anynet_solving_xor():
+    result = _run("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("XOR solved: no") == 1 and out.count("XOR solved: yes") == 1
+    assert out.index("XOR solved: no") < out.index("XOR solved: yes")
+    assert "0.0530" in out and "0.4955" in out  # the tutorial's predictions
+
+
+def test_demo_on_another_backend():
+    pytest.importorskip("torch")
+    result = _run("demo", "--backend", "torch")
+    assert result.returncode == 0, result.stderr
+    assert "torch on cpu" in result.stdout and "XOR solved: yes" in result.stdout
+
+
+def test_demo_with_a_bad_backend_is_one_line_on_stderr():
+    result = _run("demo", "--backend", "tensorflow")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "anynet: error: backend='tensorflow' is not known; use one of 'numpy', 'cupy', "
+        "'torch', 'jax', 'array_api_strict', 'auto' or a namespace module"]
