@@ -1,12 +1,16 @@
 """anynet: the tutorial's neural network, on any Array API backend."""
+from . import optimizers, schedules
 from ._backend import BACKENDS, Backend, resolve_backend
 from .network import (Network, backward_propagation, compute_loss, forward_propagation,
                       initialize_network, predict, train_network, update_parameters)
+from .plotting import plot_history
+from .training import train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS", "Backend", "Network", "backward_propagation", "compute_loss",
-    "forward_propagation", "initialize_network", "predict", "resolve_backend",
-    "train_network", "update_parameters", "__version__",
+    "forward_propagation", "initialize_network", "optimizers", "plot_history", "predict",
+    "resolve_backend", "schedules", "train", "train_network", "update_parameters",
+    "__version__",
 ]

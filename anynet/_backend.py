@@ -5,7 +5,10 @@ namespace resolved here, once, at a public entry point. Backend quirks (how
 to tell whether CuPy has a GPU, where JAX keeps its devices, how an array
 gets back to the host) live in this module and nowhere else.
 """
+import ctypes
 import importlib
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -67,6 +70,15 @@ def cuda_unavailable_reason():
     return None if count > 0 else "CuPy is installed but sees no CUDA device"
 
 
+def _caller_stacklevel():
+    """The stacklevel that points a warning at the first frame outside anynet."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _backend_name(backend):
     if isinstance(backend, str):
         if backend in BACKENDS:
@@ -106,7 +118,7 @@ def resolve_backend(backend="numpy", device=None):
             backend = "cupy"
         else:
             warnings.warn(f"backend='auto' chose NumPy on the CPU: {reason}",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=_caller_stacklevel())
             backend = "numpy"
     name = _backend_name(backend)
     if name == "cupy" and (reason := cuda_unavailable_reason()) is not None:
@@ -203,3 +215,31 @@ def move(x, backend):
     if is_array(x) and namespace_name(x) == backend.name:
         return x if device_of(x) == device else array_api_compat.to_device(x, device)
     return xp.asarray(to_numpy(x), device=device)
+
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_host_allocator():
+    """Let glibc keep freed memory for reuse instead of returning it to the OS.
+
+    NumPy allocates a new array for every operation, and glibc hands blocks
+    of 128 KiB and more back to the OS as soon as they are freed: the next
+    step's arrays of the same size then cost a page fault per 4 KiB page.
+    On the mnist-shaped benchmark that made a training step two to four times
+    slower. Raising the mmap and trim thresholds (to 32 and 128 MiB) keeps
+    those blocks in the heap. It affects the whole process, once; set
+    ANYNET_TUNE_MALLOC=0 to leave the allocator alone. Elsewhere than glibc,
+    nothing happens.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED or os.environ.get("ANYNET_TUNE_MALLOC", "1") == "0":
+        return False
+    _ALLOCATOR_TUNED = True
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(
+        mallopt(m_trim_threshold, 128 << 20))

@@ -9,9 +9,11 @@ that does the arithmetic and nothing else; training loops call the twins.
 """
 import numbers
 
+import numpy as np
+
 from . import _checks
-from ._backend import (Backend, float_dtype, is_writeable, namespace_name,
-                       namespace_of, device_of, resolve_backend, is_array)
+from ._backend import (Backend, device_of, float_dtype, is_array, is_writeable,
+                       namespace_name, namespace_of, resolve_backend, to_numpy)
 from .activations import ACTIVATIONS, check_activation
 from .initializers import initial_weights
 from .losses import LOSSES, check_loss, output_delta
@@ -43,11 +45,18 @@ class Network(dict):
         The backend's name, its Array API namespace ``xp`` and the device.
     dtype : str
         "float32" or "float64".
+    classes : tuple or None
+        Class labels in output order, for classifiers made by ``anynet.train``.
+    history : dict or None
+        Per-epoch figures of the last ``anynet.train`` run.
     """
 
     def __init__(self, params, *, layer_sizes, activation, output_activation, loss,
-                 init, seed, backend, dtype):
+                 init, seed, backend, dtype, classes=None):
         super().__init__(params)
+        self.classes = None if classes is None else tuple(classes)
+        self.history = None
+        self.optimizer = None
         self.layer_sizes = tuple(layer_sizes)
         self.activation = activation
         self.output_activation = output_activation
@@ -79,12 +88,64 @@ class Network(dict):
         """The configuration as plain Python values (JSON-serialisable)."""
         return {"layer_sizes": list(self.layer_sizes), "activation": self.activation,
                 "output_activation": self.output_activation, "loss": self.loss,
-                "init": self.init, "seed": self.seed, "dtype": self.dtype}
+                "init": self.init, "seed": self.seed, "dtype": self.dtype,
+                "classes": None if self.classes is None else list(self.classes)}
 
     def copy(self):
         """A deep copy: new parameter arrays on the same backend and device."""
         params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
-        return Network(params, backend=self.backend, **self.config)
+        twin = Network(params, backend=self.backend, **self.config)
+        twin.history = self.history
+        return twin
+
+    # --- the estimator-style methods of anynet.train's networks ---------------------
+
+    def predict(self, X):
+        """The output layer's activations for X, as ``anynet.predict(self, X)``."""
+        return predict(self, X)
+
+    def predict_classes(self, X):
+        """Predicted class labels, a host NumPy array of shape (n_samples,)."""
+        classes = self._classes()
+        P = self.predict(X)
+        xp = self.xp
+        index = (xp.astype(P[:, 0] > 0.5, xp.int64) if P.shape[1] == 1
+                 else xp.argmax(P, axis=1))
+        return np.asarray(classes)[to_numpy(index)]
+
+    def score(self, X, y):
+        """Accuracy for a classifier, R^2 (averaged over outputs) for a regressor.
+
+        Computed on the host in float64, as scikit-learn's ``score``.
+        """
+        from .metrics import r2
+        from .tasks import Task, encode_targets, host_targets
+        y = host_targets(y)
+        if self.loss in ("cross_entropy", "binary_cross_entropy"):
+            task = Task(self.loss, self.output_activation, self.layer_sizes[-1],
+                        self._classes())
+            labels = np.asarray(task.classes)[encode_targets(y, task).reshape(-1).astype(int)] \
+                if not (y.ndim == 2 and y.shape[1] > 1) else np.asarray(task.classes)[
+                    np.argmax(y, axis=1)]
+            predicted = self.predict_classes(X)
+            if predicted.shape[0] != labels.shape[0]:
+                raise ValueError(f"y has {labels.shape[0]} samples but X has "
+                                 f"{predicted.shape[0]}")
+            return float(np.mean(predicted == labels))
+        P = to_numpy(self.predict(X)).astype(np.float64)
+        Y = y.astype(np.float64).reshape(P.shape[0], -1) if y.shape[0] == P.shape[0] else None
+        if Y is None or Y.shape != P.shape:
+            raise ValueError(f"y has shape {y.shape}; expected ({P.shape[0]}, {P.shape[1]})")
+        return float(r2(np, Y, P))
+
+    def _classes(self):
+        if self.loss not in ("cross_entropy", "binary_cross_entropy"):
+            raise TypeError(f"this network is a regressor (loss={self.loss!r}); it has "
+                            f"no classes")
+        if self.classes is not None:
+            return self.classes
+        return (0, 1) if self.loss == "binary_cross_entropy" else tuple(
+            range(self.layer_sizes[-1]))
 
     def __repr__(self):
         return (f"Network(layer_sizes={self.layer_sizes}, activation={self.activation!r}, "
@@ -182,7 +243,8 @@ def _forward(net, X):
     """Layer outputs (a1, ..., aL) for checked input X of shape (n_samples, n_in)."""
     xp, a, outputs = net.xp, X, []
     for layer in range(1, net.n_layers + 1):
-        z = a @ net[f"W{layer}"] + net[f"b{layer}"]
+        z = a @ net[f"W{layer}"]
+        z += net[f"b{layer}"]  # in place where the backend allows: one array less
         a = ACTIVATIONS[net.layer_activation(layer)][0](xp, z)
         outputs.append(a)
     return tuple(outputs)
@@ -192,7 +254,9 @@ def _predict(net, X):
     """The output layer's activations, keeping no intermediate outputs."""
     xp, a = net.xp, X
     for layer in range(1, net.n_layers + 1):
-        a = ACTIVATIONS[net.layer_activation(layer)][0](xp, a @ net[f"W{layer}"] + net[f"b{layer}"])
+        z = a @ net[f"W{layer}"]
+        z += net[f"b{layer}"]
+        a = ACTIVATIONS[net.layer_activation(layer)][0](xp, z)
     return a
 
 

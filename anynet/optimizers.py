@@ -1,0 +1,183 @@
+"""Optimizers: small update rules over state that mirrors the parameters.
+
+Each optimizer keeps one state array per parameter (``m``, ``v`` ...) and a
+step count, and updates the network with augmented assignments (``p -= step``):
+on NumPy, CuPy, PyTorch and array_api_strict those run in place and allocate
+no new parameter arrays; on JAX, whose arrays are immutable, Python falls back
+to ``p = p - step``, and the result is stored back. One code path, both ways.
+The gradients passed to ``step`` are scratch space: the rules overwrite them.
+
+Hyperparameters are Python floats, checked when the optimizer is made.
+The formulas follow ``torch.optim`` (and are tested against it).
+"""
+import math
+
+from . import _checks
+
+
+class Optimizer:
+    """Base class: ``step(net, grads, learning_rate)`` updates ``net`` in place."""
+
+    #: names of the per-parameter state arrays, each shaped like its parameter
+    state_names = ()
+
+    def __init__(self, weight_decay=0.0):
+        self.weight_decay = _checks.positive_number(weight_decay, "weight_decay",
+                                                    allow_zero=True)
+        self.t = 0
+        self.state = {}
+
+    def _init_state(self, net):
+        self.xp = net.xp
+        self.state = {name: {k: self.xp.zeros_like(p) for k, p in net.items()}
+                      for name in self.state_names}
+
+    def step(self, net, grads, learning_rate):
+        """One update of every parameter of ``net`` from ``grads`` ({"dW1": ...})."""
+        if self.t == 0:
+            self._init_state(net)
+        self.t += 1
+        for key in net:
+            p, g = self._decay(net[key], grads["d" + key], learning_rate)
+            net[key] = self._update(key, p, g, learning_rate)
+        return net
+
+    def _decay(self, p, g, lr):
+        """L2 weight decay: add the gradient of wd/2 * ||p||^2 (as torch.optim does)."""
+        return (p, g + self.weight_decay * p) if self.weight_decay else (p, g)
+
+    def _update(self, key, p, g, lr):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """The state as {"t": int, name: {param: array}} (arrays of the network's backend)."""
+        return {"t": self.t, **self.state}
+
+
+class SGD(Optimizer):
+    """Plain gradient descent: p -= lr * g."""
+
+    def _update(self, key, p, g, lr):
+        g *= lr
+        p -= g
+        return p
+
+
+class Momentum(Optimizer):
+    """SGD with momentum, as torch.optim.SGD (dampening 0): v = mu * v + g.
+
+    Nesterov's variant steps along g + mu * v instead of v
+    (Sutskever et al., 2013, http://proceedings.mlr.press/v28/sutskever13.html).
+    """
+
+    state_names = ("velocity",)
+
+    def __init__(self, momentum=0.9, nesterov=False, weight_decay=0.0):
+        super().__init__(weight_decay)
+        self.momentum = _unit_interval(momentum, "momentum")
+        self.nesterov = bool(nesterov)
+
+    def _update(self, key, p, g, lr):
+        v = self.state["velocity"][key]
+        v *= self.momentum
+        v += g
+        self.state["velocity"][key] = v
+        if self.nesterov:
+            g += self.momentum * v
+        p -= lr * (g if self.nesterov else v)
+        return p
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015, https://arxiv.org/abs/1412.6980), torch.optim.Adam's form."""
+
+    state_names = ("m", "v")
+
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        super().__init__(weight_decay)
+        self.beta1 = _unit_interval(beta1, "beta1")
+        self.beta2 = _unit_interval(beta2, "beta2")
+        self.eps = _checks.positive_number(eps, "eps")
+
+    def _update(self, key, p, g, lr):
+        m, v = self.state["m"][key], self.state["v"][key]
+        b1, b2 = self.beta1, self.beta2
+        m *= b1
+        m += (1.0 - b1) * g
+        g *= g  # g is scratch: it becomes g^2
+        g *= 1.0 - b2
+        v *= b2
+        v += g
+        self.state["m"][key], self.state["v"][key] = m, v
+        # p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with the bias corrections
+        # bc = 1 - beta^t; multiplied through by sqrt(bc2) to save a pass
+        root_bc2 = math.sqrt(1.0 - b2 ** self.t)
+        denom = self.xp.sqrt(v)
+        denom += self.eps * root_bc2
+        step = m / denom
+        step *= lr * root_bc2 / (1.0 - b1 ** self.t)
+        p -= step
+        return p
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019,
+    https://arxiv.org/abs/1711.05101): p *= 1 - lr * wd before the Adam step."""
+
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+        super().__init__(beta1, beta2, eps, weight_decay)
+
+    def _decay(self, p, g, lr):
+        if self.weight_decay:
+            p *= 1.0 - lr * self.weight_decay
+        return p, g
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, 2012), torch.optim.RMSprop's form: v = a v + (1 - a) g^2."""
+
+    state_names = ("v",)
+
+    def __init__(self, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(weight_decay)
+        self.alpha = _unit_interval(alpha, "alpha")
+        self.eps = _checks.positive_number(eps, "eps")
+
+    def _update(self, key, p, g, lr):
+        v = self.state["v"][key]
+        v *= self.alpha
+        v += (1.0 - self.alpha) * (g * g)
+        self.state["v"][key] = v
+        denom = self.xp.sqrt(v)
+        denom += self.eps
+        step = g / denom
+        step *= lr
+        p -= step
+        return p
+
+
+def _unit_interval(value, name):
+    value = _checks.positive_number(value, name, allow_zero=True)
+    if value >= 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW,
+              "rmsprop": RMSprop}
+
+
+def make_optimizer(optimizer, **options):
+    """An optimizer from its name (with ``options``) or an Optimizer instance as is."""
+    if isinstance(optimizer, Optimizer):
+        if options:
+            raise ValueError(f"optimizer options {sorted(options)} cannot be combined "
+                             f"with an Optimizer instance")
+        return optimizer
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r} is not known; use one of "
+                         f"{', '.join(map(repr, OPTIMIZERS))} or an Optimizer instance")
+    try:
+        return OPTIMIZERS[optimizer](**options)
+    except TypeError as exc:
+        raise TypeError(f"optimizer={optimizer!r}: {exc}") from exc

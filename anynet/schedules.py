@@ -1,0 +1,110 @@
+"""Learning-rate schedules: the learning rate of each epoch.
+
+A schedule is called at the start of every epoch as
+``schedule(epoch, base_lr, history) -> lr``, with ``history`` the figures of
+the epochs so far (see ``anynet.train``). The formulas match
+``torch.optim.lr_scheduler`` stepped once per epoch. Any callable with that
+signature is a schedule too.
+"""
+import math
+
+from . import _checks
+
+
+class Schedule:
+    def start(self, epochs):
+        """Called once before training: reset any state."""
+
+    def __call__(self, epoch, base_lr, history):
+        raise NotImplementedError
+
+
+class StepLR(Schedule):
+    """lr = base_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, step_size=None, gamma=0.1):
+        self.step_size = None if step_size is None else _checks.positive_int(step_size,
+                                                                             "step_size")
+        self.gamma = _checks.positive_number(gamma, "gamma")
+
+    def start(self, epochs):
+        self._step = self.step_size or max(1, epochs // 3)  # default: three plateaus
+
+    def __call__(self, epoch, base_lr, history):
+        return base_lr * self.gamma ** (epoch // self._step)
+
+
+class ExponentialLR(Schedule):
+    """lr = base_lr * gamma ** epoch."""
+
+    def __init__(self, gamma=0.95):
+        self.gamma = _checks.positive_number(gamma, "gamma")
+
+    def __call__(self, epoch, base_lr, history):
+        return base_lr * self.gamma ** epoch
+
+
+class CosineLR(Schedule):
+    """Cosine annealing from base_lr to eta_min over t_max epochs (default: all of them)."""
+
+    def __init__(self, t_max=None, eta_min=0.0):
+        self.t_max = None if t_max is None else _checks.positive_int(t_max, "t_max")
+        self.eta_min = _checks.positive_number(eta_min, "eta_min", allow_zero=True)
+
+    def start(self, epochs):
+        self._t_max = self.t_max or max(1, epochs)
+
+    def __call__(self, epoch, base_lr, history):
+        cos = math.cos(math.pi * min(epoch, self._t_max) / self._t_max)
+        return self.eta_min + (base_lr - self.eta_min) * (1.0 + cos) / 2.0
+
+
+class ReduceLROnPlateau(Schedule):
+    """Multiply the learning rate by ``factor`` once the monitored loss (validation
+    loss when there is one, else training loss) has not improved by a relative
+    ``threshold`` for ``patience`` epochs; never below ``min_lr``."""
+
+    def __init__(self, factor=0.1, patience=10, threshold=1e-4, min_lr=0.0):
+        self.factor = _checks.positive_number(factor, "factor")
+        if self.factor >= 1.0:
+            raise ValueError(f"factor must be < 1, got {factor!r}")
+        self.patience = _checks.positive_int(patience, "patience", allow_zero=True)
+        self.threshold = _checks.positive_number(threshold, "threshold", allow_zero=True)
+        self.min_lr = _checks.positive_number(min_lr, "min_lr", allow_zero=True)
+
+    def start(self, epochs):
+        self._best, self._bad, self._lr = math.inf, 0, None
+
+    def __call__(self, epoch, base_lr, history):
+        if self._lr is None:
+            self._lr = base_lr
+        if epoch == 0:
+            return self._lr
+        losses = history["val_loss"] if history.get("val_loss") else history["loss"]
+        current = losses[-1]
+        if current < self._best * (1.0 - self.threshold):
+            self._best, self._bad = current, 0
+        else:
+            self._bad += 1
+        if self._bad > self.patience:
+            self._lr, self._bad = max(self._lr * self.factor, self.min_lr), 0
+        return self._lr
+
+
+SCHEDULES = {"step": StepLR, "exponential": ExponentialLR, "cosine": CosineLR,
+             "plateau": ReduceLROnPlateau}
+
+
+def make_schedule(lr_schedule):
+    """None, a name from SCHEDULES (default settings), a Schedule, or a callable."""
+    if lr_schedule is None or isinstance(lr_schedule, Schedule):
+        return lr_schedule
+    if isinstance(lr_schedule, str):
+        if lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule={lr_schedule!r} is not known; use one of "
+                             f"{', '.join(map(repr, SCHEDULES))}, a Schedule or a callable")
+        return SCHEDULES[lr_schedule]()
+    if callable(lr_schedule):
+        return lr_schedule
+    raise TypeError(f"lr_schedule must be a name, a Schedule or a callable, "
+                    f"got {lr_schedule!r}")

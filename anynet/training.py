@@ -1,0 +1,351 @@
+"""``anynet.train``: mini-batch training with the features people expect.
+
+The loop keeps to one rule on a GPU: nothing inside the batch loop waits for
+the device. The permutation of an epoch is drawn on the host and copied to the
+device once; batches are gathered on the device; the loss is summed there; and
+the epoch's figures (training loss, validation loss and metric) are stacked
+into one array and read with a single host sync at the end of the epoch.
+"""
+import math
+import time
+
+import numpy as np
+
+from . import _checks
+from ._backend import Backend, float_dtype, resolve_backend, to_numpy, tune_host_allocator
+from .initializers import INITIALIZERS
+from .losses import LOSSES
+from .metrics import metric_for
+from .network import Network, _backward, _forward, _predict, initialize_network
+from .optimizers import make_optimizer
+from .progress import Progress
+from .schedules import Schedule, make_schedule
+from .tasks import encode_targets, host_targets, infer_task, Task
+
+_DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
+
+
+def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam",
+          learning_rate=1e-2, epochs=200, batch_size=200, backend=None, device=None,
+          dtype=None, seed=0, network=None, validation_split=0.0, validation_data=None,
+          early_stopping=False, patience=10, weight_decay=0.0, lr_schedule=None,
+          clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
+          **optimizer_options):
+    """Train a network on (X, y) by mini-batch gradient descent.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Host data or any backend's array; moved to the network's device once.
+    y : array of shape (n_samples,) or (n_samples, n_outputs)
+        Class labels (integers, strings), one-hot rows, a 0/1 column, or real
+        values. With ``loss=None`` the task is read from y: labels or one-hot
+        rows -> softmax + cross_entropy; one 0/1 column -> sigmoid +
+        binary_cross_entropy; real values -> identity + mse.
+    hidden : sequence of int
+        Sizes of the hidden layers.
+    activation : str
+        Activation of the hidden layers.
+    loss : str, optional
+        "mse", "sse", "binary_cross_entropy" or "cross_entropy"; inferred when None.
+    optimizer : str or Optimizer
+        "sgd", "momentum", "adam", "adamw", "rmsprop", or an instance from
+        ``anynet.optimizers``. Extra keyword arguments (``momentum=0.9``,
+        ``nesterov=True``, ``beta1=...``) go to its constructor.
+    learning_rate : float
+        Base learning rate (scaled by ``lr_schedule``). The default, 0.01, solves
+        XOR in 200 epochs and matches scikit-learn's MLPClassifier on its digits.
+    epochs : int
+        Passes over the training data.
+    batch_size : int
+        Samples per step; the last, partial batch of an epoch is used too.
+    backend, device : optional
+        As ``initialize_network``; ``backend=None`` means "auto" (CuPy when a
+        CUDA device is usable, else NumPy). Taken from ``network`` when given.
+    dtype : {"float32", "float64"}, optional
+        float32 when None (or ``network``'s dtype).
+    seed : int
+        Seeds the weights (with ``init``) and, separately, the batches and the
+        validation split: the same seed gives the same run on every backend.
+    network : Network, optional
+        Continue training this network instead of a new one. It is updated only
+        when training succeeds; an exception leaves it as it was.
+    validation_split : float in [0, 1)
+        Fraction of the samples held out (at random, seeded) for validation.
+    validation_data : (X_val, y_val), optional
+        Validation data given explicitly (instead of validation_split).
+    early_stopping : bool
+        Stop when the validation loss has not improved for ``patience`` epochs
+        and restore the best weights. Without validation data, 10% of the
+        samples are held out.
+    weight_decay : float
+        L2 penalty (decoupled for "adamw").
+    lr_schedule : str, Schedule or callable, optional
+        "step", "exponential", "cosine", "plateau", an ``anynet.schedules``
+        object, or ``f(epoch, base_lr, history) -> lr``.
+    clip_norm : float, optional
+        Rescale the gradients of each step so their global L2 norm is at most this.
+    shuffle : bool
+        Draw a new order of the samples every epoch.
+    verbose : bool
+        Show a progress bar with the loss and the validation metric.
+    callbacks : sequence of callables
+        Each is called as ``callback(epoch, history, network)`` after every
+        epoch; returning True stops training.
+    init : str, optional
+        Weight initialiser; "he" for relu layers, else "xavier", when None.
+
+    Returns
+    -------
+    Network
+        With ``.history``: lists "loss", "val_loss", "val_metric", "lr",
+        "seconds", one entry per epoch (the validation lists hold None without
+        validation data), and "metric": "accuracy" or "r2".
+    """
+    run = _Run.prepare(X, y, locals())
+    tune_host_allocator()
+    return run.fit()
+
+
+class _Run:
+    """One training run: checked inputs, the working network and the loop state."""
+
+    @classmethod
+    def prepare(cls, X, y, args):
+        self = cls()
+        self.args = args = dict(args)
+        self._check_hyperparameters(args)
+        options = dict(args["optimizer_options"])
+        if args["weight_decay"]:
+            options["weight_decay"] = _checks.positive_number(args["weight_decay"],
+                                                              "weight_decay", allow_zero=True)
+        self.optimizer = make_optimizer(args["optimizer"], **options)
+        self.schedule = make_schedule(args["lr_schedule"])
+        self.backend, self.dtype = _backend_and_dtype(args)
+        xp = self.backend.xp
+        y_host = host_targets(y)
+        self.task = _task(args["network"], y_host, args["loss"])
+        _checks.same_origin(X=X, y=y)
+        X = _checks.features(self.backend, self.dtype, X, _n_features(args["network"], X))
+        Y = self._targets(y_host, X.shape[0], "y")
+        self.rng = np.random.default_rng(np.random.SeedSequence([args["seed"], 1]))
+        self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args)
+        self.net = self._network(args)
+        self.xp = xp
+        return self
+
+    # --- set-up ---------------------------------------------------------------
+
+    @staticmethod
+    def _check_hyperparameters(args):
+        args["epochs"] = _checks.positive_int(args["epochs"], "epochs", allow_zero=True)
+        args["learning_rate"] = _checks.positive_number(args["learning_rate"],
+                                                        "learning_rate")
+        args["batch_size"] = _checks.positive_int(args["batch_size"], "batch_size")
+        args["patience"] = _checks.positive_int(args["patience"], "patience")
+        args["seed"] = _checks.positive_int(args["seed"], "seed", allow_zero=True)
+        split = _checks.positive_number(args["validation_split"], "validation_split",
+                                        allow_zero=True)
+        if split >= 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {split!r}")
+        args["validation_split"] = split
+        if args["clip_norm"] is not None:
+            args["clip_norm"] = _checks.positive_number(args["clip_norm"], "clip_norm")
+        args["hidden"] = [_checks.positive_int(h, f"hidden[{i}]")
+                          for i, h in enumerate(_as_sequence(args["hidden"], "hidden"))]
+        if args["init"] is not None and args["init"] not in INITIALIZERS:
+            raise ValueError(f"init={args['init']!r} is not a known initialiser; use one "
+                             f"of {', '.join(map(repr, INITIALIZERS))}")
+        callbacks = list(args["callbacks"] or ())
+        for i, cb in enumerate(callbacks):
+            if not callable(cb):
+                raise TypeError(f"callbacks[{i}] is not callable: {cb!r}")
+        args["callbacks"] = callbacks
+        if args["network"] is not None and not isinstance(args["network"], Network):
+            raise TypeError(f"network must be an anynet Network, got "
+                            f"{type(args['network']).__name__}")
+        vd = args["validation_data"]
+        if vd is not None and (not isinstance(vd, (tuple, list)) or len(vd) != 2):
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        if vd is not None and split:
+            raise ValueError("give validation_data or validation_split, not both")
+
+    def _targets(self, y_host, n_samples, name):
+        encoded = encode_targets(y_host, self.task, name)
+        return _checks.targets(self.backend, self.dtype, encoded, n_samples,
+                               self.task.n_outputs, self.task.loss, name=name)
+
+    def _split(self, X, Y, args):
+        """(X, Y, X_val, Y_val): the validation set held out or given."""
+        if args["validation_data"] is not None:
+            Xv, yv = args["validation_data"]
+            _checks.same_origin(X_val=Xv, y_val=yv)
+            Xv = _checks.features(self.backend, self.dtype, Xv, X.shape[1], name="X_val")
+            Yv = self._targets(host_targets(yv, "y_val"), Xv.shape[0], "y_val")
+            return X, Y, Xv, Yv
+        split = args["validation_split"] or (0.1 if args["early_stopping"] else 0.0)
+        if not split:
+            return X, Y, None, None
+        n = X.shape[0]
+        n_val = int(math.ceil(n * split))
+        if n_val >= n:
+            raise ValueError(f"validation_split={split} leaves no training samples out "
+                             f"of {n}")
+        order = self.xp_asarray(self.rng.permutation(n))
+        take = self.backend.xp.take
+        val, fit = order[:n_val], order[n_val:]
+        return take(X, fit, axis=0), take(Y, fit, axis=0), take(X, val, axis=0), \
+            take(Y, val, axis=0)
+
+    def xp_asarray(self, host_indices):
+        """Host integer indices on the device (one explicit transfer)."""
+        return self.backend.xp.asarray(host_indices.astype(np.int64),
+                                       device=self.backend.device)
+
+    def _network(self, args):
+        if args["network"] is not None:
+            return args["network"].copy()  # the original changes only on success
+        init = args["init"] or _DEFAULT_INIT.get(args["activation"], "xavier")
+        net = initialize_network(
+            [self.X.shape[1], *args["hidden"], self.task.n_outputs],
+            activation=args["activation"], output_activation=self.task.output_activation,
+            loss=self.task.loss, init=init, seed=args["seed"], backend=self.backend,
+            dtype=self.dtype)
+        net.classes = self.task.classes
+        return net
+
+    # --- the loop ---------------------------------------------------------------
+
+    def fit(self):
+        args, xp = self.args, self.xp
+        epochs, base_lr = args["epochs"], args["learning_rate"]
+        metric_name, self.metric = metric_for(self.task.loss)
+        history = {"loss": [], "val_loss": [], "val_metric": [], "lr": [], "seconds": [],
+                   "metric": metric_name}
+        if isinstance(self.schedule, Schedule):
+            self.schedule.start(epochs)
+        best = None  # (val_loss, parameters) for early stopping
+        progress = Progress(epochs, metric_name, enabled=args["verbose"])
+        try:
+            for epoch in range(epochs):
+                start = time.perf_counter()
+                lr = base_lr if self.schedule is None else float(
+                    self.schedule(epoch, base_lr, history))
+                if not (lr > 0.0 and math.isfinite(lr)):
+                    raise ValueError(f"lr_schedule gave learning rate {lr!r} at epoch {epoch}")
+                figures = self._epoch(lr)
+                loss, val_loss, val_metric = (float(v) for v in figures)
+                history["loss"].append(loss)
+                history["val_loss"].append(None if self.X_val is None else val_loss)
+                history["val_metric"].append(None if self.X_val is None else val_metric)
+                history["lr"].append(lr)
+                history["seconds"].append(time.perf_counter() - start)
+                progress.update(history)
+                if args["early_stopping"]:
+                    if best is None or val_loss < best[0]:
+                        best, waited = (val_loss, self.net.copy()), 0
+                    else:
+                        waited += 1
+                        if waited >= args["patience"]:
+                            break
+                if any(cb(epoch, history, self.net) is True for cb in args["callbacks"]):
+                    break
+        finally:
+            progress.close()
+        if best is not None:
+            self.net.update(best[1])
+        return self._finish(history)
+
+    def _epoch(self, lr):
+        """One pass over the training data; returns host (loss, val_loss, val_metric)."""
+        xp, net, X, Y = self.xp, self.net, self.X, self.Y
+        n, batch = X.shape[0], self.args["batch_size"]
+        order = self.xp_asarray(self.rng.permutation(n)) if self.args["shuffle"] else None
+        loss_fn = LOSSES[net.loss]
+        total = xp.zeros((), dtype=X.dtype, device=self.backend.device)
+        for lo in range(0, n, batch):
+            hi = min(lo + batch, n)
+            if order is None:
+                Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
+            else:
+                idx = order[lo:hi]
+                Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+            outputs = _forward(net, Xb)
+            total = total + loss_fn(xp, Yb, outputs[-1]) * float(hi - lo)
+            grads = _backward(net, outputs, Xb, Yb)
+            if self.args["clip_norm"] is not None:
+                _clip_global_norm(xp, grads, self.args["clip_norm"])
+            self.optimizer.step(net, grads, lr)
+        figures = [total / float(n)]
+        if self.X_val is not None:
+            P = _predict(net, self.X_val)
+            figures += [loss_fn(xp, self.Y_val, P), self.metric(xp, self.Y_val, P)]
+        else:
+            figures += [total * 0.0, total * 0.0]
+        return to_numpy(xp.stack([xp.astype(f, X.dtype) for f in figures]))  # the one sync
+
+    def _finish(self, history):
+        net = self.net
+        net.history = history
+        net.optimizer = self.optimizer
+        original = self.args["network"]
+        if original is None:
+            return net
+        original.update(net)  # commit: the original takes the trained arrays
+        original.history, original.optimizer = history, self.optimizer
+        return original
+
+
+def _clip_global_norm(xp, grads, max_norm):
+    """Scale all gradients by min(1, max_norm / (norm + 1e-6)) without a host sync."""
+    total = sum(xp.sum(g * g) for g in grads.values())
+    scale = xp.minimum(max_norm / (xp.sqrt(total) + 1e-6), 1.0)
+    for key, g in grads.items():
+        g *= scale
+        grads[key] = g
+
+
+def _backend_and_dtype(args):
+    net = args["network"]
+    if net is None:
+        backend = resolve_backend("auto" if args["backend"] is None else args["backend"],
+                                  args["device"])
+        return backend, float_dtype(backend, args["dtype"] or "float32")[0]
+    for name, value, own in (("backend", args["backend"], net.backend.name),
+                             ("device", args["device"], net.device),
+                             ("dtype", args["dtype"], net.dtype)):
+        if value is not None and value != own and not (
+                name == "backend" and isinstance(value, Backend) and value.name == own):
+            raise ValueError(f"{name}={value!r} differs from the network's {own!r}; "
+                             f"leave it out to train the network where it is")
+    return net.backend, net.dtype
+
+
+def _task(network, y_host, loss):
+    if network is None:
+        return infer_task(y_host, loss)
+    if loss is not None and loss != network.loss:
+        raise ValueError(f"loss={loss!r} differs from the network's loss {network.loss!r}")
+    classes = getattr(network, "classes", None)
+    task = Task(network.loss, network.output_activation, network.layer_sizes[-1],
+                None if classes is None else tuple(classes))
+    if task.loss == "cross_entropy" and task.classes is None:
+        task = Task(task.loss, task.output_activation, task.n_outputs,
+                    tuple(range(task.n_outputs)))
+    return task
+
+
+def _n_features(network, X):
+    if network is not None:
+        return network.layer_sizes[0]
+    shape = getattr(X, "shape", None) or np.shape(X)
+    return shape[1] if len(shape) == 2 else -1
+
+
+def _as_sequence(value, name):
+    if isinstance(value, (int, np.integer)):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
