@@ -105,13 +105,17 @@ def resolve_backend(backend="numpy", device=None):
 
     Parameters
     ----------
-    backend : str or module
+    backend : str, module or Backend
         One of ``BACKENDS``, ``"auto"`` (CuPy when a CUDA device is usable,
         else NumPy with a warning), or an array namespace module such as
         ``array_api_strict`` or ``torch``.
     device : object, optional
         A device of that backend; its default device when None.
     """
+    if isinstance(backend, Backend):  # already resolved
+        if device is None or device == backend.device:
+            return backend
+        backend = backend.name
     if backend == "auto":
         reason = cuda_unavailable_reason()
         if reason is None:

@@ -76,7 +76,7 @@ def _host_cast(x, dtype):
     return x.astype(dtype, copy=False) if isinstance(x, np.ndarray) else x
 
 
-def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y"):
+def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X"):
     """y as a (n_samples, n_outputs) float array of ``backend``, ready for ``loss``.
 
     For ``cross_entropy`` y holds integer class labels, shape (n_samples,) or
@@ -89,7 +89,7 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y"):
     if y.ndim == 0 or y.ndim > 2:
         raise ValueError(f"{name} must be 1-D or 2-D; got shape {tuple(y.shape)}")
     if y.shape[0] != n_samples:
-        raise ValueError(f"{name} has {y.shape[0]} samples but X has {n_samples}")
+        raise ValueError(f"{name} has {y.shape[0]} samples but {x_name} has {n_samples}")
     labels = loss == "cross_entropy" and (y.ndim == 1 or y.shape[1] == 1)
     if y.ndim == 1 and not labels:
         y = y[:, None] if n_outputs == 1 else y

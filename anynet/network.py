@@ -226,7 +226,7 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
         raise ValueError("output_activation='softmax' needs at least 2 outputs; "
                          f"output_size is {sizes[-1]}")
     seed = _checks.positive_int(seed, "seed", allow_zero=True)
-    be = backend if isinstance(backend, Backend) else resolve_backend(backend, device)
+    be = resolve_backend(backend, device)
     dtype_name, xp_dtype = float_dtype(be, dtype)
     params = {}
     for layer, W in enumerate(initial_weights(init, sizes, seed), start=1):

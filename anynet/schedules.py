@@ -80,8 +80,8 @@ class ReduceLROnPlateau(Schedule):
             self._lr = base_lr
         if epoch == 0:
             return self._lr
-        losses = history["val_loss"] if history.get("val_loss") else history["loss"]
-        current = losses[-1]
+        val = history.get("val_loss")
+        current = val[-1] if val and val[-1] is not None else history["loss"][-1]
         if current < self._best * (1.0 - self.threshold):
             self._best, self._bad = current, 0
         else:

@@ -94,9 +94,9 @@ def infer_task(y, loss=None, name="y"):
             raise ValueError(f"{name} has a single class ({classes[0]!r}); a classifier "
                              f"needs at least 2")
         return Task(loss, output, len(classes), classes)
-    if loss == "binary_cross_entropy":
-        if not _is_binary_column(y):
-            raise ValueError(f"{name} must be one column of 0/1 values for "
+    if loss == "binary_cross_entropy":  # 0/1 labels, or probabilities when asked for
+        if (y.ndim == 2 and y.shape[1] != 1) or y.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be one column of numbers in [0, 1] for "
                              f"loss='binary_cross_entropy'")
         return Task(loss, output, 1, (0, 1))
     if y.dtype.kind not in "biuf":

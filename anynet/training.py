@@ -173,7 +173,8 @@ class _Run:
     def _targets(self, y_host, n_samples, name):
         encoded = encode_targets(y_host, self.task, name)
         return _checks.targets(self.backend, self.dtype, encoded, n_samples,
-                               self.task.n_outputs, self.task.loss, name=name)
+                               self.task.n_outputs, self.task.loss, name=name,
+                               x_name="X_val" if name == "y_val" else "X")
 
     def _split(self, X, Y, args):
         """(X, Y, X_val, Y_val): the validation set held out or given."""
