@@ -113,7 +113,7 @@ def test_copy_config_and_repr():
     assert not np.shares_memory(twin["W1"], net["W1"])
     assert twin.config == net.config == {
         "layer_sizes": [2, 3, 1], "activation": "tanh", "output_activation": "sigmoid",
-        "loss": "mse", "init": "randn", "seed": 5, "dtype": "float64"}
+        "loss": "mse", "init": "randn", "seed": 5, "dtype": "float64", "classes": None}
     assert "layer_sizes=(2, 3, 1)" in repr(net) and "backend='numpy'" in repr(net)
 
 
