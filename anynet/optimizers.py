@@ -89,7 +89,13 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015, https://arxiv.org/abs/1412.6980), torch.optim.Adam's form."""
+    """Adam (Kingma & Ba, 2015, https://arxiv.org/abs/1412.6980), torch.optim.Adam's form.
+
+    The moments are kept scaled, ``m = m_adam / (1 - beta1)`` and
+    ``v = v_adam / (1 - beta2)``, so that their updates ``m = beta1 m + g`` and
+    ``v = beta2 v + g^2`` need no multiplication of g; the constant factors are
+    folded into the step size. Same step, two passes fewer per parameter.
+    """
 
     state_names = ("m", "v")
 
@@ -103,19 +109,18 @@ class Adam(Optimizer):
         m, v = self.state["m"][key], self.state["v"][key]
         b1, b2 = self.beta1, self.beta2
         m *= b1
-        m += (1.0 - b1) * g
+        m += g
         g *= g  # g is scratch: it becomes g^2
-        g *= 1.0 - b2
         v *= b2
         v += g
         self.state["m"][key], self.state["v"][key] = m, v
-        # p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with the bias corrections
-        # bc = 1 - beta^t; multiplied through by sqrt(bc2) to save a pass
-        root_bc2 = math.sqrt(1.0 - b2 ** self.t)
+        # torch: p -= lr / bc1 * m_adam / (sqrt(v_adam / bc2) + eps), bc = 1 - beta^t;
+        # with m_adam = (1 - b1) m and v_adam = (1 - b2) v that is k * m / (sqrt(v) + e)
+        root = math.sqrt((1.0 - b2) / (1.0 - b2 ** self.t))
         denom = self.xp.sqrt(v)
-        denom += self.eps * root_bc2
+        denom += self.eps / root
         step = m / denom
-        step *= lr * root_bc2 / (1.0 - b1 ** self.t)
+        step *= lr * (1.0 - b1) / (1.0 - b1 ** self.t) / root
         p -= step
         return p
 

@@ -49,8 +49,8 @@ def report(workload, what, seconds, anynet_seconds=None, target=None):
         verdict = "meets target" if anynet_seconds / seconds <= target else "MISSES target"
         verdict += f" (<= {target}x)"
     ROWS.append((workload, what, seconds, ratio, verdict))
-    print(f"{workload:13s} {what:34s} {seconds * 1e3:10.1f} ms  {ratio:>7s}  {verdict}",
-          flush=True)
+    shown = f"{seconds * 1e3:10.1f} ms" if seconds >= 0.01 else f"{seconds * 1e6:10.1f} us"
+    print(f"{workload:13s} {what:34s} {shown}  {ratio:>7s}  {verdict}", flush=True)
 
 
 def median_time(fn, repeats):
