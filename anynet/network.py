@@ -12,8 +12,8 @@ import numbers
 import numpy as np
 
 from . import _checks
-from ._backend import (Backend, device_of, float_dtype, is_array, is_writeable,
-                       namespace_name, namespace_of, resolve_backend, to_numpy)
+from ._backend import (Backend, device_of, float_dtype, is_array, namespace_name,
+                       namespace_of, resolve_backend, to_numpy)
 from .activations import ACTIVATIONS, check_activation
 from .initializers import initial_weights
 from .losses import LOSSES, check_loss, output_delta
@@ -45,6 +45,9 @@ class Network(dict):
         The backend's name, its Array API namespace ``xp`` and the device.
     dtype : str
         "float32" or "float64".
+    layers : tuple
+        Per layer (1..L): the names of W and b and the activation's
+        (forward, backward) functions. The configuration is fixed at creation.
     classes : tuple or None
         Class labels in output order, for classifiers made by ``anynet.train``.
     history : dict or None
@@ -65,6 +68,11 @@ class Network(dict):
         self.seed = seed
         self.backend = backend
         self.dtype = dtype
+        # per layer: parameter names and the activation's (forward, backward) pair,
+        # looked up once here rather than on every step of a training loop
+        self.layers = tuple(
+            (f"W{layer}", f"b{layer}", *ACTIVATIONS[self.layer_activation(layer)])
+            for layer in range(1, self.n_layers + 1))
 
     @property
     def xp(self):
@@ -242,10 +250,10 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
 def _forward(net, X):
     """Layer outputs (a1, ..., aL) for checked input X of shape (n_samples, n_in)."""
     xp, a, outputs = net.xp, X, []
-    for layer in range(1, net.n_layers + 1):
-        z = a @ net[f"W{layer}"]
-        z += net[f"b{layer}"]  # in place where the backend allows: one array less
-        a = ACTIVATIONS[net.layer_activation(layer)][0](xp, z)
+    for W, b, activation, _ in net.layers:
+        z = a @ net[W]
+        z += net[b]  # in place where the backend allows: one array less
+        a = activation(xp, z)
         outputs.append(a)
     return tuple(outputs)
 
@@ -253,10 +261,10 @@ def _forward(net, X):
 def _predict(net, X):
     """The output layer's activations, keeping no intermediate outputs."""
     xp, a = net.xp, X
-    for layer in range(1, net.n_layers + 1):
-        z = a @ net[f"W{layer}"]
-        z += net[f"b{layer}"]
-        a = ACTIVATIONS[net.layer_activation(layer)][0](xp, z)
+    for W, b, activation, _ in net.layers:
+        z = a @ net[W]
+        z += net[b]
+        a = activation(xp, z)
     return a
 
 
@@ -331,18 +339,18 @@ def compute_loss(y_true, y_pred, loss="mse"):
 
 def _backward(net, outputs, X, Y):
     """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of net.loss for checked X and Y."""
-    xp, L = net.xp, net.n_layers
+    xp = net.xp
     inputs = (X,) + outputs[:-1]  # the input of layer l is inputs[l - 1]
     delta = output_delta(xp, net.output_activation, net.loss, Y, outputs[-1])
     grads = {}
-    for layer in range(L, 0, -1):
-        a_in = inputs[layer - 1]
-        grads[f"dW{layer}"] = a_in.T @ delta
-        grads[f"db{layer}"] = xp.sum(delta, axis=0, keepdims=True)
-        if layer > 1:  # the error flowing into the previous layer
-            backward = ACTIVATIONS[net.activation][1]
-            delta = backward(xp, a_in, delta @ net[f"W{layer}"].T)
-    return {k: grads[k] for layer in range(1, L + 1) for k in (f"dW{layer}", f"db{layer}")}
+    for layer in range(net.n_layers - 1, -1, -1):  # last layer first
+        W, b, _, _ = net.layers[layer]
+        a_in = inputs[layer]
+        grads["d" + W] = a_in.T @ delta
+        grads["d" + b] = xp.sum(delta, axis=0, keepdims=True)
+        if layer > 0:  # the error flowing into the previous layer, through its activation
+            delta = net.layers[layer - 1][3](xp, a_in, delta @ net[W].T)
+    return {"d" + k: grads["d" + k] for k in net}
 
 
 def backward_propagation(network, cache, X, y):
@@ -378,12 +386,10 @@ def backward_propagation(network, cache, X, y):
 
 def _update(net, grads, learning_rate):
     """Plain gradient descent: p -= learning_rate * dp for every parameter."""
-    if is_writeable(net["W1"]):
-        for key, value in net.items():
-            value -= learning_rate * grads["d" + key]  # in place: no new parameter array
-    else:  # immutable arrays (JAX)
-        for key in net:
-            net[key] = net[key] - learning_rate * grads["d" + key]
+    for key in net:
+        p = net[key]
+        p -= learning_rate * grads["d" + key]  # in place where the backend allows it;
+        net[key] = p  # JAX arrays are immutable: there p is a new array to store
     return net
 
 

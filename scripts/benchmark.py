@@ -15,17 +15,28 @@ Workloads (each printed as anynet's time per epoch and its ratio to each peer):
 - On a machine with CuPy and a GPU, mnist-shaped and wide on backend="cupy"
   against PyTorch on CUDA.
 
+Each measurement runs in its own process, the contenders in turns, and the
+median of ``--repeats`` turns is reported.
+
 Targets on NumPy: mnist-shaped at most 0.7x PyTorch and 0.6x scikit-learn and
 within 2x the GEMM floor; tutorial at most 1.25x the tutorial's code per step.
 
-Usage: python scripts/benchmark.py [--repeats 3] [--only mnist,tutorial,wide]
+``anynet.train`` raises glibc's malloc thresholds in its own process (see the
+README); ``--same-allocator`` gives every peer the same settings, through the
+MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ variables.
+
+Usage: python scripts/benchmark.py [--repeats 3] [--only mnist,tutorial,wide,gpu]
+                                   [--same-allocator]
 """
 import argparse
 import contextlib
+import importlib.util
 import io
+import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -40,6 +51,7 @@ from anynet._backend import cuda_unavailable_reason  # noqa: E402
 TUTORIAL = Path(__file__).resolve().parents[2] / "shared" / "seed" / \
     "neural-network-from-scratch.txt"
 ROWS = []
+SAME_ALLOCATOR = False
 
 
 def report(workload, what, seconds, anynet_seconds=None, target=None):
@@ -74,15 +86,18 @@ def mnist_data(n=20000, seed=0):
     return X, y
 
 
-def anynet_epoch_seconds(X, y, sizes, batch, repeats, backend="numpy"):
-    """Median per-epoch time of anynet.train's loop (set-up excluded)."""
-    net = anynet.train(X, y, hidden=sizes[1:-1], loss="cross_entropy", optimizer="adam",
-                       learning_rate=1e-3, epochs=repeats + 1, batch_size=batch,
-                       backend=backend, dtype="float32", seed=0, verbose=False)
-    return statistics.median(net.history["seconds"][1:])  # the first epoch warms up
+def anynet_epoch(X, y, sizes, batch, backend="numpy"):
+    """A function timing one epoch of anynet.train's loop (its set-up excluded)."""
+    def run():
+        net = anynet.train(X, y, hidden=sizes[1:-1], loss="cross_entropy", optimizer="adam",
+                           learning_rate=1e-3, epochs=2, batch_size=batch, backend=backend,
+                           dtype="float32", seed=0, verbose=False)
+        return net.history["seconds"][1]  # the second epoch: caches and state warm
+    return run
 
 
-def torch_epoch_seconds(X, y, sizes, batch, repeats, device="cpu"):
+def torch_epoch(X, y, sizes, batch, device="cpu"):
+    """A function timing one epoch of the same network, optimizer and batches in PyTorch."""
     import torch
     torch.set_num_threads(os.cpu_count())
     layers = []
@@ -108,11 +123,12 @@ def torch_epoch_seconds(X, y, sizes, batch, repeats, device="cpu"):
             opt.step()
             total += loss.detach() * len(idx)
         float(total)  # one sync per epoch, as anynet
-    epoch()
-    return median_time(epoch, repeats)
+    epoch()  # warm-up
+    return lambda: median_time(epoch, 1)
 
 
-def sklearn_epoch_seconds(X, y, sizes, batch, repeats):
+def sklearn_fit(X, y, sizes, batch):
+    """A function timing MLPClassifier(max_iter=1).fit: one epoch, its set-up included."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -121,12 +137,12 @@ def sklearn_epoch_seconds(X, y, sizes, batch, repeats):
             warnings.simplefilter("ignore", ConvergenceWarning)
             MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver="adam", max_iter=1,
                           batch_size=batch, learning_rate_init=1e-3, random_state=0).fit(X, y)
-    fit()
-    return median_time(fit, repeats)
+    return lambda: median_time(fit, 1)
 
 
-def gemm_floor_seconds(n, sizes, batch, repeats, dtype=np.float32):
-    """Only the matrix products of one epoch: forward, then backward (no dX for layer 1)."""
+def gemm_floor(n, sizes, batch, dtype=np.float32):
+    """A function timing only the matrix products of one epoch: forward, then backward
+    (no gradient for the input layer's input)."""
     rng = np.random.default_rng(0)
     W = [rng.standard_normal((a, b), dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
     full = [rng.standard_normal((batch, s), dtype=dtype) for s in sizes]
@@ -147,25 +163,72 @@ def gemm_floor_seconds(n, sizes, batch, repeats, dtype=np.float32):
         if part:
             step(part)
     epoch()
-    return median_time(epoch, repeats)
+    return lambda: median_time(epoch, 1)
+
+
+def interleaved(contenders, repeats):
+    """Median time of each contender, measured in turns so that all see the same machine.
+
+    Each measurement runs in a fresh process (``--worker``): PyTorch's OpenMP threads
+    and OpenBLAS's threads, left spinning in one process, slow each other down.
+    """
+    times = {name: [] for name in contenders}
+    env = dict(os.environ)
+    if SAME_ALLOCATOR:  # give every contender the glibc settings anynet.train makes
+        env.update(MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(128 << 20))
+    for _ in range(repeats):
+        for name, spec in contenders.items():
+            out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
+                                 capture_output=True, text=True, check=False, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(f"{name} failed:\n{out.stderr[-2000:]}")
+            times[name].append(float(out.stdout.strip().splitlines()[-1]))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def worker(spec):
+    """Run one measurement described by ``spec`` and print its seconds."""
+    if spec["data"] == "mnist":
+        X, y = mnist_data()
+        sizes, batch = SIZES, 128
+    else:
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((4 * 1024, WIDE[0]), dtype=np.float32)
+        y = rng.integers(0, WIDE[-1], size=len(X))
+        sizes, batch = WIDE, 1024
+    kind = spec["kind"]
+    if kind == "anynet":
+        fn = anynet_epoch(X, y, sizes, batch, spec.get("backend", "numpy"))
+    elif kind == "torch":
+        fn = torch_epoch(X, y, sizes, batch, spec.get("device", "cpu"))
+    elif kind == "sklearn":
+        fn = sklearn_fit(X, y, sizes, batch)
+    else:
+        fn = gemm_floor(len(X), sizes, batch)
+    fn()  # warm-up
+    print(fn())
+
+
+def _available(module):
+    return importlib.util.find_spec(module) is not None
 
 
 def bench_mnist(repeats):
-    X, y = mnist_data()
-    ours = anynet_epoch_seconds(X, y, SIZES, 128, repeats)
+    contenders = {"anynet (numpy)": {"data": "mnist", "kind": "anynet"}}
+    targets = {}
+    for name, kind, module, target in (
+            ("PyTorch eager (cpu)", "torch", "torch", 0.7),
+            ("scikit-learn MLPClassifier", "sklearn", "sklearn", 0.6),
+            ("GEMM floor (numpy)", "floor", "numpy", 2.0)):
+        if _available(module):
+            contenders[name], targets[name] = {"data": "mnist", "kind": kind}, target
+        else:
+            print(f"mnist-shaped  {name}: skipped ({module} is not installed)")
+    times = interleaved(contenders, repeats)
+    ours = times.pop("anynet (numpy)")
     report("mnist-shaped", "anynet (numpy)", ours)
-    try:
-        report("mnist-shaped", "PyTorch eager (cpu)",
-               torch_epoch_seconds(X, y, SIZES, 128, repeats), ours, 0.7)
-    except ImportError:
-        print("mnist-shaped  PyTorch not installed: skipped")
-    try:
-        report("mnist-shaped", "scikit-learn MLPClassifier",
-               sklearn_epoch_seconds(X, y, SIZES, 128, repeats), ours, 0.6)
-    except ImportError:
-        print("mnist-shaped  scikit-learn not installed: skipped")
-    report("mnist-shaped", "GEMM floor (numpy)",
-           gemm_floor_seconds(len(X), SIZES, 128, repeats), ours, 2.0)
+    for name, seconds in times.items():
+        report("mnist-shaped", name, seconds, ours, targets[name])
 
 
 # --- tutorial -------------------------------------------------------------------
@@ -211,17 +274,19 @@ def bench_tutorial(repeats):
 WIDE = (1024, 4096, 4096, 10)
 
 
-def bench_wide(repeats, backend="numpy", torch_device="cpu"):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((4 * 1024, WIDE[0]), dtype=np.float32)
-    y = rng.integers(0, WIDE[-1], size=len(X))
-    ours = anynet_epoch_seconds(X, y, WIDE, 1024, repeats, backend)
-    report("wide", f"anynet ({backend})", ours)
-    try:
-        report("wide", f"PyTorch eager ({torch_device})",
-               torch_epoch_seconds(X, y, WIDE, 1024, repeats, torch_device), ours)
-    except ImportError:
-        print("wide          PyTorch not installed: skipped")
+def bench_wide(repeats, backend="numpy", torch_device="cpu", workload="wide"):
+    ours_name = f"anynet ({backend})"
+    contenders = {ours_name: {"data": workload, "kind": "anynet", "backend": backend}}
+    if _available("torch"):
+        contenders[f"PyTorch eager ({torch_device})"] = {"data": workload, "kind": "torch",
+                                                         "device": torch_device}
+    else:
+        print(f"{workload:13s} PyTorch not installed: skipped")
+    times = interleaved(contenders, repeats)
+    ours = times.pop(ours_name)
+    report(workload, ours_name, ours)
+    for name, seconds in times.items():
+        report(workload, name, seconds, ours)
 
 
 def bench_gpu(repeats):
@@ -229,11 +294,7 @@ def bench_gpu(repeats):
     if reason:
         print(f"gpu           skipped: {reason}")
         return
-    X, y = mnist_data()
-    ours = anynet_epoch_seconds(X, y, SIZES, 128, repeats, "cupy")
-    report("mnist-shaped", "anynet (cupy)", ours)
-    report("mnist-shaped", "PyTorch eager (cuda)",
-           torch_epoch_seconds(X, y, SIZES, 128, repeats, "cuda"), ours)
+    bench_wide(repeats, "cupy", "cuda", workload="mnist")
     bench_wide(repeats, "cupy", "cuda")
 
 
@@ -241,7 +302,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="mnist,tutorial,wide,gpu")
+    parser.add_argument("--same-allocator", action="store_true",
+                        help="run the peers with the glibc malloc thresholds anynet.train sets")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global SAME_ALLOCATOR
+    SAME_ALLOCATOR = args.same_allocator
+    if args.worker:
+        return worker(json.loads(args.worker))
     print(f"anynet {anynet.__version__}, numpy {np.__version__}, {os.cpu_count()} cores")
     print(f"{'workload':13s} {'what':34s} {'time':>13s}  {'anynet/peer':>7s}")
     benches = {"mnist": bench_mnist, "tutorial": bench_tutorial, "wide": bench_wide,
