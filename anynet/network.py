@@ -114,12 +114,7 @@ class Network(dict):
 
     def predict_classes(self, X):
         """Predicted class labels, a host NumPy array of shape (n_samples,)."""
-        classes = self._classes()
-        P = self.predict(X)
-        xp = self.xp
-        index = (xp.astype(P[:, 0] > 0.5, xp.int64) if P.shape[1] == 1
-                 else xp.argmax(P, axis=1))
-        return np.asarray(classes)[to_numpy(index)]
+        return np.asarray(self._classes())[self._class_indices(X)]
 
     def score(self, X, y):
         """Accuracy for a classifier, R^2 (averaged over outputs) for a regressor.
@@ -127,24 +122,28 @@ class Network(dict):
         Computed on the host in float64, as scikit-learn's ``score``.
         """
         from .metrics import r2
-        from .tasks import Task, encode_targets, host_targets
+        from .tasks import Task, class_indices, host_targets
         y = host_targets(y)
         if self.loss in ("cross_entropy", "binary_cross_entropy"):
             task = Task(self.loss, self.output_activation, self.layer_sizes[-1],
                         self._classes())
-            labels = np.asarray(task.classes)[encode_targets(y, task).reshape(-1).astype(int)] \
-                if not (y.ndim == 2 and y.shape[1] > 1) else np.asarray(task.classes)[
-                    np.argmax(y, axis=1)]
-            predicted = self.predict_classes(X)
-            if predicted.shape[0] != labels.shape[0]:
-                raise ValueError(f"y has {labels.shape[0]} samples but X has "
+            truth, predicted = class_indices(y, task), self._class_indices(X)
+            if truth.shape != predicted.shape:
+                raise ValueError(f"y has {truth.shape[0]} samples but X has "
                                  f"{predicted.shape[0]}")
-            return float(np.mean(predicted == labels))
+            return float(np.mean(predicted == truth))
         P = to_numpy(self.predict(X)).astype(np.float64)
-        Y = y.astype(np.float64).reshape(P.shape[0], -1) if y.shape[0] == P.shape[0] else None
-        if Y is None or Y.shape != P.shape:
+        if y.shape[0] != P.shape[0] or y.size != P.size:
             raise ValueError(f"y has shape {y.shape}; expected ({P.shape[0]}, {P.shape[1]})")
-        return float(r2(np, Y, P))
+        return float(r2(np, y.astype(np.float64).reshape(P.shape), P))
+
+    def _class_indices(self, X):
+        """Index of the predicted class of each row, on the host."""
+        P = self.predict(X)
+        xp = self.xp
+        index = (xp.astype(P[:, 0] > 0.5, xp.int64) if P.shape[1] == 1
+                 else xp.argmax(P, axis=1))
+        return to_numpy(index)
 
     def _classes(self):
         if self.loss not in ("cross_entropy", "binary_cross_entropy"):

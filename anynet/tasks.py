@@ -126,3 +126,12 @@ def encode_targets(y, task, name="y"):
     if task.loss == "binary_cross_entropy" and y.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {y.dtype}; expected 0/1 values")
     return y
+
+
+def class_indices(y, task, name="y"):
+    """The index (in ``task.classes``) of each sample's class, shape (n_samples,)."""
+    if task.loss == "binary_cross_entropy":
+        return (encode_targets(y, task, name).reshape(-1) > 0.5).astype(np.int64)
+    encoded = encode_targets(y, task, name)
+    return np.argmax(encoded, axis=1) if encoded.ndim == 2 and encoded.shape[1] > 1 \
+        else encoded.reshape(-1)

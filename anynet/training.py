@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import Backend, float_dtype, resolve_backend, to_numpy, tune_host_allocator
+from .activations import check_activation
 from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .metrics import metric_for
@@ -68,8 +69,10 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Seeds the weights (with ``init``) and, separately, the batches and the
         validation split: the same seed gives the same run on every backend.
     network : Network, optional
-        Continue training this network instead of a new one. It is updated only
-        when training succeeds; an exception leaves it as it was.
+        Continue training this network instead of a new one (its layers,
+        activations, loss, backend, device and dtype are kept; ``hidden``,
+        ``activation`` and ``init`` are not used). It is updated only when
+        training succeeds; an exception leaves it as it was.
     validation_split : float in [0, 1)
         Fraction of the samples held out (at random, seeded) for validation.
     validation_data : (X_val, y_val), optional
@@ -153,6 +156,7 @@ class _Run:
             args["clip_norm"] = _checks.positive_number(args["clip_norm"], "clip_norm")
         args["hidden"] = [_checks.positive_int(h, f"hidden[{i}]")
                           for i, h in enumerate(_as_sequence(args["hidden"], "hidden"))]
+        check_activation(args["activation"])
         if args["init"] is not None and args["init"] not in INITIALIZERS:
             raise ValueError(f"init={args['init']!r} is not a known initialiser; use one "
                              f"of {', '.join(map(repr, INITIALIZERS))}")

@@ -259,8 +259,9 @@ def bench_tutorial(repeats):
     def ours():  # printing every 100 epochs too: the same work
         with contextlib.redirect_stdout(io.StringIO()):
             anynet.train_network(X, y, 2, 2, 1, steps, 0.1, loss="sse")
+    theirs(), ours()  # warm-up: imports, first calls
     t_ours, t_theirs = [], []
-    for _ in range(repeats):  # interleaved, so both see the same machine
+    for _ in range(max(repeats, 7)):  # interleaved, so both see the same machine
         t_theirs.append(median_time(theirs, 1))
         t_ours.append(median_time(ours, 1))
     ours_s = statistics.median(t_ours) / steps
