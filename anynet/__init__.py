@@ -3,6 +3,7 @@ from . import optimizers, schedules
 from ._backend import BACKENDS, Backend, resolve_backend
 from .network import (Network, backward_propagation, compute_loss, forward_propagation,
                       initialize_network, predict, train_network, update_parameters)
+from .persistence import load, save
 from .plotting import plot_history
 from .training import train
 
@@ -10,7 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS", "Backend", "Network", "backward_propagation", "compute_loss",
-    "forward_propagation", "initialize_network", "optimizers", "plot_history", "predict",
-    "resolve_backend", "schedules", "train", "train_network", "update_parameters",
+    "forward_propagation", "initialize_network", "load", "optimizers", "plot_history", "predict",
+    "resolve_backend", "save", "schedules", "train", "train_network", "update_parameters",
     "__version__",
 ]

@@ -52,6 +52,11 @@ class Network(dict):
         Class labels in output order, for classifiers made by ``anynet.train``.
     history : dict or None
         Per-epoch figures of the last ``anynet.train`` run.
+    optimizer : Optimizer or None
+        The optimizer of the last ``anynet.train`` run, with its state.
+    metadata : dict
+        Free-form JSON-serialisable notes saved with the network (the command
+        line keeps its feature names and standardisation here).
     """
 
     def __init__(self, params, *, layer_sizes, activation, output_activation, loss,
@@ -60,6 +65,7 @@ class Network(dict):
         self.classes = None if classes is None else tuple(classes)
         self.history = None
         self.optimizer = None
+        self.metadata = {}
         self.layer_sizes = tuple(layer_sizes)
         self.activation = activation
         self.output_activation = output_activation
@@ -104,6 +110,7 @@ class Network(dict):
         params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
         twin = Network(params, backend=self.backend, **self.config)
         twin.history = self.history
+        twin.metadata = dict(self.metadata)
         return twin
 
     # --- the estimator-style methods of anynet.train's networks ---------------------

@@ -1,0 +1,163 @@
+"""anynet.save / anynet.load: round trips across backends, atomic writes, bad files."""
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+import anynet
+from anynet import persistence
+from conftest import assert_on_backend, host
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((30, 4))
+LABELS = np.array(["ant", "bee", "cat"])[rng.integers(0, 3, 30)]
+
+
+def _trained(backend="numpy", dtype=None, **kw):
+    return anynet.train(X, LABELS, hidden=(8, 5), epochs=3, batch_size=8, backend=backend,
+                        dtype=dtype, verbose=False, **kw)
+
+
+def test_round_trip_on_every_backend(xp_backend, tmp_path):
+    net = _trained(xp_backend, "float64")
+    net.metadata = {"note": "trained on " + xp_backend.name}
+    path = anynet.save(net, tmp_path / "model.npz")
+    for backend in (xp_backend, "numpy"):  # back where it was, and onto a laptop's NumPy
+        again = anynet.load(path, backend=backend)
+        assert again.config == net.config and again.metadata == net.metadata
+        for key, value in net.items():
+            assert_on_backend(again[key], again.backend, "float64")
+            np.testing.assert_array_equal(host(again[key]), host(value))
+        np.testing.assert_array_equal(again.predict_classes(X), net.predict_classes(X))
+    assert anynet.load(path, backend=xp_backend, dtype="float32").dtype == "float32"
+
+
+def test_file_is_plain_npz_without_pickles(tmp_path):
+    path = anynet.save(_trained(), tmp_path / "model.npz")
+    with np.load(path, allow_pickle=False) as archive:
+        assert set(archive.files) == {"W1", "b1", "W2", "b2", "W3", "b3", "__anynet__"}
+        description = json.loads(archive["__anynet__"].tobytes())
+    assert description["format"] == "anynet" and description["format_version"] == 1
+    assert description["config"]["classes"] == ["ant", "bee", "cat"]
+    assert description["anynet_version"] == anynet.__version__
+
+
+def test_optimizer_state_round_trip(tmp_path):
+    net = _trained(optimizer="momentum", momentum=0.8, nesterov=True)
+    path = anynet.save(net, tmp_path / "model.npz", optimizer=True)
+    again = anynet.load(path)
+    opt, saved = again.optimizer, net.optimizer
+    assert type(opt) is type(saved) and opt.t == saved.t
+    assert (opt.momentum, opt.nesterov) == (0.8, True)
+    for key in net:
+        np.testing.assert_array_equal(opt.state["velocity"][key], saved.state["velocity"][key])
+    assert anynet.load(anynet.save(net, tmp_path / "plain.npz")).optimizer is None
+    with pytest.raises(ValueError, match="optimizer=True needs a network trained"):
+        anynet.save(anynet.initialize_network([2, 2, 1]), tmp_path / "x.npz", optimizer=True)
+
+
+def test_safetensors(tmp_path):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    net = _trained()
+    path = anynet.save(net, tmp_path / "model.safetensors", optimizer=True)
+    weights = safetensors.load_file(str(path))  # what a PyTorch user reads
+    np.testing.assert_array_equal(weights["W1"], net["W1"])
+    again = anynet.load(path)
+    np.testing.assert_array_equal(again.predict(X), net.predict(X))
+    assert again.optimizer.t == net.optimizer.t
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    anynet.save(_trained(), path)
+    before = path.read_bytes()
+
+    def crash(f, **arrays):
+        f.write(b"half a model")
+        raise KeyboardInterrupt  # the process dies mid-write
+
+    monkeypatch.setattr(persistence.np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        anynet.save(_trained(), path)
+    assert path.read_bytes() == before  # the old model is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary left
+
+
+def test_save_errors(tmp_path):
+    with pytest.raises(TypeError, match="net must be an anynet Network"):
+        anynet.save({"W1": np.ones(2)}, tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="folder .* does not exist"):
+        anynet.save(_trained(), tmp_path / "missing" / "m.npz")
+
+
+def _description(path):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    return arrays, json.loads(arrays.pop("__anynet__").tobytes())
+
+
+def _rewrite(path, arrays, description):
+    arrays = dict(arrays, __anynet__=np.frombuffer(json.dumps(description).encode(), np.uint8))
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a, d: (a, dict(d, format_version=2)), "format version 2 .* upgrade anynet"),
+    (lambda a, d: (a, dict(d, format="kerasnet")), "not an anynet model file"),
+    (lambda a, d: ({**a, "W2": np.ones((3, 3))}, d), r"array 'W2' has shape \(3, 3\)"),
+    (lambda a, d: ({k: v for k, v in a.items() if k != "b3"}, d), "array 'b3' is missing"),
+    (lambda a, d: ({**a, "W1": a["W1"].astype(int)}, d), "array 'W1' has dtype int64"),
+    (lambda a, d: ({**a, "W1": a["W1"] * np.nan}, d), "array 'W1' contains NaN"),
+    (lambda a, d: (a, {**d, "config": {**d["config"], "layer_sizes": [10 ** 6] * 4}}),
+     "asks for .* parameters, more than anynet loads"),
+    (lambda a, d: (a, {**d, "config": {**d["config"], "layer_sizes": [4, -1, 3]}}),
+     "not a list of positive integers"),
+    (lambda a, d: (a, {**d, "config": {**d["config"], "activation": "gelu"}}),
+     "activation='gelu' is not a known activation"),
+    (lambda a, d: (a, {**d, "config": {"layer_sizes": [4, 3]}}), "lacks a valid config"),
+    (lambda a, d: (a, {**d, "config": {**d["config"], "classes": ["x"]}}),
+     "classes .* do not match"),
+])
+def test_damaged_descriptions(tmp_path, damage, message):
+    path = anynet.save(_trained(), tmp_path / "model.npz")
+    arrays, description = damage(*_description(path))
+    _rewrite(path, arrays, description)
+    with pytest.raises(ValueError, match=message):
+        anynet.load(path)
+
+
+def test_broken_and_foreign_files(tmp_path):
+    good = anynet.save(_trained(), tmp_path / "model.npz").read_bytes()
+    cases = {
+        "truncated.npz": good[: len(good) // 2],
+        "random.npz": np.random.default_rng(1).bytes(4000),
+        "empty.npz": b"",
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=f"{name}: cannot load"):
+            anynet.load(tmp_path / name)
+    np.savez(tmp_path / "foreign.npz", weights=np.ones(3))
+    with pytest.raises(ValueError, match="foreign.npz: .*not an anynet model"):
+        anynet.load(tmp_path / "foreign.npz")
+    np.save(tmp_path / "single.npy", np.ones(3))
+    with pytest.raises(ValueError, match="single array"):
+        anynet.load(tmp_path / "single.npy")
+    with pytest.raises(ValueError, match="no such file"):
+        anynet.load(tmp_path / "nothing.npz")
+
+
+def test_pickled_objects_are_never_executed(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('pickle executed')",))
+
+    np.savez(tmp_path / "evil.npz", W1=np.array([Boom()], dtype=object),
+             __anynet__=np.array([Boom()], dtype=object))
+    with pytest.raises(ValueError, match="evil.npz: cannot load"):
+        anynet.load(tmp_path / "evil.npz")
+    (tmp_path / "evil2.npz").write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(ValueError, match="evil2.npz: cannot load"):
+        anynet.load(tmp_path / "evil2.npz")
