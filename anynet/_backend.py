@@ -41,6 +41,11 @@ class Backend:
     def __repr__(self):
         return f"Backend(name={self.name!r}, device={self.device!r})"
 
+    def __reduce__(self):
+        """Pickle as (name, device): the namespace module is imported again on loading."""
+        default = self.device == _default_device(self.name, self.xp)
+        return resolve_backend, (self.name, None if default else self.device)
+
 
 def _import_namespace(name):
     """Return the Array API namespace for a backend name, or raise ImportError."""

@@ -113,6 +113,11 @@ class Network(dict):
         twin.metadata = dict(self.metadata)
         return twin
 
+    def __reduce__(self):
+        """Pickle with host copies of the parameters; the optimizer is not kept."""
+        params = {k: to_numpy(v) for k, v in self.items()}
+        return _rebuild, (params, self.config, self.backend, self.history, self.metadata)
+
     # --- the estimator-style methods of anynet.train's networks ---------------------
 
     def predict(self, X):
@@ -166,6 +171,14 @@ class Network(dict):
                 f"output_activation={self.output_activation!r}, loss={self.loss!r}, "
                 f"backend={self.backend.name!r}, device={self.device!r}, "
                 f"dtype={self.dtype!r})")
+
+
+def _rebuild(params, config, backend, history, metadata):
+    """Unpickle a Network: its parameters go back to its backend and device."""
+    params = {k: backend.xp.asarray(v, device=backend.device) for k, v in params.items()}
+    net = Network(params, backend=backend, **config)
+    net.history, net.metadata = history, metadata
+    return net
 
 
 def _layer_sizes(input_size, hidden_size, output_size):
