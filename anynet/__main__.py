@@ -120,14 +120,10 @@ def _train(args):
 
 
 def _predict(args):
-    from .datasets import load, load_csv
     from .persistence import load as load_model
     net = load_model(args.model, backend=args.backend)
     meta = net.metadata or {}
-    if str(args.data).lower().endswith(".csv") and "features" in meta:
-        X, _, _ = load_csv(args.data, features=meta["features"])
-    else:
-        X, _, _ = load(args.data, meta.get("target") if "features" not in meta else None)
+    X = _features(args.data, net.layer_sizes[0], meta.get("features"))
     if "standardize" in meta:
         X = (X - np.asarray(meta["standardize"]["mean"])) / np.asarray(
             meta["standardize"]["scale"])
@@ -160,6 +156,19 @@ def _predict(args):
     else:
         sys.stdout.write(out.getvalue())
     return 0
+
+
+def _features(source, n_features, names):
+    """X for prediction: a CSV's feature columns (by name when the model knows them),
+    a .npy array with or without its target column, or a dataset's / .npz file's X."""
+    from .datasets import load, load_csv, load_npz
+    suffix = str(source).lower().rsplit(".", 1)[-1]
+    if suffix == "csv":
+        return load_csv(source, features=names)[0]
+    if suffix == "npy":
+        X, y, _ = load_npz(source)  # the last column split off as a target
+        return X if X.shape[1] == n_features else np.column_stack([X, y])
+    return load(source)[0]
 
 
 def _host(x):

@@ -118,3 +118,17 @@ def test_user_errors_are_one_line(flowers, tmp_path):
     _one_error_line(run("predict", junk, flowers), "junk.npz: cannot load")
     _one_error_line(run("frobnicate"), "invalid choice")
     assert not model.exists()
+
+
+def test_predict_with_a_model_saved_from_python(tmp_path):
+    X = np.random.default_rng(1).standard_normal((40, 2))
+    net = anynet.train(X, (X[:, 0] > 0).astype(int), epochs=50, backend="numpy", verbose=False)
+    model = anynet.save(net, tmp_path / "py.npz")
+    data = tmp_path / "x.csv"
+    data.write_text("a,b\n" + "\n".join(f"{p},{q}" for p, q in X) + "\n")
+    result = run("predict", model, data)
+    assert result.returncode == 0, result.stderr
+    predicted = [int(v) for v in result.stdout.split()[1:]]
+    assert np.mean(np.array(predicted) == (X[:, 0] > 0)) > 0.9
+    np.save(tmp_path / "x.npy", X)  # features only
+    assert run("predict", model, tmp_path / "x.npy").stdout == result.stdout
