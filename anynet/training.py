@@ -222,7 +222,7 @@ class _Run:
     # --- the loop ---------------------------------------------------------------
 
     def fit(self):
-        args, xp = self.args, self.xp
+        args = self.args
         epochs, base_lr = args["epochs"], args["learning_rate"]
         metric_name, self.metric = metric_for(self.task.loss)
         history = {"loss": [], "val_loss": [], "val_metric": [], "lr": [], "seconds": [],

@@ -50,7 +50,8 @@ def test_missing_library_is_an_import_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
     monkeypatch.delitem(__import__("sys").modules, "array_api_compat.torch", raising=False)
-    with pytest.raises(ImportError, match=r"backend='torch' needs the torch package.*anynet\[torch\]"):
+    message = r"backend='torch' needs the torch package.*anynet\[torch\]"
+    with pytest.raises(ImportError, match=message):
         anynet.resolve_backend("torch")
 
 
@@ -68,7 +69,8 @@ def test_jax_float64_needs_x64():
     try:
         with pytest.raises(TypeError, match="jax_enable_x64"):
             anynet.initialize_network([2, 2, 1], backend="jax")
-        assert anynet.initialize_network([2, 2, 1], backend="jax", dtype="float32").dtype == "float32"
+        net = anynet.initialize_network([2, 2, 1], backend="jax", dtype="float32")
+        assert net.dtype == "float32"
     finally:
         jax.config.update("jax_enable_x64", True)
 
