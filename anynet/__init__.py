@@ -5,12 +5,12 @@ from .network import (Network, backward_propagation, compute_loss, forward_propa
                       initialize_network, predict, train_network, update_parameters)
 from .persistence import load, save
 from .plotting import plot_history
-from .training import train
+from .training import DivergenceError, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BACKENDS", "Backend", "Network", "backward_propagation", "compute_loss",
+    "BACKENDS", "Backend", "DivergenceError", "Network", "backward_propagation", "compute_loss",
     "forward_propagation", "initialize_network", "load", "optimizers", "plot_history", "predict",
     "resolve_backend", "save", "schedules", "train", "train_network", "update_parameters",
     "__version__",

@@ -5,6 +5,7 @@ namespace resolved here, once, at a public entry point. Backend quirks (how
 to tell whether CuPy has a GPU, where JAX keeps its devices, how an array
 gets back to the host) live in this module and nowhere else.
 """
+import contextlib
 import ctypes
 import importlib
 import os
@@ -224,6 +225,17 @@ def move(x, backend):
     if is_array(x) and namespace_name(x) == backend.name:
         return x if device_of(x) == device else array_api_compat.to_device(x, device)
     return xp.asarray(to_numpy(x), device=device)
+
+
+def floating_point_warnings_off(backend):
+    """A context in which NumPy-based backends do not warn about overflow or NaN.
+
+    Training checks for non-finite values itself (DivergenceError) and says more
+    than NumPy's RuntimeWarnings would; other backends never warn.
+    """
+    if backend.name in ("numpy", "array_api_strict"):
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    return contextlib.nullcontext()
 
 
 _ALLOCATOR_TUNED = False

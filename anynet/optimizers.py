@@ -49,6 +49,15 @@ class Optimizer:
     def _update(self, key, p, g, lr):
         raise NotImplementedError
 
+    def snapshot(self):
+        """A copy of the step count and state, for :meth:`restore`."""
+        return self.t, {name: {k: self.xp.asarray(v, copy=True) for k, v in arrays.items()}
+                        for name, arrays in self.state.items()}
+
+    def restore(self, snapshot):
+        """Go back to a :meth:`snapshot`."""
+        self.t, self.state = snapshot[0], snapshot[1]
+
     def state_dict(self):
         """The state as {"t": int, name: {param: array}} (arrays of the network's backend)."""
         return {"t": self.t, **self.state}

@@ -31,7 +31,7 @@ _META_KEY = "__anynet__"
 _MAX_PARAMETERS = 2 ** 31  # a description asking for more is refused before allocating
 
 
-def save(net, path, *, optimizer=False):
+def save(net, path, *, optimizer=False, _extra=None):
     """Write ``net`` to ``path`` (.npz, or .safetensors), atomically.
 
     Parameters
@@ -56,6 +56,9 @@ def save(net, path, *, optimizer=False):
     if optimizer:
         description["optimizer"], state = _optimizer_description(net)
         arrays.update(state)
+    if _extra is not None:  # a training checkpoint's state (see anynet.training)
+        description["training"] = _extra["description"]
+        arrays.update({k: to_numpy(v) for k, v in _extra["arrays"].items()})
     text = json.dumps(description)
     if path.suffix == ".safetensors":
         writer = _safetensors_writer(arrays, text)
@@ -84,6 +87,11 @@ def load(path, backend="numpy", device=None, dtype=None):
         The file is missing, truncated, corrupted, not an anynet model, from a
         newer format version, or its arrays disagree with its description.
     """
+    return _load(path, backend, device, dtype)[0]
+
+
+def _load(path, backend="numpy", device=None, dtype=None):
+    """(network, description, remaining arrays): ``load`` for checkpoints too."""
     path = Path(path)
     arrays, description = _read(path)
     config = _check_description(path, description)
@@ -99,7 +107,7 @@ def load(path, backend="numpy", device=None, dtype=None):
     net.metadata = description.get("metadata") or {}
     if "optimizer" in description:
         net.optimizer = _restore_optimizer(path, description["optimizer"], arrays, net)
-    return net
+    return net, description, arrays
 
 
 # --- writing ----------------------------------------------------------------------

@@ -5,10 +5,10 @@ from tqdm.auto import tqdm
 class Progress:
     """A tqdm bar over epochs showing loss, validation loss and metric; silent when disabled."""
 
-    def __init__(self, epochs, metric_name, *, enabled=True):
+    def __init__(self, epochs, metric_name, *, enabled=True, initial=0):
         self.metric_name = metric_name
-        self.bar = tqdm(total=epochs, unit="epoch", desc="anynet", disable=not enabled,
-                        dynamic_ncols=True, leave=True)
+        self.bar = tqdm(total=epochs, initial=initial, unit="epoch", desc="anynet",
+                        disable=not enabled, dynamic_ncols=True, leave=True)
 
     def update(self, history):
         figures = {"loss": f"{history['loss'][-1]:.4g}"}

@@ -6,19 +6,27 @@ device once; batches are gathered on the device; the loss is summed there; and
 the epoch's figures (training loss, validation loss and metric) are stacked
 into one array and read with a single host sync at the end of the epoch.
 """
+import contextlib
+import copy
 import math
+import signal
+import threading
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 
 from . import _checks
-from ._backend import Backend, float_dtype, resolve_backend, to_numpy, tune_host_allocator
+from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolve_backend,
+                       to_numpy, tune_host_allocator)
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .metrics import metric_for
 from .network import Network, _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
+from .persistence import _load as _load_checkpoint, save
 from .progress import Progress
 from .schedules import Schedule, make_schedule
 from .tasks import encode_targets, host_targets, infer_task, Task
@@ -31,7 +39,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
           dtype=None, seed=0, network=None, validation_split=0.0, validation_data=None,
           early_stopping=False, patience=10, weight_decay=0.0, lr_schedule=None,
           clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
-          **optimizer_options):
+          checkpoint=None, checkpoint_every=1, resume=False, **optimizer_options):
     """Train a network on (X, y) by mini-batch gradient descent.
 
     Parameters
@@ -97,6 +105,20 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         epoch; returning True stops training.
     init : str, optional
         Weight initialiser; "he" for relu layers, else "xavier", when None.
+    checkpoint : str or os.PathLike, optional
+        A file that receives, atomically, every ``checkpoint_every`` epochs: the
+        network, the optimizer's state, the epoch, the history, the random state
+        and the early-stopping state.
+    resume : bool
+        Continue from ``checkpoint`` if it exists (else start afresh). A run
+        killed at any moment and resumed with the same arguments ends with the
+        same parameters as a run never interrupted.
+
+    Ctrl-C ends training after the batch that is running, writes the checkpoint
+    (of the last whole epoch) and returns the network trained so far, with a
+    warning. A NaN or infinite loss or parameter raises :class:`DivergenceError`
+    at the end of the epoch (checked there, so no batch waits for the device);
+    the network given as ``network=`` is not changed.
 
     Returns
     -------
@@ -108,6 +130,28 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     run = _Run.prepare(X, y, locals())
     tune_host_allocator()
     return run.fit()
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a NaN or infinite loss or parameter.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Where it happened (batch None when only a parameter was found non-finite).
+    network : Network
+        The network with its parameters from the start of that epoch: the last
+        finite ones.
+    """
+
+    def __init__(self, epoch, batch, learning_rate, network):
+        self.epoch, self.batch, self.network = epoch, batch, network
+        where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
+        super().__init__(
+            f"training diverged at {where}: the loss or a parameter became NaN or infinite. "
+            f"A likely cause is a learning rate too large for this problem "
+            f"(learning_rate={learning_rate:g}); try a smaller one, clip_norm, or scaled "
+            f"inputs. The network keeps the parameters from the start of epoch {epoch}.")
 
 
 class _Run:
@@ -165,6 +209,10 @@ class _Run:
             if not callable(cb):
                 raise TypeError(f"callbacks[{i}] is not callable: {cb!r}")
         args["callbacks"] = callbacks
+        args["checkpoint_every"] = _checks.positive_int(args["checkpoint_every"],
+                                                        "checkpoint_every")
+        if args["resume"] and not args["checkpoint"]:
+            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
         if args["network"] is not None and not isinstance(args["network"], Network):
             raise TypeError(f"network must be an anynet Network, got "
                             f"{type(args['network']).__name__}")
@@ -225,50 +273,73 @@ class _Run:
         args = self.args
         epochs, base_lr = args["epochs"], args["learning_rate"]
         metric_name, self.metric = metric_for(self.task.loss)
-        history = {"loss": [], "val_loss": [], "val_metric": [], "lr": [], "seconds": [],
-                   "metric": metric_name}
+        self.history = {"loss": [], "val_loss": [], "val_metric": [], "lr": [],
+                        "seconds": [], "metric": metric_name}
+        self.best, self.waited, first = None, 0, 0  # early stopping: (val_loss, weights)
         if isinstance(self.schedule, Schedule):
             self.schedule.start(epochs)
-        best = None  # (val_loss, parameters) for early stopping
-        progress = Progress(epochs, metric_name, enabled=args["verbose"])
+        if args["resume"]:
+            first = self._resume()
+        progress = Progress(epochs, metric_name, enabled=args["verbose"], initial=first)
         try:
-            for epoch in range(epochs):
-                start = time.perf_counter()
-                lr = base_lr if self.schedule is None else float(
-                    self.schedule(epoch, base_lr, history))
-                if not (lr > 0.0 and math.isfinite(lr)):
-                    raise ValueError(f"lr_schedule gave learning rate {lr!r} at epoch {epoch}")
-                figures = self._epoch(lr)
-                loss, val_loss, val_metric = (float(v) for v in figures)
-                history["loss"].append(loss)
-                history["val_loss"].append(None if self.X_val is None else val_loss)
-                history["val_metric"].append(None if self.X_val is None else val_metric)
-                history["lr"].append(lr)
-                history["seconds"].append(time.perf_counter() - start)
-                progress.update(history)
-                if args["early_stopping"]:
-                    if best is None or val_loss < best[0]:
-                        best, waited = (val_loss, self.net.copy()), 0
-                    else:
-                        waited += 1
-                        if waited >= args["patience"]:
-                            break
-                if any(cb(epoch, history, self.net) is True for cb in args["callbacks"]):
-                    break
+            with self._interruptible(), floating_point_warnings_off(self.backend):
+                for epoch in range(first, epochs):
+                    if self._run_epoch(epoch, base_lr, progress):
+                        break
         finally:
             progress.close()
-        if best is not None:
-            self.net.update(best[1])
-        return self._finish(history)
+        if self.best is not None:
+            self.net.update(self.best[1])
+        return self._finish(self.history)
+
+    def _run_epoch(self, epoch, base_lr, progress):
+        """Train one epoch and record it; True when training should stop."""
+        args, history = self.args, self.history
+        start = time.perf_counter()
+        lr = base_lr if self.schedule is None else float(self.schedule(epoch, base_lr, history))
+        if not (lr > 0.0 and math.isfinite(lr)):
+            raise ValueError(f"lr_schedule gave learning rate {lr!r} at epoch {epoch}")
+        snapshot = self._snapshot()  # the epoch's start: for rollback and Ctrl-C
+        figures = self._epoch(lr)
+        if figures is None:  # Ctrl-C: stop after the batch that was running
+            self._interrupted(epoch, snapshot)
+            return True
+        loss, val_loss, val_metric, bad_batch, finite = (float(v) for v in figures)
+        if bad_batch >= 0 or not finite:
+            self._restore(snapshot)
+            raise DivergenceError(epoch, None if bad_batch < 0 else int(bad_batch), lr,
+                                  self._result())
+        history["loss"].append(loss)
+        history["val_loss"].append(None if self.X_val is None else val_loss)
+        history["val_metric"].append(None if self.X_val is None else val_metric)
+        history["lr"].append(lr)
+        history["seconds"].append(time.perf_counter() - start)
+        progress.update(history)
+        stop = False
+        if args["early_stopping"]:
+            if self.best is None or val_loss < self.best[0]:
+                self.best, self.waited = (val_loss, self.net.copy()), 0
+            else:
+                self.waited += 1
+                stop = self.waited >= args["patience"]
+        if args["checkpoint"] and (epoch + 1) % args["checkpoint_every"] == 0:
+            self._write_checkpoint(epoch + 1, self._snapshot())
+        return stop or any(cb(epoch, history, self.net) is True for cb in args["callbacks"])
 
     def _epoch(self, lr):
-        """One pass over the training data; returns host (loss, val_loss, val_metric)."""
+        """One pass over the training data.
+
+        Returns the host array (loss, val_loss, val_metric, first non-finite batch
+        or -1, 1 if every parameter is finite), read with the epoch's one sync, or
+        None when Ctrl-C stopped the epoch.
+        """
         xp, net, X, Y = self.xp, self.net, self.X, self.Y
         n, batch = X.shape[0], self.args["batch_size"]
         order = self.xp_asarray(self.rng.permutation(n)) if self.args["shuffle"] else None
         loss_fn = LOSSES[net.loss]
         total = xp.zeros((), dtype=X.dtype, device=self.backend.device)
-        for lo in range(0, n, batch):
+        bad = xp.asarray(-1.0, dtype=X.dtype, device=self.backend.device)
+        for number, lo in enumerate(range(0, n, batch)):
             hi = min(lo + batch, n)
             if order is None:
                 Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
@@ -276,18 +347,122 @@ class _Run:
                 idx = order[lo:hi]
                 Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
             outputs = _forward(net, Xb)
-            total = total + loss_fn(xp, Yb, outputs[-1]) * float(hi - lo)
+            batch_loss = loss_fn(xp, Yb, outputs[-1])
+            total = total + batch_loss * float(hi - lo)
+            # remember the first batch whose loss is not finite, without reading it here
+            bad = xp.where((bad < 0.0) & ~xp.isfinite(batch_loss), float(number), bad)
             grads = _backward(net, outputs, Xb, Yb)
             if self.args["clip_norm"] is not None:
                 _clip_global_norm(xp, grads, self.args["clip_norm"])
             self.optimizer.step(net, grads, lr)
+            if self.interrupted:
+                return None
         figures = [total / float(n)]
         if self.X_val is not None:
             P = _predict(net, self.X_val)
             figures += [loss_fn(xp, self.Y_val, P), self.metric(xp, self.Y_val, P)]
         else:
             figures += [total * 0.0, total * 0.0]
+        finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in net.values()]))
+        figures += [bad, xp.astype(finite, X.dtype)]
         return to_numpy(xp.stack([xp.astype(f, X.dtype) for f in figures]))  # the one sync
+
+    # --- interruption, divergence, checkpoints ------------------------------------------
+
+    @contextlib.contextmanager
+    def _interruptible(self):
+        """Ctrl-C sets a flag that the batch loop reads; a second Ctrl-C interrupts at once."""
+        self.interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.interrupted:
+                signal.default_int_handler(signum, frame)
+            self.interrupted = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _snapshot(self):
+        """Copies of the parameters, the optimizer's state and the random state."""
+        params = {k: self.xp.asarray(v, copy=True) for k, v in self.net.items()}
+        return params, self.optimizer.snapshot(), self.rng.bit_generator.state
+
+    def _restore(self, snapshot):
+        params, optimizer, rng = snapshot
+        self.net.update(params)
+        self.optimizer.restore(optimizer)
+        self.rng.bit_generator.state = rng
+
+    def _interrupted(self, epoch, snapshot):
+        if self.args["checkpoint"]:  # the last whole epoch, so that resuming is exact
+            self._write_checkpoint(epoch, snapshot)
+        where = f"; checkpoint {self.args['checkpoint']} holds epoch {epoch}" \
+            if self.args["checkpoint"] else ""
+        warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
+                      f"trained so far{where}", UserWarning, stacklevel=5)
+
+    def _result(self):
+        net = self.net
+        net.history, net.optimizer = self.history, self.optimizer
+        return net
+
+    def _fingerprint(self):
+        a = self.args
+        return {"seed": a["seed"], "batch_size": a["batch_size"], "shuffle": a["shuffle"],
+                "n_samples": int(self.X.shape[0]), "layer_sizes": list(self.net.layer_sizes),
+                "optimizer": type(self.optimizer).__name__}
+
+    def _write_checkpoint(self, epochs_done, snapshot):
+        params, (t, state), rng = snapshot
+        net = Network(params, backend=self.backend, **self.net.config)
+        opt = copy.copy(self.optimizer)
+        opt.t, opt.state = t, state
+        net.optimizer, net.metadata = opt, self.net.metadata
+        n = epochs_done  # the history of the epochs the snapshot has seen
+        history = {k: (v[:n] if isinstance(v, list) else v) for k, v in self.history.items()}
+        training = {"epoch": epochs_done, "history": history, "rng": rng,
+                    "run": self._fingerprint(), "waited": self.waited,
+                    "best_val_loss": None if self.best is None else self.best[0]}
+        best = {} if self.best is None else {f"best.{k}": v for k, v in self.best[1].items()}
+        save(net, self.args["checkpoint"], optimizer=True,
+             _extra={"description": training, "arrays": best})
+
+    def _resume(self):
+        """Continue from the checkpoint, if there is one; the first epoch to run."""
+        path = Path(self.args["checkpoint"])
+        if not path.exists():
+            return 0
+        net, description, arrays = _load_checkpoint(path, self.backend, dtype=self.dtype)
+        training = description.get("training")
+        if not isinstance(training, dict):
+            raise ValueError(f"{path}: not a training checkpoint (no training state)")
+        if training.get("run") != self._fingerprint():
+            raise ValueError(f"{path}: the checkpoint is of another run "
+                             f"({training.get('run')}), not {self._fingerprint()}")
+        self.net.update(net)
+        self.optimizer.restore((net.optimizer.t, net.optimizer.state))
+        self.optimizer.xp = self.xp
+        self.rng.bit_generator.state = training["rng"]
+        self.history = training["history"]
+        self.waited = training["waited"]
+        if training["best_val_loss"] is not None:
+            best = {k[len("best."):]: self.xp.asarray(v.astype(self.dtype),
+                                                       device=self.backend.device)
+                    for k, v in arrays.items() if k.startswith("best.")}
+            self.best = (training["best_val_loss"], Network(best, backend=self.backend,
+                                                            **self.net.config))
+        if self.schedule is not None:
+            for e in range(training["epoch"]):  # replay, so a plateau schedule has its state
+                prefix = {k: (v[:e] if isinstance(v, list) else v)
+                          for k, v in self.history.items()}
+                self.schedule(e, self.args["learning_rate"], prefix)
+        return training["epoch"]
 
     def _finish(self, history):
         net = self.net
