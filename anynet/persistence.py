@@ -11,10 +11,12 @@ content in that format (the JSON goes in its metadata), for PyTorch users.
 Saving writes a temporary file beside the target and renames it over the
 target, so a crash never leaves a half-written model.
 """
+import contextlib
 import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ FORMAT = "anynet"
 FORMAT_VERSION = 1
 _META_KEY = "__anynet__"
 _MAX_PARAMETERS = 2 ** 31  # a description asking for more is refused before allocating
+_MAX_DESCRIPTION = 64 << 20  # bytes of JSON
 
 
 def save(net, path, *, optimizer=False, _extra=None):
@@ -91,23 +94,25 @@ def load(path, backend="numpy", device=None, dtype=None):
 
 
 def _load(path, backend="numpy", device=None, dtype=None):
-    """(network, description, remaining arrays): ``load`` for checkpoints too."""
+    """(network, description, checkpoint arrays): ``load``, for checkpoints too."""
     path = Path(path)
-    arrays, description = _read(path)
-    config = _check_description(path, description)
-    be = resolve_backend(backend, device)
-    dtype_name, _ = float_dtype(be, dtype or config["dtype"])
-    params = {}
-    sizes = config["layer_sizes"]
-    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        for key, shape in ((f"W{layer}", (n_in, n_out)), (f"b{layer}", (1, n_out))):
-            params[key] = be.xp.asarray(_array(path, arrays, key, shape).astype(dtype_name),
-                                        device=be.device)
-    net = Network(params, backend=be, **dict(config, dtype=dtype_name))
-    net.metadata = description.get("metadata") or {}
-    if "optimizer" in description:
-        net.optimizer = _restore_optimizer(path, description["optimizer"], arrays, net)
-    return net, description, arrays
+    with _open_model(path) as (arrays, description):
+        config = _check_description(path, description)
+        be = resolve_backend(backend, device)
+        dtype_name, _ = float_dtype(be, dtype or config["dtype"])
+        sizes = config["layer_sizes"]
+        shapes = {}
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            shapes[f"W{layer}"], shapes[f"b{layer}"] = (n_in, n_out), (1, n_out)
+        params = {k: be.xp.asarray(_array(path, arrays, k, shape).astype(dtype_name),
+                                   device=be.device) for k, shape in shapes.items()}
+        net = Network(params, backend=be, **dict(config, dtype=dtype_name))
+        net.metadata = description.get("metadata") or {}
+        if "optimizer" in description:
+            net.optimizer = _restore_optimizer(path, description["optimizer"], arrays, net)
+        best = {f"best.{k}": _array(path, arrays, f"best.{k}", shape)
+                for k, shape in shapes.items() if f"best.{k}" in arrays.keys()}
+    return net, description, best
 
 
 # --- writing ----------------------------------------------------------------------
@@ -160,27 +165,107 @@ def _atomic_write(path, writer):
 
 # --- reading ----------------------------------------------------------------------
 
-def _read(path):
-    """(arrays, description) from a .npz or .safetensors file, or a ValueError."""
+@contextlib.contextmanager
+def _open_model(path):
+    """(arrays, description) of a model file, open for reading; else a ValueError.
+
+    ``arrays.fetch(key, shape)`` reads one array, after checking the shape in its
+    header: a damaged file cannot make anynet allocate more than it describes.
+    """
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if path.suffix == ".safetensors":
-        return _read_safetensors(path)
-    try:
-        with open(path, "rb") as handle:  # ours to close, whatever np.load raises
-            archive = np.load(handle, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array, not an anynet model")
-            if _META_KEY not in archive.files:
-                raise ValueError("it has no anynet description (not an anynet model)")
-            arrays = {k: archive[k] for k in archive.files}
-    except ValueError as exc:
-        raise ValueError(f"{path}: cannot load: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
-                         f"({type(exc).__name__}: {exc})") from None
-    meta = arrays.pop(_META_KEY)
-    return arrays, _parse(path, meta.tobytes() if meta.dtype == np.uint8 else b"")
+        yield _read_safetensors(path)
+        return
+    if _is_npy(path):
+        raise ValueError(f"{path}: cannot load: it holds a single array, not an anynet model")
+    with open(path, "rb") as handle:
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError,
+                NotImplementedError, RuntimeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
+                             f"({type(exc).__name__}: {exc})") from None
+        with archive:
+            arrays = _NpzMembers(path, archive)
+            if _META_KEY not in arrays.keys():
+                raise ValueError(f"{path}: cannot load: it has no anynet description "
+                                 f"(not an anynet model)")
+            try:
+                meta = arrays.fetch(_META_KEY, None, limit=_MAX_DESCRIPTION)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+            description = _parse(path, meta.tobytes() if meta.dtype == np.uint8 else b"")
+            yield arrays, description
+
+
+def _is_npy(path):
+    with open(path, "rb") as f:
+        return f.read(6) == b"\x93NUMPY"
+
+
+class _NpzMembers:
+    """The .npy members of an open zip archive, read one at a time, headers first."""
+
+    def __init__(self, path, archive):
+        self.path, self.archive = path, archive
+        self.names = {n[:-4]: n for n in archive.namelist() if n.endswith(".npy")}
+
+    def keys(self):
+        return self.names.keys()
+
+    def fetch(self, key, shape, limit=None):
+        """The array ``key`` (None if absent); a ValueError for any damage."""
+        if key not in self.names:
+            return None
+        try:
+            return self._read(key, shape, limit)
+        except ValueError as exc:
+            if str(exc).startswith("array "):  # a shape that disagrees: said as is
+                raise
+            raise ValueError(f"cannot load: array {key!r} is damaged ({exc})") from None
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error,
+                NotImplementedError, RuntimeError, MemoryError) as exc:
+            raise ValueError(f"cannot load: the file is truncated or corrupted "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    def _read(self, key, shape, limit):
+        with self.archive.open(self.names[key]) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                found, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                found, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            if dtype.hasobject:
+                raise ValueError("it holds Python objects, which anynet never unpickles")
+            if shape is not None and tuple(found) != shape:
+                raise ValueError(f"array {key!r} has shape {tuple(found)}, but the "
+                                 f"description says {shape}")
+            size = int(np.prod(found, dtype=np.int64)) * dtype.itemsize
+            held = self.archive.getinfo(self.names[key]).file_size
+            if size > min(held, limit or held):
+                raise ValueError(f"its header claims {size} bytes, more than the file holds")
+            data = f.read(size)
+            if len(data) != size:
+                raise ValueError(f"it is cut short ({len(data)} of {size} bytes)")
+        return np.frombuffer(data, dtype=dtype).reshape(found, order="F" if fortran else "C")
+
+
+class _LoadedMembers:
+    """Arrays already read (safetensors checks its own offsets against the file)."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def keys(self):
+        return self.arrays.keys()
+
+    def fetch(self, key, shape, limit=None):
+        value = self.arrays.get(key)
+        if value is not None and shape is not None and tuple(value.shape) != shape:
+            raise ValueError(f"array {key!r} has shape {tuple(value.shape)}, but the "
+                             f"description says {shape}")
+        return value
 
 
 def _read_safetensors(path):
@@ -200,7 +285,7 @@ def _read_safetensors(path):
     except Exception as exc:  # safetensors raises its own SafetensorError
         raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
                          f"({type(exc).__name__}: {exc})") from None
-    return arrays, _parse(path, text.encode("utf-8"))
+    return _LoadedMembers(arrays), _parse(path, text.encode("utf-8"))
 
 
 def _parse(path, raw):
@@ -254,12 +339,12 @@ def _check_description(path, description):
 
 
 def _array(path, arrays, key, shape):
-    value = arrays.get(key)
+    try:
+        value = arrays.fetch(key, shape)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     if value is None:
         raise ValueError(f"{path}: array {key!r} is missing")
-    if tuple(value.shape) != shape:
-        raise ValueError(f"{path}: array {key!r} has shape {tuple(value.shape)}, but the "
-                         f"description says {shape}")
     if value.dtype.kind != "f":
         raise ValueError(f"{path}: array {key!r} has dtype {value.dtype}, not float")
     if not np.all(np.isfinite(value)):

@@ -64,9 +64,15 @@ def host(x):
 
 # largest gradient-check error seen per backend, printed after the run
 GRADCHECK = {}
+# what the hostile-input tests ran: {test: {outcome: count}}
+HOSTILE = {}
 
 
 def pytest_terminal_summary(terminalreporter):
+    if HOSTILE:
+        terminalreporter.section("hostile input: cases run, by outcome")
+        for name, counts in sorted(HOSTILE.items()):
+            terminalreporter.write_line(f"{name:24s} {counts}")
     if GRADCHECK:
         terminalreporter.section("largest gradient-check errors (float64)")
         for name, (fd, torch_err) in sorted(GRADCHECK.items()):
