@@ -1,6 +1,5 @@
 """Training that survives: divergence, checkpoints and resume, Ctrl-C, SIGKILL."""
 import json
-import os
 import signal
 import subprocess
 import sys
