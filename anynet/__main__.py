@@ -45,6 +45,9 @@ def _parser():
     train.add_argument("--plot", help="write the loss curves to this PNG")
     train.add_argument("-o", "--output", required=True, help="the model file (.npz)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", choices=["mpi"],
+                       help="data-parallel over the ranks of mpiexec (launch with "
+                            "mpiexec -n N python -m mpi4py -m anynet train ...)")
 
     predict = sub.add_parser("predict", help="predict with a saved model")
     predict.add_argument("model", help="a model file written by 'anynet train'")
@@ -101,7 +104,11 @@ def _train(args):
                 optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
                 batch_size=args.batch_size, backend=args.backend,
                 validation_split=args.validation_split, seed=args.seed,
-                verbose=not args.quiet)
+                verbose=not args.quiet, distributed=args.distributed)
+    if args.distributed:
+        from mpi4py import MPI
+        if MPI.COMM_WORLD.Get_rank() != 0:
+            return 0  # rank 0 reports and writes the model
     seconds = time.perf_counter() - start
     net.metadata = {"features": features, "target": args.target or "y", "data": args.data,
                     "standardize": {"mean": mean.tolist(), "scale": scale.tolist()}}

@@ -23,6 +23,7 @@ from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolv
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .losses import LOSSES
+from .distributed import MPIContext
 from .metrics import metric_for
 from .network import Network, _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
@@ -39,7 +40,8 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
           dtype=None, seed=0, network=None, validation_split=0.0, validation_data=None,
           early_stopping=False, patience=10, weight_decay=0.0, lr_schedule=None,
           clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
-          checkpoint=None, checkpoint_every=1, resume=False, **optimizer_options):
+          checkpoint=None, checkpoint_every=1, resume=False, distributed=None,
+          **optimizer_options):
     """Train a network on (X, y) by mini-batch gradient descent.
 
     Parameters
@@ -114,6 +116,12 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         killed at any moment and resumed with the same arguments ends with the
         same parameters as a run never interrupted.
 
+    distributed : {None, "mpi"}
+        Data-parallel training over the ranks of ``mpiexec`` (see
+        ``anynet.distributed``): every rank passes the same X and y, each global
+        batch is split across the ranks, and all ranks end with the same
+        parameters. Only rank 0 shows progress and writes checkpoints.
+
     Ctrl-C ends training after the batch that is running, writes the checkpoint
     (of the last whole epoch) and returns the network trained so far, with a
     warning. A NaN or infinite loss or parameter raises :class:`DivergenceError`
@@ -129,7 +137,12 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     """
     run = _Run.prepare(X, y, locals())
     tune_host_allocator()
-    return run.fit()
+    try:
+        return run.fit()
+    except Exception as exc:
+        if run.mpi is not None and run.mpi.size > 1:
+            run.mpi.abort(exc)  # the other ranks would wait forever for this one
+        raise
 
 
 class DivergenceError(FloatingPointError):
@@ -179,6 +192,10 @@ class _Run:
         self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args)
         self.net = self._network(args)
         self.xp = xp
+        self.mpi = MPIContext() if args["distributed"] == "mpi" else None
+        if self.mpi is not None:
+            self.mpi.broadcast_parameters(self.net)
+            args["verbose"] = args["verbose"] and self.mpi.rank == 0
         return self
 
     # --- set-up ---------------------------------------------------------------
@@ -209,6 +226,9 @@ class _Run:
             if not callable(cb):
                 raise TypeError(f"callbacks[{i}] is not callable: {cb!r}")
         args["callbacks"] = callbacks
+        if args["distributed"] not in (None, "mpi"):
+            raise ValueError(f"distributed={args['distributed']!r} is not known; use None "
+                             f"or 'mpi'")
         args["checkpoint_every"] = _checks.positive_int(args["checkpoint_every"],
                                                         "checkpoint_every")
         if args["resume"] and not args["checkpoint"]:
@@ -322,7 +342,8 @@ class _Run:
             else:
                 self.waited += 1
                 stop = self.waited >= args["patience"]
-        if args["checkpoint"] and (epoch + 1) % args["checkpoint_every"] == 0:
+        if args["checkpoint"] and (epoch + 1) % args["checkpoint_every"] == 0 and (
+                self.mpi is None or self.mpi.rank == 0):
             self._write_checkpoint(epoch + 1, self._snapshot())
         return stop or any(cb(epoch, history, self.net) is True for cb in args["callbacks"])
 
@@ -341,17 +362,23 @@ class _Run:
         bad = xp.asarray(-1.0, dtype=X.dtype, device=self.backend.device)
         for number, lo in enumerate(range(0, n, batch)):
             hi = min(lo + batch, n)
-            if order is None:
-                Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
-            else:
-                idx = order[lo:hi]
-                Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-            outputs = _forward(net, Xb)
-            batch_loss = loss_fn(xp, Yb, outputs[-1])
-            total = total + batch_loss * float(hi - lo)
-            # remember the first batch whose loss is not finite, without reading it here
-            bad = xp.where((bad < 0.0) & ~xp.isfinite(batch_loss), float(number), bad)
-            grads = _backward(net, outputs, Xb, Yb)
+            a, b = (lo, hi) if self.mpi is None else self.mpi.part(lo, hi)
+            if b > a:
+                if order is None:
+                    Xb, Yb = X[a:b, ...], Y[a:b, ...]
+                else:
+                    idx = order[a:b]
+                    Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+                outputs = _forward(net, Xb)
+                batch_loss = loss_fn(xp, Yb, outputs[-1])
+                total = total + batch_loss * float(b - a)
+                # remember the first batch whose loss is not finite, without reading it here
+                bad = xp.where((bad < 0.0) & ~xp.isfinite(batch_loss), float(number), bad)
+                grads = _backward(net, outputs, Xb, Yb)
+            else:  # a batch smaller than the number of ranks: nothing here
+                grads = {"d" + k: xp.zeros_like(v) for k, v in net.items()}
+            if self.mpi is not None:  # this rank's share of the batch's mean gradient
+                self.mpi.sum_gradients(net, grads, (b - a) / (hi - lo))
             if self.args["clip_norm"] is not None:
                 _clip_global_norm(xp, grads, self.args["clip_norm"])
             self.optimizer.step(net, grads, lr)
@@ -365,7 +392,11 @@ class _Run:
             figures += [total * 0.0, total * 0.0]
         finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in net.values()]))
         figures += [bad, xp.astype(finite, X.dtype)]
-        return to_numpy(xp.stack([xp.astype(f, X.dtype) for f in figures]))  # the one sync
+        host = to_numpy(xp.stack([xp.astype(f, X.dtype) for f in figures]))  # the one sync
+        if self.mpi is not None:  # the training loss over every rank's samples
+            host = host.astype(np.float64)
+            host[0] = self.mpi.sum_scalar(host[0])
+        return host
 
     # --- interruption, divergence, checkpoints ------------------------------------------
 
@@ -400,7 +431,8 @@ class _Run:
         self.rng.bit_generator.state = rng
 
     def _interrupted(self, epoch, snapshot):
-        if self.args["checkpoint"]:  # the last whole epoch, so that resuming is exact
+        # the checkpoint of the last whole epoch, so that resuming is exact
+        if self.args["checkpoint"] and (self.mpi is None or self.mpi.rank == 0):
             self._write_checkpoint(epoch, snapshot)
         where = f"; checkpoint {self.args['checkpoint']} holds epoch {epoch}" \
             if self.args["checkpoint"] else ""
