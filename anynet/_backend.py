@@ -188,6 +188,11 @@ def namespace_name(x):
     return _MODULE_NAMES.get(xp.__name__, xp.__name__)
 
 
+def is_dask_array(x):
+    """True for a dask.array (whose chunks may be NumPy or CuPy arrays)."""
+    return array_api_compat.is_dask_array(x)
+
+
 def device_of(x):
     return array_api_compat.device(x)
 

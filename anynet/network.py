@@ -12,8 +12,8 @@ import numbers
 import numpy as np
 
 from . import _checks
-from ._backend import (Backend, device_of, float_dtype, is_array, namespace_name,
-                       namespace_of, resolve_backend, to_numpy)
+from ._backend import (Backend, device_of, float_dtype, is_array, is_dask_array,
+                       namespace_name, namespace_of, resolve_backend, to_numpy)
 from .activations import ACTIVATIONS, check_activation
 from .initializers import initial_weights
 from .losses import LOSSES, check_loss, output_delta
@@ -314,8 +314,13 @@ def predict(network, X):
     """The output layer's activations for X, shape (n_samples, n_outputs).
 
     Uses a path that keeps no cache; it equals ``forward_propagation(network, X)[0]``.
+    With a ``dask.array`` X the result is a lazy dask array, computed chunk by
+    chunk of rows (see ``anynet._dask``).
     """
     _check_network(network)
+    if is_dask_array(X):  # lazy, chunk by chunk: see anynet._dask
+        from ._dask import predict_dask
+        return predict_dask(network, X)
     return _predict(network, _features(network, X))
 
 
