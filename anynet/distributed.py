@@ -55,14 +55,14 @@ class MPIContext:
     def sum_gradients(self, net, grads, weight):
         """grads <- sum over ranks of weight * grads, with one flat Allreduce."""
         keys = list(grads)
-        host = [np.asarray(to_numpy(grads[k]), dtype=np.float64).ravel() for k in keys]
-        flat = np.concatenate(host) * weight
+        flat = np.concatenate([np.asarray(to_numpy(grads[k])).ravel() for k in keys])
+        flat *= weight
         self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
         offset = 0
         for key in keys:
             shape = tuple(grads[key].shape)
             size = int(np.prod(shape))
-            part = flat[offset:offset + size].reshape(shape).astype(net.dtype)
+            part = flat[offset:offset + size].reshape(shape)
             grads[key] = net.xp.asarray(part, device=net.device)
             offset += size
 

@@ -12,6 +12,8 @@ Workloads (each printed as anynet's time per epoch and its ratio to each peer):
   ``anynet.train_network`` against the tutorial's own code, read from
   ../shared/seed at run time (the project does not carry it).
 - wide: batch 1024, 1024-4096-4096-10, float32, 4 batches: anynet against PyTorch.
+- mpi: mnist-shaped on 2 MPI ranks against 1 (distributed="mpi"), one BLAS thread
+  per rank.
 - On a machine with CuPy and a GPU, mnist-shaped and wide on backend="cupy"
   against PyTorch on CUDA.
 
@@ -290,6 +292,49 @@ def bench_wide(repeats, backend="numpy", torch_device="cpu", workload="wide"):
         report(workload, name, seconds, ours)
 
 
+MPI_SCRIPT = """
+import sys, time, statistics
+import numpy as np
+from mpi4py import MPI
+import anynet
+sys.path.insert(0, sys.argv[1])
+from benchmark import mnist_data
+X, y = mnist_data()
+net = anynet.train(X, y, hidden=(256, 128), loss="cross_entropy", learning_rate=1e-3,
+                   epochs=3, batch_size=128, backend="numpy", dtype="float32",
+                   verbose=False, distributed="mpi")
+if MPI.COMM_WORLD.rank == 0:
+    print(statistics.median(net.history["seconds"][1:]))
+"""
+
+
+def bench_mpi(repeats):
+    """mnist-shaped on 2 MPI ranks against 1, one BLAS thread per rank."""
+    import shutil
+    if not _available("mpi4py") or shutil.which("mpiexec") is None:
+        print("mpi           skipped: mpi4py or mpiexec is not installed (anynet[mpi])")
+        return
+    script = Path(__file__).with_name("_mpi_epoch.py")
+    script.write_text(MPI_SCRIPT)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
+    times = {1: [], 2: []}
+    try:
+        for _ in range(repeats):
+            for ranks in (1, 2):
+                out = subprocess.run(["mpiexec", "-n", str(ranks), sys.executable, "-m",
+                                      "mpi4py", str(script), str(script.parent)],
+                                     capture_output=True, text=True, env=env, check=False)
+                if out.returncode != 0:
+                    raise RuntimeError(out.stderr[-2000:])
+                times[ranks].append(float(out.stdout.strip().splitlines()[-1]))
+    finally:
+        script.unlink()
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    report("mpi", "anynet, 2 ranks x 1 BLAS thread", two)
+    report("mpi", "anynet, 1 rank x 1 BLAS thread", one, two)
+
+
 def bench_gpu(repeats):
     reason = cuda_unavailable_reason()
     if reason:
@@ -302,7 +347,7 @@ def bench_gpu(repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default="mnist,tutorial,wide,gpu")
+    parser.add_argument("--only", default="mnist,tutorial,wide,mpi,gpu")
     parser.add_argument("--same-allocator", action="store_true",
                         help="run the peers with the glibc malloc thresholds anynet.train sets")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -314,7 +359,7 @@ def main(argv=None):
     print(f"anynet {anynet.__version__}, numpy {np.__version__}, {os.cpu_count()} cores")
     print(f"{'workload':13s} {'what':34s} {'time':>13s}  {'anynet/peer':>7s}")
     benches = {"mnist": bench_mnist, "tutorial": bench_tutorial, "wide": bench_wide,
-               "gpu": bench_gpu}
+               "mpi": bench_mpi, "gpu": bench_gpu}
     for name in args.only.split(","):
         benches[name](args.repeats)
 
