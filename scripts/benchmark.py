@@ -311,7 +311,9 @@ if MPI.COMM_WORLD.rank == 0:
 def bench_mpi(repeats):
     """mnist-shaped on 2 MPI ranks against 1, one BLAS thread per rank."""
     import shutil
-    if not _available("mpi4py") or shutil.which("mpiexec") is None:
+    beside = Path(sys.executable).parent / "mpiexec"
+    mpiexec = shutil.which("mpiexec") or (str(beside) if beside.exists() else None)
+    if not _available("mpi4py") or mpiexec is None:
         print("mpi           skipped: mpi4py or mpiexec is not installed (anynet[mpi])")
         return
     script = Path(__file__).with_name("_mpi_epoch.py")
@@ -322,7 +324,7 @@ def bench_mpi(repeats):
     try:
         for _ in range(repeats):
             for ranks in (1, 2):
-                out = subprocess.run(["mpiexec", "-n", str(ranks), sys.executable, "-m",
+                out = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, "-m",
                                       "mpi4py", str(script), str(script.parent)],
                                      capture_output=True, text=True, env=env, check=False)
                 if out.returncode != 0:

@@ -5,14 +5,22 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import anynet
 
+def _find_mpiexec():
+    """mpiexec on PATH, or beside this Python (where pip puts the mpich package's)."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return shutil.which("mpiexec") or (str(beside) if beside.exists() else None)
+
+
+MPIEXEC = _find_mpiexec()
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("mpi4py") is None or shutil.which("mpiexec") is None,
+    importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
     reason="no MPI here: pip install anynet[mpi] (mpi4py with the mpich package)")
 
 SCRIPT = textwrap.dedent("""
@@ -40,7 +48,7 @@ SCRIPT = textwrap.dedent("""
 def _mpiexec(tmp_path, *args, n=2, timeout=120):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
-    return subprocess.run(["mpiexec", "-n", str(n), sys.executable, "-m", "mpi4py",
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py",
                            str(script), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
 
@@ -74,7 +82,7 @@ def test_an_error_on_one_rank_stops_them_all(tmp_path):
 
 def test_command_line_training_on_two_ranks(tmp_path):
     model = tmp_path / "m.npz"
-    result = subprocess.run(["mpiexec", "-n", "2", sys.executable, "-m", "mpi4py", "-m",
+    result = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m",
                              "anynet", "train", "moons", "--epochs", "5", "--quiet",
                              "--backend", "numpy", "--distributed", "mpi", "-o", str(model)],
                             capture_output=True, text=True, timeout=120)
