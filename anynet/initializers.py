@@ -8,8 +8,9 @@ import numpy as np
 
 
 def randn(sizes, seed):
-    """The tutorial's draw: ``np.random.seed(seed); np.random.randn(n_in, n_out)``
-    for W1, W2, ... in turn, from a private ``RandomState`` with the same stream."""
+    """The tutorial's draw: standard normal matrices of shape (n_in, n_out) for W1,
+    W2, ... in turn, from a private ``RandomState(seed)``: the very numbers that
+    seeding NumPy's global generator with ``seed`` and calling ``randn`` give."""
     rng = np.random.RandomState(seed)
     return [rng.randn(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
 

@@ -207,8 +207,8 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     """Create a network with drawn weights and zero biases.
 
     ``initialize_network(2, 2, 1)`` is the tutorial's network (sigmoid layers,
-    ``np.random.seed(42); np.random.randn`` weights, NumPy float64), drawn
-    without touching NumPy's global random state.
+    the weights NumPy's global generator gives after seeding it with 42, NumPy
+    float64), drawn from a private generator: the global one is never touched.
     ``initialize_network([784, 256, 128, 10], activation="relu",
     loss="cross_entropy", init="he")`` builds any depth.
 
