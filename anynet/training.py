@@ -6,14 +6,8 @@ device once; batches are gathered on the device; the loss is summed there; and
 the epoch's figures (training loss, validation loss and metric) are stacked
 into one array and read with a single host sync at the end of the epoch.
 """
-import contextlib
-import copy
 import math
-import signal
-import threading
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -23,11 +17,11 @@ from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolv
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .losses import LOSSES
+from .checkpoints import DivergenceError, Survival
 from .distributed import MPIContext
 from .metrics import metric_for
 from .network import Network, _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
-from .persistence import _load as _load_checkpoint, save
 from .progress import Progress
 from .schedules import Schedule, make_schedule
 from .tasks import encode_targets, host_targets, infer_task, Task
@@ -145,29 +139,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         raise
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss or parameter.
-
-    Attributes
-    ----------
-    epoch, batch : int
-        Where it happened (batch None when only a parameter was found non-finite).
-    network : Network
-        The network with its parameters from the start of that epoch: the last
-        finite ones.
-    """
-
-    def __init__(self, epoch, batch, learning_rate, network):
-        self.epoch, self.batch, self.network = epoch, batch, network
-        where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
-        super().__init__(
-            f"training diverged at {where}: the loss or a parameter became NaN or infinite. "
-            f"A likely cause is a learning rate too large for this problem "
-            f"(learning_rate={learning_rate:g}); try a smaller one, clip_norm, or scaled "
-            f"inputs. The network keeps the parameters from the start of epoch {epoch}.")
-
-
-class _Run:
+class _Run(Survival):
     """One training run: checked inputs, the working network and the loop state."""
 
     @classmethod
@@ -397,104 +369,6 @@ class _Run:
             host = host.astype(np.float64)
             host[0] = self.mpi.sum_scalar(host[0])
         return host
-
-    # --- interruption, divergence, checkpoints ------------------------------------------
-
-    @contextlib.contextmanager
-    def _interruptible(self):
-        """Ctrl-C sets a flag that the batch loop reads; a second Ctrl-C interrupts at once."""
-        self.interrupted = False
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            if self.interrupted:
-                signal.default_int_handler(signum, frame)
-            self.interrupted = True
-
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def _snapshot(self):
-        """Copies of the parameters, the optimizer's state and the random state."""
-        params = {k: self.xp.asarray(v, copy=True) for k, v in self.net.items()}
-        return params, self.optimizer.snapshot(), self.rng.bit_generator.state
-
-    def _restore(self, snapshot):
-        params, optimizer, rng = snapshot
-        self.net.update(params)
-        self.optimizer.restore(optimizer)
-        self.rng.bit_generator.state = rng
-
-    def _interrupted(self, epoch, snapshot):
-        # the checkpoint of the last whole epoch, so that resuming is exact
-        if self.args["checkpoint"] and (self.mpi is None or self.mpi.rank == 0):
-            self._write_checkpoint(epoch, snapshot)
-        where = f"; checkpoint {self.args['checkpoint']} holds epoch {epoch}" \
-            if self.args["checkpoint"] else ""
-        warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
-                      f"trained so far{where}", UserWarning, stacklevel=5)
-
-    def _result(self):
-        net = self.net
-        net.history, net.optimizer = self.history, self.optimizer
-        return net
-
-    def _fingerprint(self):
-        a = self.args
-        return {"seed": a["seed"], "batch_size": a["batch_size"], "shuffle": a["shuffle"],
-                "n_samples": int(self.X.shape[0]), "layer_sizes": list(self.net.layer_sizes),
-                "optimizer": type(self.optimizer).__name__}
-
-    def _write_checkpoint(self, epochs_done, snapshot):
-        params, (t, state), rng = snapshot
-        net = Network(params, backend=self.backend, **self.net.config)
-        opt = copy.copy(self.optimizer)
-        opt.t, opt.state = t, state
-        net.optimizer, net.metadata = opt, self.net.metadata
-        n = epochs_done  # the history of the epochs the snapshot has seen
-        history = {k: (v[:n] if isinstance(v, list) else v) for k, v in self.history.items()}
-        training = {"epoch": epochs_done, "history": history, "rng": rng,
-                    "run": self._fingerprint(), "waited": self.waited,
-                    "best_val_loss": None if self.best is None else self.best[0]}
-        best = {} if self.best is None else {f"best.{k}": v for k, v in self.best[1].items()}
-        save(net, self.args["checkpoint"], optimizer=True,
-             _extra={"description": training, "arrays": best})
-
-    def _resume(self):
-        """Continue from the checkpoint, if there is one; the first epoch to run."""
-        path = Path(self.args["checkpoint"])
-        if not path.exists():
-            return 0
-        net, description, arrays = _load_checkpoint(path, self.backend, dtype=self.dtype)
-        training = description.get("training")
-        if not isinstance(training, dict):
-            raise ValueError(f"{path}: not a training checkpoint (no training state)")
-        if training.get("run") != self._fingerprint():
-            raise ValueError(f"{path}: the checkpoint is of another run "
-                             f"({training.get('run')}), not {self._fingerprint()}")
-        self.net.update(net)
-        self.optimizer.restore((net.optimizer.t, net.optimizer.state))
-        self.optimizer.xp = self.xp
-        self.rng.bit_generator.state = training["rng"]
-        self.history = training["history"]
-        self.waited = training["waited"]
-        if training["best_val_loss"] is not None:
-            best = {k[len("best."):]: self.xp.asarray(v.astype(self.dtype),
-                                                       device=self.backend.device)
-                    for k, v in arrays.items() if k.startswith("best.")}
-            self.best = (training["best_val_loss"], Network(best, backend=self.backend,
-                                                            **self.net.config))
-        if self.schedule is not None:
-            for e in range(training["epoch"]):  # replay, so a plateau schedule has its state
-                prefix = {k: (v[:e] if isinstance(v, list) else v)
-                          for k, v in self.history.items()}
-                self.schedule(e, self.args["learning_rate"], prefix)
-        return training["epoch"]
 
     def _finish(self, history):
         net = self.net
