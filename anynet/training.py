@@ -15,16 +15,16 @@ from . import _checks
 from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolve_backend,
                        to_numpy, tune_host_allocator)
 from .activations import check_activation
-from .initializers import INITIALIZERS
-from .losses import LOSSES
 from .checkpoints import DivergenceError, Survival
 from .distributed import MPIContext
+from .initializers import INITIALIZERS
+from .losses import LOSSES
 from .metrics import metric_for
 from .network import Network, _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import Schedule, make_schedule
-from .tasks import encode_targets, host_targets, infer_task, Task
+from .tasks import Task, encode_targets, host_targets, infer_task
 
 _DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
 
