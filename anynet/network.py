@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import (Backend, device_of, float_dtype, is_array, is_dask_array,
-                       namespace_name, namespace_of, resolve_backend, to_numpy)
+                       is_writeable, namespace_name, namespace_of, resolve_backend, to_numpy)
 from .activations import ACTIVATIONS, check_activation
 from .initializers import initial_weights
 from .losses import LOSSES, check_loss, output_delta
@@ -408,12 +408,15 @@ def backward_propagation(network, cache, X, y):
 
 # --- update -------------------------------------------------------------------
 
-def _update(net, grads, learning_rate):
+def _update(net, grads, learning_rate, in_place=True):
     """Plain gradient descent: p -= learning_rate * dp for every parameter."""
     for key in net:
         p = net[key]
-        p -= learning_rate * grads["d" + key]  # in place where the backend allows it;
-        net[key] = p  # JAX arrays are immutable: there p is a new array to store
+        if in_place:  # no new parameter array; on JAX this rebinds p to a new one
+            p -= learning_rate * grads["d" + key]
+        else:  # read-only arrays (a NumPy view of a file, say) are replaced instead
+            p = p - learning_rate * grads["d" + key]
+        net[key] = p
     return net
 
 
@@ -443,7 +446,8 @@ def update_parameters(network, gradients, learning_rate):
         if tuple(g.shape) != tuple(value.shape) or g.dtype != value.dtype:
             raise ValueError(f"gradients['d{key}'] has shape {tuple(g.shape)} and dtype "
                              f"{g.dtype}; expected {tuple(value.shape)} and {value.dtype}")
-    return _update(network, gradients, learning_rate)
+    in_place = all(is_writeable(value) for value in network.values())
+    return _update(network, gradients, learning_rate, in_place)
 
 
 # --- training -------------------------------------------------------------------

@@ -152,3 +152,15 @@ def test_compute_loss_is_finite_at_saturation():
 
 def test_compute_loss_accepts_a_one_dimensional_prediction():
     assert float(anynet.compute_loss([0.0, 1.0], np.array([0.5, 0.5]))) == pytest.approx(0.25)
+
+
+def test_update_parameters_replaces_read_only_arrays():
+    net = anynet.initialize_network([2, 3, 1], seed=0)
+    frozen = net["W1"].copy()
+    frozen.flags.writeable = False  # e.g. a view of a file
+    net["W1"] = frozen
+    y_pred, cache = anynet.forward_propagation(net, X_XOR)
+    grads = anynet.backward_propagation(net, cache, X_XOR, Y_XOR)
+    anynet.update_parameters(net, grads, 0.5)
+    np.testing.assert_allclose(net["W1"], frozen - 0.5 * grads["dW1"])
+    assert net["W1"] is not frozen
