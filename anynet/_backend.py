@@ -150,6 +150,17 @@ def resolve_backend(backend="numpy", device=None):
     return Backend(name, xp, device)
 
 
+def allow_float64(backend):
+    """Let JAX compute in float64, which it disables by default (a process-wide switch).
+
+    Other backends always can; anynet never flips it on its own except for the
+    demo, whose tutorial run is float64.
+    """
+    if backend == "jax" or getattr(backend, "name", None) == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+
+
 def float_dtype(backend, dtype):
     """Return ``(name, xp_dtype)`` for a float32/float64 request, checked on the device."""
     name = dtype if isinstance(dtype, str) else (

@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 
-from ._backend import resolve_backend, to_numpy
+from ._backend import allow_float64, resolve_backend, to_numpy
 from .network import predict, train_network
 
 #: The tutorial's data: XOR of two bits.
@@ -28,6 +28,7 @@ def _report(title, net, seconds):
 
 def run(backend="numpy", device=None, verbose=False):
     """Train both networks on XOR, print their predictions, return (tutorial, anynet) solved."""
+    allow_float64(backend)  # the tutorial's run is float64, which JAX has off by default
     # resolve once, so a bad backend fails before anything is printed
     opts = dict(backend=resolve_backend(backend, device), verbose=verbose)
     print("1. The tutorial: 2-2-1 sigmoid network, randn weights (seed 42), "

@@ -22,11 +22,12 @@ def test_demo_shows_the_tutorial_failing_and_anynet_solving_xor():
         assert accuracy > 0.95
 
 
-def test_demo_on_another_backend():
-    pytest.importorskip("torch")
-    result = _run("demo", "--backend", "torch")
+@pytest.mark.parametrize("backend, shown", [("torch", "torch on cpu"), ("jax", "jax on")])
+def test_demo_on_another_backend(backend, shown):
+    pytest.importorskip(backend)
+    result = _run("demo", "--backend", backend)
     assert result.returncode == 0, result.stderr
-    assert "torch on cpu" in result.stdout and "XOR solved: yes" in result.stdout
+    assert shown in result.stdout and "XOR solved: yes" in result.stdout
 
 
 def test_demo_with_a_bad_backend_is_one_line_on_stderr():
