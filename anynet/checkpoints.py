@@ -90,7 +90,7 @@ class Survival:
     def _fingerprint(self):
         a = self.args
         return {"seed": a["seed"], "batch_size": a["batch_size"], "shuffle": a["shuffle"],
-                "n_samples": int(self.X.shape[0]), "layer_sizes": list(self.net.layer_sizes),
+                "n_samples": self.n_total, "layer_sizes": list(self.net.layer_sizes),
                 "optimizer": type(self.optimizer).__name__}
 
     def _write_checkpoint(self, epochs_done, snapshot):

@@ -1,24 +1,40 @@
 """Data-parallel training over MPI (mpi4py): ``anynet.train(..., distributed="mpi")``.
 
-Launch one process per rank, each running the same script with the same X and y:
+Launch one process per rank, each running the same script:
 
     mpiexec -n 4 python -m mpi4py train_script.py
 
 (``python -m mpi4py`` makes an unhandled exception on any rank abort them all.)
-Rank 0's initial weights are broadcast; every global mini-batch (the same
-permutation on every rank, from the seed) is split into one contiguous part per
-rank; each rank's gradients, weighted by its share of the batch, are summed over
-the ranks with one ``Allreduce`` of one flat buffer per step. Every rank then
-takes the same optimizer step, so all ranks end with the same parameters, equal
-to a single process's run with the same global batch size. Only rank 0 shows
-progress and writes checkpoints.
 
-Gradients travel through host memory (NumPy buffers), for every backend; with
-CuPy that is one device-to-host and one host-to-device copy per step. NCCL is
-not used yet.
+Every rank passes the same X and y (the default), or, with ``sharded=True``,
+its own rows: the dataset is then the ranks' shards stacked in rank order, and
+no rank ever holds all of it. Rank 0's initial weights are broadcast. Every
+rank draws the same permutation of the whole dataset from the seed, so every
+rank knows each global mini-batch; a rank computes the gradient of its part of
+it (a contiguous share of the batch when the data are replicated, the batch's
+rows that live in its shard when sharded), weighted by that part's share of
+the batch, and the parts are summed over the ranks with one all-reduce of one
+flat buffer per step. Every rank then takes the same optimizer step, so all
+ranks end with the same parameters, equal to a single process's run on the
+whole dataset with the same global batch size. Only rank 0 shows progress and
+writes checkpoints.
+
+Gradients of CuPy networks are summed by NCCL on the GPUs (``cupy.cuda.nccl``,
+its communicator set up over MPI) when every rank can use it: CuPy built with
+NCCL, one distinct GPU per rank, and ``ANYNET_NCCL`` not set to 0. Otherwise,
+and for every other backend, they travel through host memory (NumPy buffers and
+MPI's ``Allreduce``). ``net.history["distributed"]["gradients"]`` says which.
+
+A bad input on any rank (NaN in its shard, a wrong number of features) raises
+the same ``ValueError``/``TypeError`` on every rank, naming the rank, before
+anything trains; an error during training aborts every rank (no hang).
 """
+import math
+import os
 import sys
 import traceback
+import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -37,6 +53,38 @@ class MPIContext:
         self.MPI = MPI
         self.comm = MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.nccl = None  # an _NcclSum once set up for a CuPy network
+
+    # --- set-up: agreeing before anything trains --------------------------------
+
+    @contextmanager
+    def together(self):
+        """Run a block on every rank; if it fails on any, raise on all of them.
+
+        The one collective at the end keeps the ranks in step: a rank whose shard
+        holds NaN makes every rank raise (the same type, naming that rank) instead
+        of leaving the others waiting in the next collective.
+        """
+        error = None
+        try:
+            yield
+        except (ValueError, TypeError) as exc:
+            error = exc
+        reports = self.comm.allgather(
+            None if error is None else (type(error).__name__, str(error)))
+        if error is None:
+            failed = [(rank, r) for rank, r in enumerate(reports) if r is not None]
+            if not failed:
+                return
+            rank, (kind, message) = failed[0]
+            error = (TypeError if kind == "TypeError" else ValueError)(
+                f"rank {rank}: {message}")
+        error.all_ranks = True  # raised everywhere alike: nothing to abort
+        raise error
+
+    def allgather(self, value):
+        """Every rank's ``value`` (a small picklable object), in rank order."""
+        return self.comm.allgather(value)
 
     def broadcast_parameters(self, net):
         """Every rank takes rank 0's parameters."""
@@ -45,6 +93,8 @@ class MPIContext:
             self.comm.Bcast(host, root=0)
             net[key] = net.xp.asarray(host, device=net.device)
 
+    # --- which rows of a global batch this rank computes --------------------------
+
     def part(self, lo, hi):
         """This rank's contiguous share [a, b) of the global batch [lo, hi)."""
         n = hi - lo
@@ -52,26 +102,132 @@ class MPIContext:
         a = lo + self.rank * base + min(self.rank, extra)
         return a, a + base + (self.rank < extra)
 
+    # --- the per-step and per-epoch collectives --------------------------------
+
+    def use_nccl(self, net):
+        """Sum this CuPy network's gradients with NCCL if every rank can; say which."""
+        ok, where = _nccl_candidate(net)
+        everyone = self.allgather((ok, where))
+        places = [w for _, w in everyone]
+        if all(o for o, _ in everyone) and len(set(places)) == len(places):
+            import cupy
+            from cupy.cuda import nccl
+            uid = self.comm.bcast(nccl.get_unique_id() if self.rank == 0 else None, root=0)
+            failure = None
+            try:
+                with cupy.cuda.Device(net.device.id):  # the communicator binds this GPU
+                    communicator = nccl.NcclCommunicator(self.size, uid, self.rank)
+            except Exception as exc:  # NcclError, CUDA errors: fall back to the host path
+                failure = f"rank {self.rank}: {type(exc).__name__}: {exc}"
+            failures = [f for f in self.allgather(failure) if f is not None]
+            if failures:
+                warnings.warn(f"NCCL could not be set up ({failures[0]}); gradients go "
+                              f"through host memory", RuntimeWarning, stacklevel=2)
+                if failure is None:
+                    communicator.destroy()
+            else:
+                self.nccl = _NcclSum(nccl, communicator)
+        return "nccl" if self.nccl is not None else "host"
+
     def sum_gradients(self, net, grads, weight):
-        """grads <- sum over ranks of weight * grads, with one flat Allreduce."""
+        """grads <- sum over ranks of weight * grads, with one flat all-reduce."""
         keys = list(grads)
-        flat = np.concatenate([np.asarray(to_numpy(grads[k])).ravel() for k in keys])
-        flat *= weight
-        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
-        offset = 0
-        for key in keys:
-            shape = tuple(grads[key].shape)
-            size = int(np.prod(shape))
-            part = flat[offset:offset + size].reshape(shape)
-            grads[key] = net.xp.asarray(part, device=net.device)
-            offset += size
+        if self.nccl is not None:
+            xp = net.xp
+            flat = xp.concat([xp.reshape(grads[k], (-1,)) for k in keys]) * weight
+            self.nccl.sum(flat)
+        else:
+            flat = np.concatenate([np.asarray(to_numpy(grads[k])).ravel() for k in keys])
+            flat *= weight
+            self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
+        _unflatten(net, grads, keys, flat, on_host=self.nccl is None)
 
     def sum_scalar(self, value):
         return self.comm.allreduce(float(value), op=self.MPI.SUM)
 
     def abort(self, exc):
-        """Stop every rank now: the others would wait forever in the next Allreduce."""
+        """Stop every rank now: the others would wait forever in the next collective."""
         sys.stderr.write(f"anynet: rank {self.rank} failed, aborting all ranks: {exc!r}\n")
         traceback.print_exc(file=sys.stderr)
         sys.stderr.flush()
         self.comm.Abort(1)
+
+
+def shard_rows(order, offset, n_local, batch_size):
+    """The rows of each global batch that live in this rank's shard.
+
+    Parameters
+    ----------
+    order : int array of shape (n_total,)
+        The epoch's order of the whole dataset (global row numbers).
+    offset, n_local : int
+        This rank's shard holds global rows [offset, offset + n_local).
+    batch_size : int
+        Rows per global batch.
+
+    Returns
+    -------
+    local : int64 array of shape (n_local,)
+        This shard's row numbers in the order they are visited.
+    bounds : int64 array of shape (n_batches + 1,)
+        Global batch k uses ``local[bounds[k]:bounds[k + 1]]`` here.
+    """
+    mine = (order >= offset) & (order < offset + n_local)
+    local = (order[mine] - offset).astype(np.int64)
+    seen = np.concatenate([[0], np.cumsum(mine, dtype=np.int64)])
+    edges = np.minimum(np.arange(0, order.shape[0] + batch_size, batch_size), order.shape[0])
+    edges = np.unique(edges)  # the batch boundaries, n_total included once
+    return local, seen[edges]
+
+
+def _unflatten(net, grads, keys, flat, on_host):
+    """Cut the summed flat buffer back into the gradients' shapes, on the net's device."""
+    offset = 0
+    for key in keys:
+        shape = tuple(grads[key].shape)
+        size = math.prod(shape)
+        part = flat[offset:offset + size]
+        grads[key] = net.xp.asarray(part.reshape(shape), device=net.device) if on_host \
+            else net.xp.reshape(part, shape)
+        offset += size
+
+
+def _nccl_candidate(net):
+    """(True, (host, GPU id)) if this rank could sum over NCCL, else (False, None)."""
+    if net.backend.name != "cupy" or os.environ.get("ANYNET_NCCL", "1") == "0":
+        return False, None
+    try:
+        from cupy.cuda import nccl
+        if not getattr(nccl, "available", hasattr(nccl, "NcclCommunicator")):
+            return False, None
+    except ImportError:
+        return False, None
+    return True, (os.uname().nodename, int(net.device.id))
+
+
+class _NcclSum:
+    """An in-place NCCL sum of one flat contiguous CuPy buffer over all ranks.
+
+    Runs on the current CUDA stream, so the optimizer step after it is ordered
+    behind it on the device without a host sync.
+    """
+
+    def __init__(self, nccl, communicator, stream=None):
+        self.nccl, self.comm = nccl, communicator
+        self.dtypes = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
+        self.stream = stream or _current_stream
+
+    def sum(self, flat):
+        ptr = _pointer(flat)
+        self.comm.allReduce(ptr, ptr, flat.size, self.dtypes[str(flat.dtype)],
+                            self.nccl.NCCL_SUM, self.stream())
+
+
+def _pointer(a):
+    """The device address of a contiguous CuPy array."""
+    return a.data.ptr
+
+
+def _current_stream():
+    import cupy
+    return cupy.cuda.get_current_stream().ptr

@@ -104,6 +104,36 @@ def infer_task(y, loss=None, name="y"):
     return Task(loss, output, n_cols, None)
 
 
+def task_sample(y):
+    """A few rows of host targets from which ``infer_task`` decides as from all of y.
+
+    Used when each MPI rank holds a shard of y: the ranks exchange these samples
+    (the distinct labels or rows, or one row of real values) instead of their
+    targets, and every rank infers the same task as from the whole dataset.
+    """
+    if y.dtype.kind == "f":
+        off = ~((y == 0) | (y == 1))
+        if np.any(off):  # real values: one row with a value other than 0/1 decides
+            row = int(np.argwhere(off)[0][0])
+            return y[row:row + 1]
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.unique(y, axis=0) if y.dtype.kind in "biuf" else y[:1]
+    return np.unique(_labels(y, "y")).reshape((-1,) + y.shape[1:])
+
+
+def stack_samples(samples, name="y"):
+    """The task samples of every rank as one array (raising if they cannot mix)."""
+    if len({s.ndim for s in samples}) > 1 or len({s.shape[1:] for s in samples}) > 1:
+        raise ValueError(f"{name} has shapes that differ between ranks: "
+                         f"{[s.shape[1:] for s in samples]} after the sample axis")
+    kinds = {"numbers" if s.dtype.kind in "biuf" else "text" if s.dtype.kind in "US"
+             else "objects" for s in samples}
+    if len(kinds) > 1:  # NumPy would turn numbers into text, quietly
+        raise TypeError(f"{name} holds labels of types that differ between ranks: "
+                        f"{', '.join(str(s.dtype) for s in samples)}")
+    return np.concatenate(samples)
+
+
 def encode_targets(y, task, name="y"):
     """Host targets as numbers for ``task.loss``: class indices, 0/1, or values."""
     if task.loss == "cross_entropy":

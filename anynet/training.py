@@ -6,6 +6,7 @@ device once; batches are gathered on the device; the loss is summed there; and
 the epoch's figures (training loss, validation loss and metric) are stacked
 into one array and read with a single host sync at the end of the epoch.
 """
+import contextlib
 import math
 import time
 
@@ -16,15 +17,16 @@ from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolv
                        to_numpy, tune_host_allocator)
 from .activations import check_activation
 from .checkpoints import DivergenceError, Survival
-from .distributed import MPIContext
+from .distributed import MPIContext, shard_rows
 from .initializers import INITIALIZERS
 from .losses import LOSSES
-from .metrics import metric_for
+from .metrics import accuracy_parts, metric_for, metric_parts_for, pool
 from .network import Network, _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import Schedule, make_schedule
-from .tasks import Task, encode_targets, host_targets, infer_task
+from .tasks import (Task, encode_targets, host_targets, infer_task, stack_samples,
+                    task_sample)
 
 _DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
 
@@ -35,7 +37,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
           early_stopping=False, patience=10, weight_decay=0.0, lr_schedule=None,
           clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
           checkpoint=None, checkpoint_every=1, resume=False, distributed=None,
-          **optimizer_options):
+          sharded=False, **optimizer_options):
     """Train a network on (X, y) by mini-batch gradient descent.
 
     Parameters
@@ -112,9 +114,16 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
 
     distributed : {None, "mpi"}
         Data-parallel training over the ranks of ``mpiexec`` (see
-        ``anynet.distributed``): every rank passes the same X and y, each global
-        batch is split across the ranks, and all ranks end with the same
-        parameters. Only rank 0 shows progress and writes checkpoints.
+        ``anynet.distributed``): each global batch is split across the ranks,
+        and all ranks end with the same parameters, those of one process
+        trained on the whole dataset. Only rank 0 shows progress and writes
+        checkpoints.
+    sharded : bool
+        With ``distributed="mpi"``: False (default) when every rank passes the
+        same X and y; True when each rank passes its own rows (X, y and
+        ``validation_data``), the dataset being the shards stacked in rank order.
+        ``validation_split`` then holds out that fraction of each shard. The
+        validation figures are those of all the ranks' validation rows together.
 
     Ctrl-C ends training after the batch that is running, writes the checkpoint
     (of the last whole epoch) and returns the network trained so far, with a
@@ -127,14 +136,16 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     Network
         With ``.history``: lists "loss", "val_loss", "val_metric", "lr",
         "seconds", one entry per epoch (the validation lists hold None without
-        validation data), and "metric": "accuracy" or "r2".
+        validation data), and "metric": "accuracy" or "r2". With MPI also
+        "distributed": {"ranks", "sharded", "gradients": "nccl" or "host"}.
     """
-    run = _Run.prepare(X, y, locals())
-    tune_host_allocator()
+    run = _Run()
     try:
+        run.prepare(X, y, locals())
+        tune_host_allocator()
         return run.fit()
     except Exception as exc:
-        if run.mpi is not None and run.mpi.size > 1:
+        if run.mpi is not None and run.mpi.size > 1 and not getattr(exc, "all_ranks", False):
             run.mpi.abort(exc)  # the other ranks would wait forever for this one
         raise
 
@@ -142,33 +153,86 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
 class _Run(Survival):
     """One training run: checked inputs, the working network and the loop state."""
 
-    @classmethod
-    def prepare(cls, X, y, args):
-        self = cls()
+    mpi = None
+
+    def prepare(self, X, y, args):
+        """Check every argument and the data; build the network (and the ranks' agreement)."""
         self.args = args = dict(args)
-        self._check_hyperparameters(args)
-        options = dict(args["optimizer_options"])
-        if args["weight_decay"]:
-            options["weight_decay"] = _checks.positive_number(args["weight_decay"],
-                                                              "weight_decay", allow_zero=True)
-        self.optimizer = make_optimizer(args["optimizer"], **options)
-        self.schedule = make_schedule(args["lr_schedule"])
-        self.backend, self.dtype = _backend_and_dtype(args)
-        xp = self.backend.xp
+        self.mpi = MPIContext() if args["distributed"] == "mpi" else None
+        with self._together():  # an error on one rank is raised on every rank
+            self._check_hyperparameters(args)
+            options = dict(args["optimizer_options"])
+            if args["weight_decay"]:
+                options["weight_decay"] = _checks.positive_number(
+                    args["weight_decay"], "weight_decay", allow_zero=True)
+            self.optimizer = make_optimizer(args["optimizer"], **options)
+            self.schedule = make_schedule(args["lr_schedule"])
+            self.backend, self.dtype = _backend_and_dtype(args)
+            self.xp = self.backend.xp
+            self.rng = np.random.default_rng(np.random.SeedSequence([args["seed"], 1]))
+            if not args["sharded"]:
+                self._data(X, y, args)
+        if args["sharded"]:
+            self._shards(X, y, args)
+        self.net = self._network(args)
+        self.n_val = 0 if self.X_val is None else int(self.X_val.shape[0])
+        self.has_val, self.distributed = self.n_val > 0, None
+        if self.mpi is not None:
+            self._distribute(args)
+
+    def _together(self):
+        return contextlib.nullcontext() if self.mpi is None else self.mpi.together()
+
+    def _data(self, X, y, args):
+        """X, Y, X_val, Y_val and the task, when this process sees the whole dataset."""
         y_host = host_targets(y)
         self.task = _task(args["network"], y_host, args["loss"])
         _checks.same_origin(X=X, y=y)
         X = _checks.features(self.backend, self.dtype, X, _n_features(args["network"], X))
         Y = self._targets(y_host, X.shape[0], "y")
-        self.rng = np.random.default_rng(np.random.SeedSequence([args["seed"], 1]))
-        self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args)
-        self.net = self._network(args)
-        self.xp = xp
-        self.mpi = MPIContext() if args["distributed"] == "mpi" else None
-        if self.mpi is not None:
-            self.mpi.broadcast_parameters(self.net)
-            args["verbose"] = args["verbose"] and self.mpi.rank == 0
-        return self
+        self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args, self.rng)
+        self.n_total, self.offset = int(self.X.shape[0]), 0
+
+    def _shards(self, X, y, args):
+        """The same, when each rank passes its own rows (``sharded=True``).
+
+        The ranks exchange their row counts, feature counts and a sample of their
+        targets, so every rank infers the task of the whole dataset (a rank may
+        not hold every class) and knows where its rows sit in it.
+        """
+        with self.mpi.together():
+            y_host = host_targets(y)
+            _checks.same_origin(X=X, y=y)
+            X = _checks.features(self.backend, self.dtype, X, _n_features(args["network"], X))
+            sample = task_sample(y_host)
+        shards = self.mpi.allgather((int(X.shape[1]), sample))
+        with self.mpi.together():  # every rank decides alike from the same facts
+            widths = [w for w, _ in shards]
+            if len(set(widths)) > 1:
+                raise ValueError(f"X has a different number of features on different "
+                                 f"ranks: {widths}")
+            self.task = _task(args["network"], stack_samples([s for _, s in shards]),
+                              args["loss"])
+            Y = self._targets(y_host, X.shape[0], "y")
+            # each rank holds out part of its own shard: a stream of its own, so the
+            # shared stream (the batches) stays in step on every rank
+            own = np.random.default_rng(np.random.SeedSequence([args["seed"], 2,
+                                                                self.mpi.rank]))
+            self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args, own)
+        kept = self.mpi.allgather(int(self.X.shape[0]))
+        self.n_total, self.offset = sum(kept), sum(kept[:self.mpi.rank])
+
+    def _distribute(self, args):
+        """Broadcast rank 0's weights; pick the gradient transport; quiet other ranks."""
+        mpi = self.mpi
+        mpi.broadcast_parameters(self.net)
+        args["verbose"] = args["verbose"] and mpi.rank == 0
+        if not args["sharded"] and mpi.rank != 0:
+            self.n_val = 0  # the same validation rows everywhere: rank 0 scores them
+        self.val_counts = mpi.allgather(self.n_val)
+        self.has_val = sum(self.val_counts) > 0
+        self.distributed = {"ranks": mpi.size, "sharded": bool(args["sharded"]),
+                            "gradients": mpi.use_nccl(self.net)}
 
     # --- set-up ---------------------------------------------------------------
 
@@ -201,6 +265,11 @@ class _Run(Survival):
         if args["distributed"] not in (None, "mpi"):
             raise ValueError(f"distributed={args['distributed']!r} is not known; use None "
                              f"or 'mpi'")
+        if not isinstance(args["sharded"], bool):
+            raise TypeError(f"sharded must be True or False, got {args['sharded']!r}")
+        if args["sharded"] and args["distributed"] is None:
+            raise ValueError("sharded=True is for distributed='mpi' (each rank passes its "
+                             "own rows); a single process trains on the X it is given")
         args["checkpoint_every"] = _checks.positive_int(args["checkpoint_every"],
                                                         "checkpoint_every")
         if args["resume"] and not args["checkpoint"]:
@@ -220,7 +289,7 @@ class _Run(Survival):
                                self.task.n_outputs, self.task.loss, name=name,
                                x_name="X_val" if name == "y_val" else "X")
 
-    def _split(self, X, Y, args):
+    def _split(self, X, Y, args, rng):
         """(X, Y, X_val, Y_val): the validation set held out or given."""
         if args["validation_data"] is not None:
             Xv, yv = args["validation_data"]
@@ -236,7 +305,7 @@ class _Run(Survival):
         if n_val >= n:
             raise ValueError(f"validation_split={split} leaves no training samples out "
                              f"of {n}")
-        order = self.xp_asarray(self.rng.permutation(n))
+        order = self.xp_asarray(rng.permutation(n))
         take = self.backend.xp.take
         val, fit = order[:n_val], order[n_val:]
         return take(X, fit, axis=0), take(Y, fit, axis=0), take(X, val, axis=0), \
@@ -267,6 +336,8 @@ class _Run(Survival):
         metric_name, self.metric = metric_for(self.task.loss)
         self.history = {"loss": [], "val_loss": [], "val_metric": [], "lr": [],
                         "seconds": [], "metric": metric_name}
+        if self.distributed is not None:
+            self.history["distributed"] = self.distributed
         self.best, self.waited, first = None, 0, 0  # early stopping: (val_loss, weights)
         if isinstance(self.schedule, Schedule):
             self.schedule.start(epochs)
@@ -302,8 +373,8 @@ class _Run(Survival):
             raise DivergenceError(epoch, None if bad_batch < 0 else int(bad_batch), lr,
                                   self._result())
         history["loss"].append(loss)
-        history["val_loss"].append(None if self.X_val is None else val_loss)
-        history["val_metric"].append(None if self.X_val is None else val_metric)
+        history["val_loss"].append(val_loss if self.has_val else None)
+        history["val_metric"].append(val_metric if self.has_val else None)
         history["lr"].append(lr)
         history["seconds"].append(time.perf_counter() - start)
         progress.update(history)
@@ -327,14 +398,14 @@ class _Run(Survival):
         None when Ctrl-C stopped the epoch.
         """
         xp, net, X, Y = self.xp, self.net, self.X, self.Y
-        n, batch = X.shape[0], self.args["batch_size"]
-        order = self.xp_asarray(self.rng.permutation(n)) if self.args["shuffle"] else None
+        n, batch = self.n_total, self.args["batch_size"]
+        order, rows = self._plan(n, batch)
         loss_fn = LOSSES[net.loss]
         total = xp.zeros((), dtype=X.dtype, device=self.backend.device)
         bad = xp.asarray(-1.0, dtype=X.dtype, device=self.backend.device)
         for number, lo in enumerate(range(0, n, batch)):
             hi = min(lo + batch, n)
-            a, b = (lo, hi) if self.mpi is None else self.mpi.part(lo, hi)
+            a, b = rows(number, lo, hi)
             if b > a:
                 if order is None:
                     Xb, Yb = X[a:b, ...], Y[a:b, ...]
@@ -347,7 +418,7 @@ class _Run(Survival):
                 # remember the first batch whose loss is not finite, without reading it here
                 bad = xp.where((bad < 0.0) & ~xp.isfinite(batch_loss), float(number), bad)
                 grads = _backward(net, outputs, Xb, Yb)
-            else:  # a batch smaller than the number of ranks: nothing here
+            else:  # none of this batch's rows are this rank's
                 grads = {"d" + k: xp.zeros_like(v) for k, v in net.items()}
             if self.mpi is not None:  # this rank's share of the batch's mean gradient
                 self.mpi.sum_gradients(net, grads, (b - a) / (hi - lo))
@@ -356,19 +427,62 @@ class _Run(Survival):
             self.optimizer.step(net, grads, lr)
             if self.interrupted:
                 return None
-        figures = [total / float(n)]
-        if self.X_val is not None:
-            P = _predict(net, self.X_val)
-            figures += [loss_fn(xp, self.Y_val, P), self.metric(xp, self.Y_val, P)]
-        else:
-            figures += [total * 0.0, total * 0.0]
         finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in net.values()]))
-        figures += [bad, xp.astype(finite, X.dtype)]
-        host = to_numpy(xp.stack([xp.astype(f, X.dtype) for f in figures]))  # the one sync
-        if self.mpi is not None:  # the training loss over every rank's samples
-            host = host.astype(np.float64)
-            host[0] = self.mpi.sum_scalar(host[0])
-        return host
+        figures = self._validation(total, bad, finite)
+        host = to_numpy(figures)  # the one sync
+        return host if self.mpi is None else self._pooled(host)
+
+    def _plan(self, n, batch):
+        """The epoch's order of rows (device indices, or None unshuffled) and
+        ``rows(k, lo, hi)``: the [a, b) of that order that global batch k takes here."""
+        drawn = self.rng.permutation(n) if self.args["shuffle"] else None
+        if self.args["sharded"]:
+            local, bounds = shard_rows(np.arange(n) if drawn is None else drawn,
+                                       self.offset, self.X.shape[0], batch)
+            order = None if drawn is None else self.xp_asarray(local)
+            return order, lambda k, lo, hi: (int(bounds[k]), int(bounds[k + 1]))
+        order = None if drawn is None else self.xp_asarray(drawn)
+        if self.mpi is None:
+            return order, lambda k, lo, hi: (lo, hi)
+        return order, lambda k, lo, hi: self.mpi.part(lo, hi)
+
+    def _validation(self, total, bad, finite):
+        """The epoch's figures on the device, as one 1-D array.
+
+        One process: (loss, val_loss, val_metric, bad, finite). With MPI: (this
+        rank's summed loss, val_loss, the metric's parts, bad, finite), which
+        ``_pooled`` combines over the ranks.
+        """
+        xp, dtype = self.xp, self.X.dtype
+        parts = metric_parts_for(self.net.loss)
+        if self.n_val:
+            P = _predict(self.net, self.X_val)
+            val_loss = LOSSES[self.net.loss](xp, self.Y_val, P)
+            metric = xp.reshape(self.metric(xp, self.Y_val, P), (1,)) if self.mpi is None \
+                else parts(xp, self.Y_val, P)
+        else:
+            val_loss = total * 0.0
+            width = 1 if self.mpi is None or parts is accuracy_parts \
+                else 3 * self.net.layer_sizes[-1]
+            metric = xp.zeros((width,), dtype=dtype, device=self.backend.device)
+        first = total / float(self.n_total) if self.mpi is None else total
+        head = xp.stack([xp.astype(first, dtype), xp.astype(val_loss, dtype)])
+        tail = xp.stack([xp.astype(bad, dtype), xp.astype(finite, dtype)])
+        return xp.concat([head, xp.astype(metric, dtype), tail])
+
+    def _pooled(self, host):
+        """Every rank's figures combined, the same on every rank (one allgather)."""
+        rows = np.asarray(self.mpi.allgather(host.astype(np.float64)))
+        counts = np.asarray(self.val_counts, dtype=np.float64)
+        loss = float(np.sum(rows[:, 0])) / self.n_total
+        val_loss = val_metric = 0.0
+        if self.has_val:
+            val_loss = float(np.sum(rows[:, 1])) if self.net.loss == "sse" else \
+                float(np.sum(rows[:, 1] * counts) / np.sum(counts))
+            val_metric = pool(self.history["metric"], rows[:, 2:-2], counts)
+        bad = rows[:, -2][rows[:, -2] >= 0.0]
+        return np.asarray([loss, val_loss, val_metric, bad.min() if bad.size else -1.0,
+                           rows[:, -1].min()])
 
     def _finish(self, history):
         net = self.net

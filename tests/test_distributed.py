@@ -1,6 +1,7 @@
 """Data-parallel training on MPI, run as users run it: mpiexec -n 2 python -m mpi4py."""
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,9 @@ def _find_mpiexec():
 
 
 MPIEXEC = _find_mpiexec()
+# the ranks import the anynet under test, not whichever copy is installed
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    filter(None, [str(Path(anynet.__file__).parents[1]), os.environ.get("PYTHONPATH")]))}
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
     reason="no MPI here: pip install anynet[mpi] (mpi4py with the mpich package)")
@@ -50,7 +54,7 @@ def _mpiexec(tmp_path, *args, n=2, timeout=120):
     script.write_text(SCRIPT)
     return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py",
                            str(script), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 @pytest.mark.parametrize("n, optimizer, clip", [(2, "adam", 0), (3, "momentum", 0.5)])
@@ -85,7 +89,7 @@ def test_command_line_training_on_two_ranks(tmp_path):
     result = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m",
                              "anynet", "train", "moons", "--epochs", "5", "--quiet",
                              "--backend", "numpy", "--distributed", "mpi", "-o", str(model)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=ENV)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("saved") == 1  # rank 0 alone reports and writes
     assert anynet.load(model).layer_sizes == (2, 100, 1)
@@ -94,3 +98,156 @@ def test_command_line_training_on_two_ranks(tmp_path):
 def test_distributed_needs_a_known_mode():
     with pytest.raises(ValueError, match="distributed='nccl' is not known"):
         anynet.train(np.ones((4, 2)), [0, 1, 0, 1], distributed="nccl", backend="numpy")
+
+
+# --- each rank passes its own rows (sharded=True) -------------------------------------
+
+SHARD_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from mpi4py import MPI
+    import anynet
+    sys.path.insert(0, sys.argv[3])
+    from test_distributed import shard_data
+    out, mode = sys.argv[1], sys.argv[2]
+    comm = MPI.COMM_WORLD
+    X, y, Xv, yv, options = shard_data(mode)
+    cut = lambda a, r: np.array_split(a, [50, 53] if comm.size == 3 else [120])[r]
+    Xs, ys = cut(X, comm.rank), cut(y, comm.rank)
+    if mode == "nan" and comm.rank == 1:
+        Xs = Xs.copy(); Xs[1, 2] = np.nan
+    if Xv is not None:  # the validation rows are sharded too
+        parts = np.array_split(np.arange(len(Xv)), comm.size)[comm.rank]
+        options["validation_data"] = (Xv[parts], yv[parts])
+    try:
+        net = anynet.train(Xs, ys, distributed="mpi", sharded=True, **options)
+    except ValueError as exc:
+        result = {"error": str(exc), "all_ranks": getattr(exc, "all_ranks", False)}
+    else:
+        result = {"params": {k: v.tolist() for k, v in net.items()},
+                  "history": {k: net.history[k] for k in ("loss", "val_loss", "val_metric")},
+                  "distributed": net.history["distributed"]}
+    gathered = comm.gather(result, root=0)
+    if comm.rank == 0:
+        with open(out, "w") as f:
+            json.dump(gathered, f)
+""")
+
+
+def shard_data(mode):
+    """The whole dataset of a sharded run, and the options of its single-process twin."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((203, 5))
+    options = dict(hidden=(12,), epochs=3, batch_size=24, backend="numpy", dtype="float64",
+                   verbose=False, optimizer="adam", shuffle=mode != "noshuffle")
+    if mode == "regress":
+        y = X @ rng.standard_normal((5, 2)) + 0.1 * rng.standard_normal((203, 2)) + 3.0
+    else:
+        y = rng.integers(0, 3, 203)
+        y[50:53] = 0  # the middle rank of three holds one class only
+    Xv = yv = None
+    if mode in ("classify", "regress", "noshuffle"):
+        Xv = rng.standard_normal((41, 5))
+        yv = (Xv @ rng.standard_normal((5, 2)) + 3.0) if mode == "regress" \
+            else rng.integers(0, 3, 41)
+    if mode == "split":
+        options["validation_split"] = 0.2
+    return X, y, Xv, yv, options
+
+
+def _run_shards(tmp_path, mode, n):
+    script = tmp_path / "shards.py"
+    script.write_text(SHARD_SCRIPT)
+    out = tmp_path / "out.json"
+    result = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py",
+                             str(script), str(out), mode, str(Path(__file__).parent)],
+                            capture_output=True, text=True, timeout=120, env=ENV)
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("mode, n", [("classify", 3), ("regress", 2), ("noshuffle", 3)])
+def test_shards_train_like_one_process_on_the_whole_dataset(tmp_path, mode, n):
+    ranks = _run_shards(tmp_path, mode, n)
+    X, y, Xv, yv, options = shard_data(mode)
+    ref = anynet.train(X, y, validation_data=(Xv, yv), **options)
+    assert ranks[0]["distributed"] == {"ranks": n, "sharded": True, "gradients": "host"}
+    for got in ranks:
+        assert got == ranks[0]  # identical parameters and figures on every rank
+        for key, want in ref.items():
+            np.testing.assert_allclose(got["params"][key], want, rtol=0, atol=1e-8,
+                                       err_msg=key)
+        for key in ("loss", "val_loss", "val_metric"):
+            # the validation figures are those of every rank's validation rows together
+            np.testing.assert_allclose(got["history"][key], ref.history[key], rtol=1e-9,
+                                       err_msg=key)
+
+
+def test_a_shard_with_nan_raises_the_same_error_on_every_rank(tmp_path):
+    ranks = _run_shards(tmp_path, "nan", 2)
+    assert ranks[1]["error"] == "X contains NaN or infinity"
+    assert ranks[0]["error"] == "rank 1: X contains NaN or infinity"
+    assert all(r["all_ranks"] for r in ranks)
+
+
+def test_shards_hold_out_their_own_validation_rows(tmp_path):
+    ranks = _run_shards(tmp_path, "split", 3)
+    for got in ranks:
+        assert got == ranks[0]
+    history = ranks[0]["history"]
+    assert all(v is not None and 0.0 <= m <= 1.0
+               for v, m in zip(history["val_loss"], history["val_metric"]))
+
+
+def test_sharded_needs_mpi():
+    with pytest.raises(ValueError, match="sharded=True is for distributed='mpi'"):
+        anynet.train(np.ones((4, 2)), [0, 1, 0, 1], sharded=True, backend="numpy")
+    with pytest.raises(TypeError, match="sharded must be True or False"):
+        anynet.train(np.ones((4, 2)), [0, 1, 0, 1], sharded="yes", backend="numpy")
+
+
+CUPY_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import cupy
+    import numpy as np
+    from mpi4py import MPI
+    import anynet
+    comm = MPI.COMM_WORLD
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((203, 6))
+    y = rng.integers(0, 3, 203)
+    gpu = cupy.cuda.Device(comm.rank % cupy.cuda.runtime.getDeviceCount())
+    with gpu:
+        net = anynet.train(X, y, hidden=(16, 8), epochs=4, batch_size=32, backend="cupy",
+                           device=gpu, dtype="float64", verbose=False, distributed="mpi")
+        params = {k: cupy.asnumpy(v).tolist() for k, v in net.items()}
+    gathered = comm.gather({"params": params, "distributed": net.history["distributed"]})
+    if comm.rank == 0:
+        with open(sys.argv[1], "w") as f:
+            json.dump(gathered, f)
+""")
+
+
+def test_cupy_ranks_sum_over_nccl_with_a_gpu_each(tmp_path):
+    from anynet._backend import cuda_unavailable_reason
+    if (reason := cuda_unavailable_reason()) is not None:
+        pytest.skip(f"cupy: {reason}")
+    import cupy
+    gpus = cupy.cuda.runtime.getDeviceCount()
+    script, out = tmp_path / "gpu.py", tmp_path / "out.json"
+    script.write_text(CUPY_SCRIPT)
+    result = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", str(script),
+                             str(out)], capture_output=True, text=True, timeout=300, env=ENV)
+    assert result.returncode == 0, result.stderr
+    ranks = json.loads(out.read_text())
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((203, 6)), rng.integers(0, 3, 203)
+    ref = anynet.train(X, y, hidden=(16, 8), epochs=4, batch_size=32, backend="numpy",
+                       dtype="float64", verbose=False)
+    # two GPUs: NCCL; one GPU shared by both ranks: NCCL refuses, so host memory
+    transport = "nccl" if gpus >= 2 else "host"
+    for got in ranks:
+        assert got["distributed"]["gradients"] == transport
+        for key, want in ref.items():
+            np.testing.assert_allclose(got["params"][key], want, rtol=0, atol=1e-8,
+                                       err_msg=key)
