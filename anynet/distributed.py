@@ -29,6 +29,7 @@ A bad input on any rank (NaN in its shard, a wrong number of features) raises
 the same ``ValueError``/``TypeError`` on every rank, naming the rank, before
 anything trains; an error during training aborts every rank (no hang).
 """
+import contextlib
 import math
 import os
 import sys
@@ -39,6 +40,9 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._backend import to_numpy
+from ._checks import same_origin
+from .metrics import pool
+from .tasks import host_targets, stack_samples, task_sample
 
 
 class MPIContext:
@@ -151,6 +155,72 @@ class MPIContext:
         traceback.print_exc(file=sys.stderr)
         sys.stderr.flush()
         self.comm.Abort(1)
+
+
+class DataParallel:
+    """How a training run (``anynet.training._Run``) takes part in MPI training.
+
+    Needs from the run: ``mpi`` (an MPIContext or None), ``args``, ``net``,
+    ``history``, and its ``_features``, ``_task_of``, ``_targets`` and ``_split``.
+    """
+
+    def _together(self):
+        """``MPIContext.together`` under MPI, else a block that changes nothing."""
+        return contextlib.nullcontext() if self.mpi is None else self.mpi.together()
+
+    def _shards(self, X, y, args):
+        """The same, when each rank passes its own rows (``sharded=True``).
+
+        The ranks exchange their row counts, feature counts and a sample of their
+        targets, so every rank infers the task of the whole dataset (a rank may
+        not hold every class) and knows where its rows sit in it.
+        """
+        with self.mpi.together():
+            y_host = host_targets(y)
+            same_origin(X=X, y=y)
+            X = self._features(X)
+            sample = task_sample(y_host)
+        shards = self.mpi.allgather((int(X.shape[1]), sample))
+        with self.mpi.together():  # every rank decides alike from the same facts
+            widths = [w for w, _ in shards]
+            if len(set(widths)) > 1:
+                raise ValueError(f"X has a different number of features on different "
+                                 f"ranks: {widths}")
+            self.task = self._task_of(stack_samples([s for _, s in shards]))
+            Y = self._targets(y_host, X.shape[0], "y")
+            # each rank holds out part of its own shard: a stream of its own, so the
+            # shared stream (the batches) stays in step on every rank
+            own = np.random.default_rng(np.random.SeedSequence([args["seed"], 2,
+                                                                self.mpi.rank]))
+            self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args, own)
+        kept = self.mpi.allgather(int(self.X.shape[0]))
+        self.n_total, self.offset = sum(kept), sum(kept[:self.mpi.rank])
+
+    def _distribute(self, args):
+        """Broadcast rank 0's weights; pick the gradient transport; quiet other ranks."""
+        mpi = self.mpi
+        mpi.broadcast_parameters(self.net)
+        args["verbose"] = args["verbose"] and mpi.rank == 0
+        if not args["sharded"] and mpi.rank != 0:
+            self.n_val = 0  # the same validation rows everywhere: rank 0 scores them
+        self.val_counts = mpi.allgather(self.n_val)
+        self.has_val = sum(self.val_counts) > 0
+        self.distributed = {"ranks": mpi.size, "sharded": bool(args["sharded"]),
+                            "gradients": mpi.use_nccl(self.net)}
+
+    def _pooled(self, host):
+        """Every rank's figures combined, the same on every rank (one allgather)."""
+        rows = np.asarray(self.mpi.allgather(host.astype(np.float64)))
+        counts = np.asarray(self.val_counts, dtype=np.float64)
+        loss = float(np.sum(rows[:, 0])) / self.n_total
+        val_loss = val_metric = 0.0
+        if self.has_val:
+            val_loss = float(np.sum(rows[:, 1])) if self.net.loss == "sse" else \
+                float(np.sum(rows[:, 1] * counts) / np.sum(counts))
+            val_metric = pool(self.history["metric"], rows[:, 2:-2], counts)
+        bad = rows[:, -2][rows[:, -2] >= 0.0]
+        return np.asarray([loss, val_loss, val_metric, bad.min() if bad.size else -1.0,
+                           rows[:, -1].min()])
 
 
 def shard_rows(order, offset, n_local, batch_size):

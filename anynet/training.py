@@ -6,7 +6,6 @@ device once; batches are gathered on the device; the loss is summed there; and
 the epoch's figures (training loss, validation loss and metric) are stacked
 into one array and read with a single host sync at the end of the epoch.
 """
-import contextlib
 import math
 import time
 
@@ -17,16 +16,15 @@ from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolv
                        to_numpy, tune_host_allocator)
 from .activations import check_activation
 from .checkpoints import DivergenceError, Survival
-from .distributed import MPIContext, shard_rows
+from .distributed import DataParallel, MPIContext, shard_rows
 from .initializers import INITIALIZERS
 from .losses import LOSSES
-from .metrics import accuracy_parts, metric_for, metric_parts_for, pool
+from .metrics import accuracy_parts, metric_for, metric_parts_for
 from .network import Network, _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import Schedule, make_schedule
-from .tasks import (Task, encode_targets, host_targets, infer_task, stack_samples,
-                    task_sample)
+from .tasks import Task, encode_targets, host_targets, infer_task
 
 _DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
 
@@ -150,7 +148,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         raise
 
 
-class _Run(Survival):
+class _Run(Survival, DataParallel):
     """One training run: checked inputs, the working network and the loop state."""
 
     mpi = None
@@ -180,59 +178,22 @@ class _Run(Survival):
         if self.mpi is not None:
             self._distribute(args)
 
-    def _together(self):
-        return contextlib.nullcontext() if self.mpi is None else self.mpi.together()
-
     def _data(self, X, y, args):
         """X, Y, X_val, Y_val and the task, when this process sees the whole dataset."""
         y_host = host_targets(y)
-        self.task = _task(args["network"], y_host, args["loss"])
+        self.task = self._task_of(y_host)
         _checks.same_origin(X=X, y=y)
-        X = _checks.features(self.backend, self.dtype, X, _n_features(args["network"], X))
+        X = self._features(X)
         Y = self._targets(y_host, X.shape[0], "y")
         self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args, self.rng)
         self.n_total, self.offset = int(self.X.shape[0]), 0
 
-    def _shards(self, X, y, args):
-        """The same, when each rank passes its own rows (``sharded=True``).
+    def _task_of(self, y_host):
+        return _task(self.args["network"], y_host, self.args["loss"])
 
-        The ranks exchange their row counts, feature counts and a sample of their
-        targets, so every rank infers the task of the whole dataset (a rank may
-        not hold every class) and knows where its rows sit in it.
-        """
-        with self.mpi.together():
-            y_host = host_targets(y)
-            _checks.same_origin(X=X, y=y)
-            X = _checks.features(self.backend, self.dtype, X, _n_features(args["network"], X))
-            sample = task_sample(y_host)
-        shards = self.mpi.allgather((int(X.shape[1]), sample))
-        with self.mpi.together():  # every rank decides alike from the same facts
-            widths = [w for w, _ in shards]
-            if len(set(widths)) > 1:
-                raise ValueError(f"X has a different number of features on different "
-                                 f"ranks: {widths}")
-            self.task = _task(args["network"], stack_samples([s for _, s in shards]),
-                              args["loss"])
-            Y = self._targets(y_host, X.shape[0], "y")
-            # each rank holds out part of its own shard: a stream of its own, so the
-            # shared stream (the batches) stays in step on every rank
-            own = np.random.default_rng(np.random.SeedSequence([args["seed"], 2,
-                                                                self.mpi.rank]))
-            self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args, own)
-        kept = self.mpi.allgather(int(self.X.shape[0]))
-        self.n_total, self.offset = sum(kept), sum(kept[:self.mpi.rank])
-
-    def _distribute(self, args):
-        """Broadcast rank 0's weights; pick the gradient transport; quiet other ranks."""
-        mpi = self.mpi
-        mpi.broadcast_parameters(self.net)
-        args["verbose"] = args["verbose"] and mpi.rank == 0
-        if not args["sharded"] and mpi.rank != 0:
-            self.n_val = 0  # the same validation rows everywhere: rank 0 scores them
-        self.val_counts = mpi.allgather(self.n_val)
-        self.has_val = sum(self.val_counts) > 0
-        self.distributed = {"ranks": mpi.size, "sharded": bool(args["sharded"]),
-                            "gradients": mpi.use_nccl(self.net)}
+    def _features(self, X):
+        return _checks.features(self.backend, self.dtype, X,
+                                _n_features(self.args["network"], X))
 
     # --- set-up ---------------------------------------------------------------
 
@@ -469,20 +430,6 @@ class _Run(Survival):
         head = xp.stack([xp.astype(first, dtype), xp.astype(val_loss, dtype)])
         tail = xp.stack([xp.astype(bad, dtype), xp.astype(finite, dtype)])
         return xp.concat([head, xp.astype(metric, dtype), tail])
-
-    def _pooled(self, host):
-        """Every rank's figures combined, the same on every rank (one allgather)."""
-        rows = np.asarray(self.mpi.allgather(host.astype(np.float64)))
-        counts = np.asarray(self.val_counts, dtype=np.float64)
-        loss = float(np.sum(rows[:, 0])) / self.n_total
-        val_loss = val_metric = 0.0
-        if self.has_val:
-            val_loss = float(np.sum(rows[:, 1])) if self.net.loss == "sse" else \
-                float(np.sum(rows[:, 1] * counts) / np.sum(counts))
-            val_metric = pool(self.history["metric"], rows[:, 2:-2], counts)
-        bad = rows[:, -2][rows[:, -2] >= 0.0]
-        return np.asarray([loss, val_loss, val_metric, bad.min() if bad.size else -1.0,
-                           rows[:, -1].min()])
 
     def _finish(self, history):
         net = self.net
