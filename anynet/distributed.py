@@ -146,9 +146,6 @@ class MPIContext:
             self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
         _unflatten(net, grads, keys, flat, on_host=self.nccl is None)
 
-    def sum_scalar(self, value):
-        return self.comm.allreduce(float(value), op=self.MPI.SUM)
-
     def abort(self, exc):
         """Stop every rank now: the others would wait forever in the next collective."""
         sys.stderr.write(f"anynet: rank {self.rank} failed, aborting all ranks: {exc!r}\n")
@@ -169,11 +166,11 @@ class DataParallel:
         return contextlib.nullcontext() if self.mpi is None else self.mpi.together()
 
     def _shards(self, X, y, args):
-        """The same, when each rank passes its own rows (``sharded=True``).
+        """X, Y, X_val, Y_val and the task when each rank passes its own rows.
 
-        The ranks exchange their row counts, feature counts and a sample of their
-        targets, so every rank infers the task of the whole dataset (a rank may
-        not hold every class) and knows where its rows sit in it.
+        The ranks exchange their feature counts, a sample of their targets and
+        their row counts, so every rank infers the task of the whole dataset (a
+        rank may not hold every class) and knows where its rows sit in it.
         """
         with self.mpi.together():
             y_host = host_targets(y)
@@ -245,8 +242,7 @@ def shard_rows(order, offset, n_local, batch_size):
     mine = (order >= offset) & (order < offset + n_local)
     local = (order[mine] - offset).astype(np.int64)
     seen = np.concatenate([[0], np.cumsum(mine, dtype=np.int64)])
-    edges = np.minimum(np.arange(0, order.shape[0] + batch_size, batch_size), order.shape[0])
-    edges = np.unique(edges)  # the batch boundaries, n_total included once
+    edges = np.append(np.arange(0, order.shape[0], batch_size), order.shape[0])
     return local, seen[edges]
 
 
@@ -263,16 +259,18 @@ def _unflatten(net, grads, keys, flat, on_host):
 
 
 def _nccl_candidate(net):
-    """(True, (host, GPU id)) if this rank could sum over NCCL, else (False, None)."""
+    """(True, (host, GPU's PCI bus id)) if this rank could sum over NCCL, else (False, None)."""
     if net.backend.name != "cupy" or os.environ.get("ANYNET_NCCL", "1") == "0":
         return False, None
     try:
+        import cupy
         from cupy.cuda import nccl
         if not getattr(nccl, "available", hasattr(nccl, "NcclCommunicator")):
             return False, None
     except ImportError:
         return False, None
-    return True, (os.uname().nodename, int(net.device.id))
+    # the physical GPU: with CUDA_VISIBLE_DEVICES set per rank, every rank's id is 0
+    return True, (os.uname().nodename, cupy.cuda.runtime.deviceGetPCIBusId(net.device.id))
 
 
 class _NcclSum:

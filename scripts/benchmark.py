@@ -12,7 +12,8 @@ Workloads (each printed as anynet's time per epoch and its ratio to each peer):
   ``anynet.train_network`` against the tutorial's own code, read from
   ../shared/seed at run time (the project does not carry it).
 - wide: batch 1024, 1024-4096-4096-10, float32, 4 batches: anynet against PyTorch.
-- mpi: mnist-shaped on 2 MPI ranks against 1 (distributed="mpi"), one BLAS thread
+- mpi: mnist-shaped on 2 MPI ranks against 1 (distributed="mpi"), and 2 ranks each
+  holding only its half of the rows (sharded=True), one BLAS thread
   per rank.
 - On a machine with CuPy and a GPU, mnist-shaped and wide on backend="cupy"
   against PyTorch on CUDA.
@@ -300,9 +301,13 @@ import anynet
 sys.path.insert(0, sys.argv[1])
 from benchmark import mnist_data
 X, y = mnist_data()
+comm, sharded = MPI.COMM_WORLD, sys.argv[2] == "sharded"
+if sharded:  # each rank holds only its half of the rows
+    rows = np.array_split(np.arange(len(X)), comm.size)[comm.rank]
+    X, y = X[rows], y[rows]
 net = anynet.train(X, y, hidden=(256, 128), loss="cross_entropy", learning_rate=1e-3,
                    epochs=3, batch_size=128, backend="numpy", dtype="float32",
-                   verbose=False, distributed="mpi")
+                   verbose=False, distributed="mpi", sharded=sharded)
 if MPI.COMM_WORLD.rank == 0:
     print(statistics.median(net.history["seconds"][1:]))
 """
@@ -320,21 +325,22 @@ def bench_mpi(repeats):
     script.write_text(MPI_SCRIPT)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                MKL_NUM_THREADS="1")
-    times = {1: [], 2: []}
+    runs = {(1, "same"): [], (2, "same"): [], (2, "sharded"): []}
     try:
         for _ in range(repeats):
-            for ranks in (1, 2):
+            for ranks, mode in runs:
                 out = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, "-m",
-                                      "mpi4py", str(script), str(script.parent)],
+                                      "mpi4py", str(script), str(script.parent), mode],
                                      capture_output=True, text=True, env=env, check=False)
                 if out.returncode != 0:
                     raise RuntimeError(out.stderr[-2000:])
-                times[ranks].append(float(out.stdout.strip().splitlines()[-1]))
+                runs[ranks, mode].append(float(out.stdout.strip().splitlines()[-1]))
     finally:
         script.unlink()
-    one, two = statistics.median(times[1]), statistics.median(times[2])
+    one, two, shards = (statistics.median(t) for t in runs.values())
     report("mpi", "anynet, 2 ranks x 1 BLAS thread", two)
     report("mpi", "anynet, 1 rank x 1 BLAS thread", one, two)
+    report("mpi", "anynet, 2 ranks, sharded halves", shards)
 
 
 def bench_gpu(repeats):
