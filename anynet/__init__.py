@@ -1,5 +1,5 @@
 """anynet: the tutorial's neural network, on any Array API backend."""
-from . import optimizers, schedules
+from . import datasets, optimizers, schedules
 from ._backend import BACKENDS, Backend, resolve_backend
 from .network import (Network, backward_propagation, compute_loss, forward_propagation,
                       initialize_network, predict, train_network, update_parameters)
@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS", "Backend", "DivergenceError", "Network", "backward_propagation", "compute_loss",
-    "forward_propagation", "initialize_network", "load", "optimizers", "plot_history", "predict",
-    "resolve_backend", "save", "schedules", "train", "train_network", "update_parameters",
-    "__version__",
+    "datasets", "forward_propagation", "initialize_network", "load", "optimizers",
+    "plot_history", "predict", "resolve_backend", "save", "schedules", "train", "train_network",
+    "update_parameters", "__version__",
 ]

@@ -135,7 +135,9 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         With ``.history``: lists "loss", "val_loss", "val_metric", "lr",
         "seconds", one entry per epoch (the validation lists hold None without
         validation data), and "metric": "accuracy" or "r2". With MPI also
-        "distributed": {"ranks", "sharded", "gradients": "nccl" or "host"}.
+        "distributed": {"ranks", "sharded", "gradients": "nccl" or "host",
+        "threads_per_rank": the BLAS/OpenMP threads of each rank, or None when
+        set by the user's OMP_NUM_THREADS (or a BLAS's own variable)}.
     """
     run = _Run()
     try:
@@ -306,7 +308,8 @@ class _Run(Survival, DataParallel):
             first = self._resume()
         progress = Progress(epochs, metric_name, enabled=args["verbose"], initial=first)
         try:
-            with self._interruptible(), floating_point_warnings_off(self.backend):
+            with self._interruptible(), floating_point_warnings_off(self.backend), \
+                    self._thread_limit():
                 for epoch in range(first, epochs):
                     if self._run_epoch(epoch, base_lr, progress):
                         break

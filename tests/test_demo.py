@@ -37,3 +37,20 @@ def test_demo_with_a_bad_backend_is_one_line_on_stderr():
     assert result.stderr.strip().splitlines() == [
         "anynet: error: backend='tensorflow' is not known; use one of 'numpy', 'cupy', "
         "'torch', 'jax', 'array_api_strict', 'auto' or a namespace module"]
+
+
+def test_every_name_the_readme_uses_is_there_after_import_anynet():
+    # a fresh interpreter: in this one, other tests have imported the submodules already
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", readme, re.S))
+    used = "\n".join(line for line in code.splitlines()
+                     if not line.lstrip().startswith(("import ", "from ")))
+    names = sorted(set(re.findall(r"\banynet(?:\.[A-Za-z_]+)+", used)))
+    assert {"anynet.datasets.digits", "anynet.train"} <= set(names)
+    check = "import anynet, operator\n" + "".join(
+        f"operator.attrgetter({n.split('.', 1)[1]!r})(anynet)\n" for n in names)
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr

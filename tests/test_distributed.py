@@ -171,7 +171,8 @@ def test_shards_train_like_one_process_on_the_whole_dataset(tmp_path, mode, n):
     ranks = _run_shards(tmp_path, mode, n)
     X, y, Xv, yv, options = shard_data(mode)
     ref = anynet.train(X, y, validation_data=(Xv, yv), **options)
-    assert ranks[0]["distributed"] == {"ranks": n, "sharded": True, "gradients": "host"}
+    assert {k: ranks[0]["distributed"][k] for k in ("ranks", "sharded", "gradients")} == \
+        {"ranks": n, "sharded": True, "gradients": "host"}
     for got in ranks:
         assert got == ranks[0]  # identical parameters and figures on every rank
         for key, want in ref.items():
@@ -251,3 +252,46 @@ def test_cupy_ranks_sum_over_nccl_with_a_gpu_each(tmp_path):
         for key, want in ref.items():
             np.testing.assert_allclose(got["params"][key], want, rtol=0, atol=1e-8,
                                        err_msg=key)
+
+
+THREADS_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from mpi4py import MPI
+    from threadpoolctl import threadpool_info
+    import anynet
+    seen = []
+    def blas_threads(epoch, history, network):
+        seen.extend(pool["num_threads"] for pool in threadpool_info())
+    rng = np.random.default_rng(0)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    net = anynet.train(rng.standard_normal((64, 4)), rng.integers(0, 2, 64), epochs=2,
+                       backend="numpy", verbose=False, distributed="mpi",
+                       callbacks=[blas_threads])
+    after = [pool["num_threads"] for pool in threadpool_info()]
+    result = MPI.COMM_WORLD.gather([net.history["distributed"]["threads_per_rank"], seen,
+                                    after == before])
+    if MPI.COMM_WORLD.rank == 0:
+        with open(sys.argv[1], "w") as f:
+            json.dump(result, f)
+""")
+
+
+@pytest.mark.parametrize("user_choice", [None, "1"])
+def test_ranks_share_the_cores_of_their_machine(tmp_path, user_choice):
+    pytest.importorskip("threadpoolctl")
+    script, out = tmp_path / "threads.py", tmp_path / "out.json"
+    script.write_text(THREADS_SCRIPT)
+    env = {k: v for k, v in ENV.items() if k not in anynet.distributed.THREAD_VARIABLES}
+    if user_choice is not None:
+        env["OMP_NUM_THREADS"] = user_choice
+    result = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", str(script),
+                             str(out)], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    for threads, seen, restored in json.loads(out.read_text()):
+        assert restored  # the limit holds while training only
+        if user_choice is None:  # two ranks on this machine: half of its cores each
+            assert threads == share and seen and set(seen) == {share}
+        else:  # the user's OMP_NUM_THREADS is left alone
+            assert threads is None
