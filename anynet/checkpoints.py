@@ -14,6 +14,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from ._backend import resolve_backend
 from .network import Network
 from .persistence import _load as _load_checkpoint, save
 
@@ -109,32 +110,54 @@ class Survival:
              _extra={"description": training, "arrays": best})
 
     def _resume(self):
-        """Continue from the checkpoint, if there is one; the first epoch to run."""
-        path = Path(self.args["checkpoint"])
-        if not path.exists():
+        """Continue from the checkpoint, if there is one; the first epoch to run.
+
+        Under MPI rank 0 alone reads the file (it alone writes it, perhaps on a
+        disk only it sees) and sends what it holds to every rank.
+        """
+        found = self._read_checkpoint() if self.mpi is None \
+            else self.mpi.from_root(self._read_checkpoint)
+        if found is None:
             return 0
-        net, description, arrays = _load_checkpoint(path, self.backend, dtype=self.dtype)
-        training = description.get("training")
-        if not isinstance(training, dict):
-            raise ValueError(f"{path}: not a training checkpoint (no training state)")
-        if training.get("run") != self._fingerprint():
-            raise ValueError(f"{path}: the checkpoint is of another run "
-                             f"({training.get('run')}), not {self._fingerprint()}")
-        self.net.update(net)
-        self.optimizer.restore((net.optimizer.t, net.optimizer.state))
-        self.optimizer.xp = self.xp
+        params, (t, state), training, best = found
+        xp, device = self.xp, self.backend.device
+        on_device = lambda a: xp.asarray(a, device=device)  # noqa: E731
+        self.net.update({k: on_device(v) for k, v in params.items()})
+        self.optimizer.restore((t, {name: {k: on_device(v) for k, v in arrays.items()}
+                                    for name, arrays in state.items()}))
+        self.optimizer.xp = xp
         self.rng.bit_generator.state = training["rng"]
         self.history = training["history"]
+        if self.distributed is not None:  # this run's ranks, not the checkpoint's
+            self.history["distributed"] = self.distributed
+        else:
+            self.history.pop("distributed", None)
         self.waited = training["waited"]
         if training["best_val_loss"] is not None:
-            best = {k[len("best."):]: self.xp.asarray(v.astype(self.dtype),
-                                                       device=self.backend.device)
-                    for k, v in arrays.items() if k.startswith("best.")}
-            self.best = (training["best_val_loss"], Network(best, backend=self.backend,
-                                                            **self.net.config))
+            self.best = (training["best_val_loss"],
+                         Network({k: on_device(v) for k, v in best.items()},
+                                 backend=self.backend, **self.net.config))
         if self.schedule is not None:
             for e in range(training["epoch"]):  # replay, so a plateau schedule has its state
                 prefix = {k: (v[:e] if isinstance(v, list) else v)
                           for k, v in self.history.items()}
                 self.schedule(e, self.args["learning_rate"], prefix)
         return training["epoch"]
+
+    def _read_checkpoint(self):
+        """(params, (t, optimizer state), training state, best weights) as host
+        arrays of the run's dtype, or None when there is no checkpoint yet."""
+        path = Path(self.args["checkpoint"])
+        if not path.exists():
+            return None
+        host = resolve_backend("numpy")
+        net, description, arrays = _load_checkpoint(path, host, dtype=self.dtype)
+        training = description.get("training")
+        if not isinstance(training, dict):
+            raise ValueError(f"{path}: not a training checkpoint (no training state)")
+        if training.get("run") != self._fingerprint():
+            raise ValueError(f"{path}: the checkpoint is of another run "
+                             f"({training.get('run')}), not {self._fingerprint()}")
+        best = {k[len("best."):]: v.astype(self.dtype) for k, v in arrays.items()
+                if k.startswith("best.")}
+        return dict(net), (net.optimizer.t, net.optimizer.state), training, best

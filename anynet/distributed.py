@@ -33,6 +33,7 @@ import contextlib
 import math
 import os
 import sys
+import time
 import traceback
 import warnings
 from contextlib import contextmanager
@@ -91,6 +92,26 @@ class MPIContext:
         error.all_ranks = True  # raised everywhere alike: nothing to abort
         raise error
 
+    def from_root(self, read):
+        """``read()`` on rank 0, its result sent to every rank.
+
+        A ValueError/TypeError/OSError there is raised on every rank alike.
+        """
+        payload, error = None, None
+        if self.rank == 0:
+            try:
+                payload = ("ok", read())
+            except (ValueError, TypeError, OSError) as exc:
+                error, payload = exc, (type(exc).__name__, str(exc))
+        kind, value = self.comm.bcast(payload, root=0)
+        if kind == "ok":
+            return value
+        if error is None:
+            kinds = {"ValueError": ValueError, "TypeError": TypeError}
+            error = kinds.get(kind, OSError)(f"rank 0: {value}")
+        error.all_ranks = True
+        raise error
+
     def allgather(self, value):
         """Every rank's ``value`` (a small picklable object), in rank order."""
         return self.comm.allgather(value)
@@ -115,7 +136,7 @@ class MPIContext:
     def broadcast_parameters(self, net):
         """Every rank takes rank 0's parameters."""
         for key, value in net.items():
-            host = np.ascontiguousarray(to_numpy(value))
+            host = np.array(to_numpy(value), order="C", copy=True)  # writeable (JAX's is not)
             self.comm.Bcast(host, root=0)
             net[key] = net.xp.asarray(host, device=net.device)
 
@@ -155,24 +176,40 @@ class MPIContext:
                 self.nccl = _NcclSum(nccl, communicator)
         return "nccl" if self.nccl is not None else "host"
 
-    def sum_gradients(self, net, grads, weight):
-        """grads <- sum over ranks of weight * grads, with one flat all-reduce."""
+    def sum_gradients(self, net, grads, weight, stop=False):
+        """grads <- sum over ranks of weight * grads, with one flat all-reduce.
+
+        Returns True when any rank asked to ``stop`` (Ctrl-C), so that all stop
+        after the same batch: on the host path the flag rides in the same
+        all-reduce. The NCCL path returns None (reading a flag would make every
+        step wait for the GPU); the ranks then agree at the end of the epoch.
+        """
         keys = list(grads)
         if self.nccl is not None:
             xp = net.xp
             flat = xp.concat([xp.reshape(grads[k], (-1,)) for k in keys]) * weight
             self.nccl.sum(flat)
-        else:
-            flat = np.concatenate([np.asarray(to_numpy(grads[k])).ravel() for k in keys])
-            flat *= weight
-            self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
-        _unflatten(net, grads, keys, flat, on_host=self.nccl is None)
+            _unflatten(net, grads, keys, flat, on_host=False)
+            return None
+        parts = [np.asarray(to_numpy(grads[k])).ravel() for k in keys]
+        flat = np.concatenate([*parts, np.asarray([float(stop)], dtype=parts[0].dtype)])
+        flat[:-1] *= weight
+        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
+        _unflatten(net, grads, keys, flat[:-1], on_host=True)
+        return bool(flat[-1] > 0.0)
+
+    def close(self):
+        """Free the NCCL communicator, if one was set up."""
+        if self.nccl is not None:
+            self.nccl.comm.destroy()
+            self.nccl = None
 
     def abort(self, exc):
         """Stop every rank now: the others would wait forever in the next collective."""
         sys.stderr.write(f"anynet: rank {self.rank} failed, aborting all ranks: {exc!r}\n")
         traceback.print_exc(file=sys.stderr)
         sys.stderr.flush()
+        time.sleep(0.2)  # let mpiexec forward the message before it kills the ranks
         self.comm.Abort(1)
 
 
@@ -195,6 +232,9 @@ class DataParallel:
         rank may not hold every class) and knows where its rows sit in it.
         """
         with self.mpi.together():
+            if (getattr(X, "shape", None) or np.shape(X))[:1] == (0,):
+                raise ValueError("X has no rows on this rank; with sharded=True every rank "
+                                 "needs at least one row")
             y_host = host_targets(y)
             same_origin(X=X, y=y)
             X = self._features(X)
@@ -218,6 +258,8 @@ class DataParallel:
     def _distribute(self, args):
         """Broadcast rank 0's weights; pick the gradient transport; quiet other ranks."""
         mpi = self.mpi
+        if not args["sharded"]:
+            self._check_replicated()
         mpi.broadcast_parameters(self.net)
         args["verbose"] = args["verbose"] and mpi.rank == 0
         if not args["sharded"] and mpi.rank != 0:
@@ -242,9 +284,32 @@ class DataParallel:
             return contextlib.nullcontext()
         return threadpool_limits(limits=threads)
 
+    def _check_replicated(self):
+        """Without sharded=True every rank must pass the same data: compare the
+        row counts and sums of X and y (one sync and one allgather, once)."""
+        xp = self.xp
+        mine = (int(self.X.shape[0]), float(xp.sum(self.X)), float(xp.sum(self.Y)))
+        everyone = self.mpi.allgather(mine)
+        first = everyone[0]
+        # sums within 1e-6: a device's reduction order may differ from run to run
+        if any(rows != first[0] or not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+                                           for a, b in zip(sums, first[1:]))
+               for rows, *sums in everyone):
+            error = ValueError(
+                f"the ranks passed different X or y (rows, sum of X, sum of y by rank: "
+                f"{everyone}); with distributed='mpi' every rank passes the same data, "
+                f"or its own rows with sharded=True")
+            error.all_ranks = True
+            raise error
+
     def _pooled(self, host):
-        """Every rank's figures combined, the same on every rank (one allgather)."""
-        rows = np.asarray(self.mpi.allgather(host.astype(np.float64)))
+        """Every rank's figures combined, the same on every rank (one allgather);
+        None when any rank was interrupted (Ctrl-C) during the epoch."""
+        mine = np.append(host.astype(np.float64), float(self.interrupted))
+        rows = np.asarray(self.mpi.allgather(mine))
+        if np.any(rows[:, -1] > 0.0):
+            return None
+        rows = rows[:, :-1]
         counts = np.asarray(self.val_counts, dtype=np.float64)
         loss = float(np.sum(rows[:, 0])) / self.n_total
         val_loss = val_metric = 0.0

@@ -57,6 +57,9 @@ def _size(a):
     return a.shape[0] * a.shape[1]
 
 
+#: Losses that sum over the samples instead of averaging them.
+SUMMED_LOSSES = frozenset({"sse"})
+
 LOSSES = {
     "mse": mse,
     "sse": sse,

@@ -18,7 +18,7 @@ from .activations import check_activation
 from .checkpoints import DivergenceError, Survival
 from .distributed import DataParallel, MPIContext, shard_rows
 from .initializers import INITIALIZERS
-from .losses import LOSSES
+from .losses import LOSSES, SUMMED_LOSSES
 from .metrics import accuracy_parts, metric_for, metric_parts_for
 from .network import Network, _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
@@ -148,6 +148,9 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         if run.mpi is not None and run.mpi.size > 1 and not getattr(exc, "all_ranks", False):
             run.mpi.abort(exc)  # the other ranks would wait forever for this one
         raise
+    finally:
+        if run.mpi is not None:
+            run.mpi.close()
 
 
 class _Run(Survival, DataParallel):
@@ -325,7 +328,8 @@ class _Run(Survival, DataParallel):
         start = time.perf_counter()
         lr = base_lr if self.schedule is None else float(self.schedule(epoch, base_lr, history))
         if not (lr > 0.0 and math.isfinite(lr)):
-            raise ValueError(f"lr_schedule gave learning rate {lr!r} at epoch {epoch}")
+            raise self._everywhere(ValueError(f"lr_schedule gave learning rate {lr!r} at "
+                                              f"epoch {epoch}"))
         snapshot = self._snapshot()  # the epoch's start: for rollback and Ctrl-C
         figures = self._epoch(lr)
         if figures is None:  # Ctrl-C: stop after the batch that was running
@@ -334,8 +338,8 @@ class _Run(Survival, DataParallel):
         loss, val_loss, val_metric, bad_batch, finite = (float(v) for v in figures)
         if bad_batch >= 0 or not finite:
             self._restore(snapshot)
-            raise DivergenceError(epoch, None if bad_batch < 0 else int(bad_batch), lr,
-                                  self._result())
+            raise self._everywhere(DivergenceError(
+                epoch, None if bad_batch < 0 else int(bad_batch), lr, self._result()))
         history["loss"].append(loss)
         history["val_loss"].append(val_loss if self.has_val else None)
         history["val_metric"].append(val_metric if self.has_val else None)
@@ -352,7 +356,16 @@ class _Run(Survival, DataParallel):
         if args["checkpoint"] and (epoch + 1) % args["checkpoint_every"] == 0 and (
                 self.mpi is None or self.mpi.rank == 0):
             self._write_checkpoint(epoch + 1, self._snapshot())
-        return stop or any(cb(epoch, history, self.net) is True for cb in args["callbacks"])
+        stop = any([stop] + [cb(epoch, history, self.net) is True for cb in args["callbacks"]])
+        if self.mpi is not None:  # a callback may stop one rank only: then all stop
+            stop = any(self.mpi.allgather(stop))
+        return stop
+
+    def _everywhere(self, error):
+        """Mark an error that every rank raises alike (decided from figures they
+        share), so that ``train`` lets it propagate instead of aborting them."""
+        error.all_ranks = self.mpi is not None
+        return error
 
     def _epoch(self, lr):
         """One pass over the training data.
@@ -365,6 +378,7 @@ class _Run(Survival, DataParallel):
         n, batch = self.n_total, self.args["batch_size"]
         order, rows = self._plan(n, batch)
         loss_fn = LOSSES[net.loss]
+        summed = net.loss in SUMMED_LOSSES  # a rank's part adds to the batch's sum as is
         total = xp.zeros((), dtype=X.dtype, device=self.backend.device)
         bad = xp.asarray(-1.0, dtype=X.dtype, device=self.backend.device)
         for number, lo in enumerate(range(0, n, batch)):
@@ -378,18 +392,20 @@ class _Run(Survival, DataParallel):
                     Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
                 outputs = _forward(net, Xb)
                 batch_loss = loss_fn(xp, Yb, outputs[-1])
-                total = total + batch_loss * float(b - a)
+                total = total + batch_loss * float(hi - lo if summed else b - a)
                 # remember the first batch whose loss is not finite, without reading it here
                 bad = xp.where((bad < 0.0) & ~xp.isfinite(batch_loss), float(number), bad)
                 grads = _backward(net, outputs, Xb, Yb)
             else:  # none of this batch's rows are this rank's
                 grads = {"d" + k: xp.zeros_like(v) for k, v in net.items()}
-            if self.mpi is not None:  # this rank's share of the batch's mean gradient
-                self.mpi.sum_gradients(net, grads, (b - a) / (hi - lo))
+            stop = self.interrupted
+            if self.mpi is not None:  # this rank's share of the batch's gradient
+                stop = self.mpi.sum_gradients(net, grads, 1.0 if summed else (b - a) / (hi - lo),
+                                              stop=self.interrupted)
             if self.args["clip_norm"] is not None:
                 _clip_global_norm(xp, grads, self.args["clip_norm"])
             self.optimizer.step(net, grads, lr)
-            if self.interrupted:
+            if stop:  # Ctrl-C: stop after this batch (every rank after the same one)
                 return None
         finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in net.values()]))
         figures = self._validation(total, bad, finite)

@@ -103,28 +103,54 @@ def test_distributed_needs_a_known_mode():
 # --- each rank passes its own rows (sharded=True) -------------------------------------
 
 SHARD_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, os, signal, sys, warnings
     import numpy as np
     from mpi4py import MPI
     import anynet
     sys.path.insert(0, sys.argv[3])
     from test_distributed import shard_data
-    out, mode = sys.argv[1], sys.argv[2]
+    out, mode, tmp = sys.argv[1], sys.argv[2], sys.argv[4]
     comm = MPI.COMM_WORLD
     X, y, Xv, yv, options = shard_data(mode)
-    cut = lambda a, r: np.array_split(a, [50, 53] if comm.size == 3 else [120])[r]
+    sharded = not mode.startswith("same-")  # same-*: every rank passes all of the data
+    cuts = [50, 50] if mode == "empty" else [50, 53] if comm.size == 3 else [120]
+    cut = lambda a, r: np.array_split(a, cuts)[r] if sharded else a
     Xs, ys = cut(X, comm.rank), cut(y, comm.rank)
     if mode == "nan" and comm.rank == 1:
         Xs = Xs.copy(); Xs[1, 2] = np.nan
+    if mode == "same-mismatch" and comm.rank == 1:
+        Xs = Xs + 1.0
+    if mode == "same-jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        options["backend"] = "jax"
     if Xv is not None:  # the validation rows are sharded too
-        parts = np.array_split(np.arange(len(Xv)), comm.size)[comm.rank]
+        parts = np.array_split(np.arange(len(Xv)), comm.size)[comm.rank] if sharded \
+            else np.arange(len(Xv))
         options["validation_data"] = (Xv[parts], yv[parts])
+    def on_epoch(epoch, history, network):
+        if mode == "stop" and comm.rank == 1 and epoch == 1:
+            return True  # rank 1 alone wants to stop
+        if mode == "sigint" and comm.rank == 1 and epoch == 0:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches rank 1 alone
+    options["callbacks"] = [on_epoch]
+    train = lambda **more: anynet.train(Xs, ys, distributed="mpi", sharded=sharded,
+                                        **{**options, **more})
     try:
-        net = anynet.train(Xs, ys, distributed="mpi", sharded=True, **options)
-    except ValueError as exc:
-        result = {"error": str(exc), "all_ranks": getattr(exc, "all_ranks", False)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Ctrl-C's warning, JAX's
+            if mode == "resume":  # the checkpoint on a disk only rank 0 sees
+                path = os.path.join(tmp, f"rank{comm.rank}", "ck.npz")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                train(epochs=2, checkpoint=path)
+                net = train(checkpoint=path, resume=True)
+            else:
+                net = train()
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        result = {"error": str(exc), "type": type(exc).__name__,
+                  "all_ranks": getattr(exc, "all_ranks", False)}
     else:
-        result = {"params": {k: v.tolist() for k, v in net.items()},
+        result = {"params": {k: np.asarray(v).tolist() for k, v in net.items()},
                   "history": {k: net.history[k] for k in ("loss", "val_loss", "val_metric")},
                   "distributed": net.history["distributed"]}
     gathered = comm.gather(result, root=0)
@@ -140,18 +166,24 @@ def shard_data(mode):
     X = rng.standard_normal((203, 5))
     options = dict(hidden=(12,), epochs=3, batch_size=24, backend="numpy", dtype="float64",
                    verbose=False, optimizer="adam", shuffle=mode != "noshuffle")
-    if mode == "regress":
+    if mode in ("regress", "sse", "same-sse", "diverge"):
         y = X @ rng.standard_normal((5, 2)) + 0.1 * rng.standard_normal((203, 2)) + 3.0
     else:
         y = rng.integers(0, 3, 203)
         y[50:53] = 0  # the middle rank of three holds one class only
     Xv = yv = None
-    if mode in ("classify", "regress", "noshuffle"):
+    if mode in ("classify", "regress", "noshuffle", "same-jax"):
         Xv = rng.standard_normal((41, 5))
         yv = (Xv @ rng.standard_normal((5, 2)) + 3.0) if mode == "regress" \
             else rng.integers(0, 3, 41)
     if mode == "split":
         options["validation_split"] = 0.2
+    if mode in ("sse", "same-sse"):  # a loss summed over the samples, not averaged
+        options.update(loss="sse", optimizer="sgd", learning_rate=1e-3)
+    if mode == "stop":
+        options["epochs"] = 5
+    if mode == "diverge":
+        options.update(optimizer="sgd", learning_rate=1e3)
     return X, y, Xv, yv, options
 
 
@@ -160,28 +192,79 @@ def _run_shards(tmp_path, mode, n):
     script.write_text(SHARD_SCRIPT)
     out = tmp_path / "out.json"
     result = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py",
-                             str(script), str(out), mode, str(Path(__file__).parent)],
+                             str(script), str(out), mode, str(Path(__file__).parent),
+                             str(tmp_path)],
                             capture_output=True, text=True, timeout=120, env=ENV)
     assert result.returncode == 0, result.stderr
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("mode, n", [("classify", 3), ("regress", 2), ("noshuffle", 3)])
-def test_shards_train_like_one_process_on_the_whole_dataset(tmp_path, mode, n):
-    ranks = _run_shards(tmp_path, mode, n)
+def _assert_like_one_process(ranks, mode, **changes):
+    """Every rank holds the same result, that of one process on all of the data."""
     X, y, Xv, yv, options = shard_data(mode)
-    ref = anynet.train(X, y, validation_data=(Xv, yv), **options)
-    assert {k: ranks[0]["distributed"][k] for k in ("ranks", "sharded", "gradients")} == \
-        {"ranks": n, "sharded": True, "gradients": "host"}
+    options.update(changes, callbacks=())
+    if mode == "same-jax":
+        options["backend"] = "numpy"  # JAX's ranks against NumPy's one process
+    ref = anynet.train(X, y, validation_data=None if Xv is None else (Xv, yv), **options)
     for got in ranks:
         assert got == ranks[0]  # identical parameters and figures on every rank
         for key, want in ref.items():
             np.testing.assert_allclose(got["params"][key], want, rtol=0, atol=1e-8,
                                        err_msg=key)
-        for key in ("loss", "val_loss", "val_metric"):
+        for key in ("loss", "val_loss", "val_metric") if Xv is not None else ("loss",):
             # the validation figures are those of every rank's validation rows together
             np.testing.assert_allclose(got["history"][key], ref.history[key], rtol=1e-9,
                                        err_msg=key)
+    return ref
+
+
+@pytest.mark.parametrize("mode, n", [("classify", 3), ("regress", 2), ("noshuffle", 3),
+                                     ("sse", 3), ("same-sse", 3), ("same-jax", 2)])
+def test_shards_train_like_one_process_on_the_whole_dataset(tmp_path, mode, n):
+    if mode == "same-jax":
+        pytest.importorskip("jax")
+    ranks = _run_shards(tmp_path, mode, n)
+    _assert_like_one_process(ranks, mode)
+    assert {k: ranks[0]["distributed"][k] for k in ("ranks", "sharded", "gradients")} == \
+        {"ranks": n, "sharded": not mode.startswith("same-"), "gradients": "host"}
+
+
+def test_a_callback_stopping_one_rank_stops_them_all(tmp_path):
+    ranks = _run_shards(tmp_path, "stop", 3)
+    _assert_like_one_process(ranks, "stop", epochs=2)  # rank 1 stopped after epoch 1
+
+
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_batch(tmp_path):
+    ranks = _run_shards(tmp_path, "sigint", 3)
+    for got in ranks:
+        assert got == ranks[0] and len(got["history"]["loss"]) == 1
+
+
+def test_resuming_takes_rank_0s_checkpoint_to_every_rank(tmp_path):
+    ranks = _run_shards(tmp_path, "resume", 2)  # 2 epochs, then resumed to 3
+    assert not (tmp_path / "rank1" / "ck.npz").exists()  # rank 0 alone writes
+    _assert_like_one_process(ranks, "resume")
+    assert ranks[0]["distributed"]["ranks"] == 2
+
+
+def test_divergence_is_raised_on_every_rank_and_can_be_caught(tmp_path):
+    ranks = _run_shards(tmp_path, "diverge", 2)
+    for got in ranks:
+        assert got["type"] == "DivergenceError" and got["all_ranks"], got
+        assert got["error"] == ranks[0]["error"]
+
+
+def test_an_empty_shard_is_named(tmp_path):
+    ranks = _run_shards(tmp_path, "empty", 3)
+    assert ranks[1]["error"].startswith("X has no rows on this rank")
+    assert ranks[0]["error"].startswith("rank 1: X has no rows on this rank")
+
+
+def test_ranks_passing_different_data_without_sharded_are_told(tmp_path):
+    ranks = _run_shards(tmp_path, "same-mismatch", 2)
+    for got in ranks:
+        assert "the ranks passed different X or y" in got["error"] and got["all_ranks"]
+        assert "sharded=True" in got["error"]
 
 
 def test_a_shard_with_nan_raises_the_same_error_on_every_rank(tmp_path):
