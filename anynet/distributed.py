@@ -25,9 +25,16 @@ NCCL, one distinct GPU per rank, and ``ANYNET_NCCL`` not set to 0. Otherwise,
 and for every other backend, they travel through host memory (NumPy buffers and
 MPI's ``Allreduce``). ``net.history["distributed"]["gradients"]`` says which.
 
+The ranks stop together: early stopping and divergence are decided from
+figures they share, a callback returning True on any rank stops all, and
+Ctrl-C on any rank stops all after the same batch. On resume rank 0 reads the
+checkpoint (which it alone writes) and sends it to every rank.
+
 A bad input on any rank (NaN in its shard, a wrong number of features) raises
 the same ``ValueError``/``TypeError`` on every rank, naming the rank, before
-anything trains; an error during training aborts every rank (no hang).
+anything trains, as does a ``DivergenceError``; any other error during
+training aborts every rank (no hang). Each rank limits BLAS and OpenMP to its
+share of its machine's cores while it trains, unless OMP_NUM_THREADS is set.
 """
 import contextlib
 import math
