@@ -14,9 +14,10 @@ import numpy as np
 from . import _checks
 from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolve_backend,
                        to_numpy, tune_host_allocator)
+from ._data_parallel import DataParallel, shard_rows
 from .activations import check_activation
 from .checkpoints import DivergenceError, Survival
-from .distributed import DataParallel, MPIContext, shard_rows
+from .distributed import MPIContext
 from .initializers import INITIALIZERS
 from .losses import LOSSES, SUMMED_LOSSES
 from .metrics import accuracy_parts, metric_for, metric_parts_for

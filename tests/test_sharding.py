@@ -5,8 +5,10 @@ import ctypes
 import numpy as np
 import pytest
 
-from anynet import distributed, metrics
-from anynet.distributed import MPIContext, _NcclSum, shard_rows
+from anynet import _nccl, metrics
+from anynet._data_parallel import shard_rows
+from anynet._nccl import NcclSum
+from anynet.distributed import MPIContext
 from anynet.network import initialize_network
 from anynet.tasks import infer_task, stack_samples, task_sample
 
@@ -93,14 +95,14 @@ class _FakeNccl:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_nccl_path_sums_one_flat_buffer_in_place(monkeypatch, dtype):
-    monkeypatch.setattr(distributed, "_pointer", lambda a: a.ctypes.data)
+    monkeypatch.setattr(_nccl, "_pointer", lambda a: a.ctypes.data)
     net = initialize_network([3, 4, 2], backend="numpy", dtype=dtype, seed=0)
     grads = {"d" + k: np.arange(v.size, dtype=dtype).reshape(v.shape) + 1.0
              for k, v in net.items()}
     want = {k: 3 * 0.25 * g for k, g in grads.items()}
     fake = _FakeNccl(size=3)
     mpi = MPIContext.__new__(MPIContext)  # no MPI needed: NCCL does the sum
-    mpi.nccl = _NcclSum(fake, fake, stream=lambda: 1234)
+    mpi.nccl = NcclSum(fake, fake, stream=lambda: 1234)
     mpi.sum_gradients(net, grads, 0.25)
     (send, recv, count, datatype, op, stream), = fake.calls  # one call per step
     assert send == recv and count == sum(v.size for v in net.values())
