@@ -12,20 +12,18 @@ import time
 import numpy as np
 
 from . import _checks
-from ._backend import (Backend, float_dtype, floating_point_warnings_off, resolve_backend,
-                       to_numpy, tune_host_allocator)
+from ._arguments import backend_and_dtype, check_arguments, n_features, task_for
+from ._backend import floating_point_warnings_off, to_numpy, tune_host_allocator
 from ._data_parallel import DataParallel, shard_rows
-from .activations import check_activation
 from .checkpoints import DivergenceError, Survival
 from .distributed import MPIContext
-from .initializers import INITIALIZERS
 from .losses import LOSSES, SUMMED_LOSSES
 from .metrics import accuracy_parts, metric_for, metric_parts_for
-from .network import Network, _backward, _forward, _predict, initialize_network
+from .network import _backward, _forward, _predict, initialize_network
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import Schedule, make_schedule
-from .tasks import Task, encode_targets, host_targets, infer_task
+from .tasks import encode_targets, host_targets
 
 _DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
 
@@ -164,14 +162,14 @@ class _Run(Survival, DataParallel):
         self.args = args = dict(args)
         self.mpi = MPIContext() if args["distributed"] == "mpi" else None
         with self._together():  # an error on one rank is raised on every rank
-            self._check_hyperparameters(args)
+            check_arguments(args)
             options = dict(args["optimizer_options"])
             if args["weight_decay"]:
                 options["weight_decay"] = _checks.positive_number(
                     args["weight_decay"], "weight_decay", allow_zero=True)
             self.optimizer = make_optimizer(args["optimizer"], **options)
             self.schedule = make_schedule(args["lr_schedule"])
-            self.backend, self.dtype = _backend_and_dtype(args)
+            self.backend, self.dtype = backend_and_dtype(args)
             self.xp = self.backend.xp
             self.rng = np.random.default_rng(np.random.SeedSequence([args["seed"], 1]))
             if not args["sharded"]:
@@ -195,60 +193,13 @@ class _Run(Survival, DataParallel):
         self.n_total, self.offset = int(self.X.shape[0]), 0
 
     def _task_of(self, y_host):
-        return _task(self.args["network"], y_host, self.args["loss"])
+        return task_for(self.args["network"], y_host, self.args["loss"])
 
     def _features(self, X):
         return _checks.features(self.backend, self.dtype, X,
-                                _n_features(self.args["network"], X))
+                                n_features(self.args["network"], X))
 
     # --- set-up ---------------------------------------------------------------
-
-    @staticmethod
-    def _check_hyperparameters(args):
-        args["epochs"] = _checks.positive_int(args["epochs"], "epochs", allow_zero=True)
-        args["learning_rate"] = _checks.positive_number(args["learning_rate"],
-                                                        "learning_rate")
-        args["batch_size"] = _checks.positive_int(args["batch_size"], "batch_size")
-        args["patience"] = _checks.positive_int(args["patience"], "patience")
-        args["seed"] = _checks.positive_int(args["seed"], "seed", allow_zero=True)
-        split = _checks.positive_number(args["validation_split"], "validation_split",
-                                        allow_zero=True)
-        if split >= 1.0:
-            raise ValueError(f"validation_split must be in [0, 1), got {split!r}")
-        args["validation_split"] = split
-        if args["clip_norm"] is not None:
-            args["clip_norm"] = _checks.positive_number(args["clip_norm"], "clip_norm")
-        args["hidden"] = [_checks.positive_int(h, f"hidden[{i}]")
-                          for i, h in enumerate(_as_sequence(args["hidden"], "hidden"))]
-        check_activation(args["activation"])
-        if args["init"] is not None and args["init"] not in INITIALIZERS:
-            raise ValueError(f"init={args['init']!r} is not a known initialiser; use one "
-                             f"of {', '.join(map(repr, INITIALIZERS))}")
-        callbacks = list(args["callbacks"] or ())
-        for i, cb in enumerate(callbacks):
-            if not callable(cb):
-                raise TypeError(f"callbacks[{i}] is not callable: {cb!r}")
-        args["callbacks"] = callbacks
-        if args["distributed"] not in (None, "mpi"):
-            raise ValueError(f"distributed={args['distributed']!r} is not known; use None "
-                             f"or 'mpi'")
-        if not isinstance(args["sharded"], bool):
-            raise TypeError(f"sharded must be True or False, got {args['sharded']!r}")
-        if args["sharded"] and args["distributed"] is None:
-            raise ValueError("sharded=True is for distributed='mpi' (each rank passes its "
-                             "own rows); a single process trains on the X it is given")
-        args["checkpoint_every"] = _checks.positive_int(args["checkpoint_every"],
-                                                        "checkpoint_every")
-        if args["resume"] and not args["checkpoint"]:
-            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-        if args["network"] is not None and not isinstance(args["network"], Network):
-            raise TypeError(f"network must be an anynet Network, got "
-                            f"{type(args['network']).__name__}")
-        vd = args["validation_data"]
-        if vd is not None and (not isinstance(vd, (tuple, list)) or len(vd) != 2):
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        if vd is not None and split:
-            raise ValueError("give validation_data or validation_split, not both")
 
     def _targets(self, y_host, n_samples, name):
         encoded = encode_targets(y_host, self.task, name)
@@ -470,49 +421,3 @@ def _clip_global_norm(xp, grads, max_norm):
     for key, g in grads.items():
         g *= scale
         grads[key] = g
-
-
-def _backend_and_dtype(args):
-    net = args["network"]
-    if net is None:
-        backend = resolve_backend("auto" if args["backend"] is None else args["backend"],
-                                  args["device"])
-        return backend, float_dtype(backend, args["dtype"] or "float32")[0]
-    for name, value, own in (("backend", args["backend"], net.backend.name),
-                             ("device", args["device"], net.device),
-                             ("dtype", args["dtype"], net.dtype)):
-        if value is not None and value != own and not (
-                name == "backend" and isinstance(value, Backend) and value.name == own):
-            raise ValueError(f"{name}={value!r} differs from the network's {own!r}; "
-                             f"leave it out to train the network where it is")
-    return net.backend, net.dtype
-
-
-def _task(network, y_host, loss):
-    if network is None:
-        return infer_task(y_host, loss)
-    if loss is not None and loss != network.loss:
-        raise ValueError(f"loss={loss!r} differs from the network's loss {network.loss!r}")
-    classes = getattr(network, "classes", None)
-    task = Task(network.loss, network.output_activation, network.layer_sizes[-1],
-                None if classes is None else tuple(classes))
-    if task.loss == "cross_entropy" and task.classes is None:
-        task = Task(task.loss, task.output_activation, task.n_outputs,
-                    tuple(range(task.n_outputs)))
-    return task
-
-
-def _n_features(network, X):
-    if network is not None:
-        return network.layer_sizes[0]
-    shape = getattr(X, "shape", None) or np.shape(X)
-    return shape[1] if len(shape) == 2 else -1
-
-
-def _as_sequence(value, name):
-    if isinstance(value, (int, np.integer)):
-        return [value]
-    try:
-        return list(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
