@@ -1,7 +1,8 @@
 """anynet: the tutorial's neural network, on any Array API backend."""
 from . import datasets, optimizers, schedules
 from ._backend import BACKENDS, Backend, resolve_backend
-from .network import (Network, backward_propagation, compute_loss, forward_propagation,
+from .model import Network
+from .network import (backward_propagation, compute_loss, forward_propagation,
                       initialize_network, predict, train_network, update_parameters)
 from .persistence import load, save
 from .plotting import plot_history

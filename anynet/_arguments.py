@@ -9,7 +9,7 @@ from . import _checks
 from ._backend import Backend, float_dtype, resolve_backend
 from .activations import check_activation
 from .initializers import INITIALIZERS
-from .network import Network
+from .model import Network
 from .tasks import Task, infer_task
 
 

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from ._backend import resolve_backend
-from .network import Network
+from .model import Network
 from .persistence import _load as _load_checkpoint, save
 
 

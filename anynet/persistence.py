@@ -24,7 +24,7 @@ import numpy as np
 from ._backend import resolve_backend, float_dtype, to_numpy
 from .activations import check_activation
 from .losses import check_loss
-from .network import Network
+from .model import Network
 from .optimizers import OPTIMIZERS, Optimizer
 
 FORMAT = "anynet"
