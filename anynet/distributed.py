@@ -90,9 +90,7 @@ class MPIContext:
             failed = [(rank, r) for rank, r in enumerate(reports) if r is not None]
             if not failed:
                 return
-            rank, (kind, message) = failed[0]
-            error = (TypeError if kind == "TypeError" else ValueError)(
-                f"rank {rank}: {message}")
+            error = _as_raised_by(*failed[0])
         error.all_ranks = True  # raised everywhere alike: nothing to abort
         raise error
 
@@ -111,8 +109,7 @@ class MPIContext:
         if kind == "ok":
             return value
         if error is None:
-            kinds = {"ValueError": ValueError, "TypeError": TypeError}
-            error = kinds.get(kind, OSError)(f"rank 0: {value}")
+            error = _as_raised_by(0, (kind, value))
         error.all_ranks = True
         raise error
 
@@ -215,6 +212,13 @@ class MPIContext:
         sys.stderr.flush()
         time.sleep(0.2)  # let mpiexec forward the message before it kills the ranks
         self.comm.Abort(1)
+
+
+def _as_raised_by(rank, report):
+    """The error another rank reported as (type name, message), to raise here too."""
+    kind, message = report
+    kinds = {"ValueError": ValueError, "TypeError": TypeError}
+    return kinds.get(kind, OSError)(f"rank {rank}: {message}")
 
 
 def _unflatten(net, grads, keys, flat, on_host):
