@@ -1,14 +1,13 @@
 """anynet: the tutorial's neural network, on any Array API backend."""
 from . import datasets, optimizers, schedules
 from ._backend import BACKENDS, Backend, resolve_backend
+from ._version import __version__
 from .model import Network
 from .network import (backward_propagation, compute_loss, forward_propagation,
                       initialize_network, predict, train_network, update_parameters)
 from .persistence import load, save
 from .plotting import plot_history
 from .training import DivergenceError, train
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS", "Backend", "DivergenceError", "Network", "backward_propagation", "compute_loss",

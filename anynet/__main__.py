@@ -139,13 +139,13 @@ def _predict(args):
                          f"{args.model} expects {net.layer_sizes[0]}")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    classifier = net.loss in ("cross_entropy", "binary_cross_entropy")
+    classifier = net.task.is_classifier
     if classifier:
         labels = net.predict_classes(X)
         header, rows = ["prediction"], [[label] for label in labels.tolist()]
         if args.proba:
             P = _proba(net, X)
-            header += [f"proba_{c}" for c in net._classes()]
+            header += [f"proba_{c}" for c in net.task.classes]
             rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, P)]
     else:
         if args.proba:
@@ -190,7 +190,7 @@ def _proba(net, X):
 
 def _info(args):
     import importlib.util
-    from . import __version__
+    from ._version import __version__
     from ._backend import BACKENDS, cuda_unavailable_reason, resolve_backend
     print(f"anynet {__version__}, Python {sys.version.split()[0]}")
     for name in BACKENDS:

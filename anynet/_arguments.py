@@ -3,14 +3,25 @@
 Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 
 from . import _checks
-from ._backend import Backend, float_dtype, resolve_backend
+from ._backend import float_dtype, resolve_backend
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
-from .tasks import Task, infer_task
+from .schedules import make_schedule
+from .tasks import TABLE
+
+
+def checked_options(args):
+    """``anynet.train``'s arguments checked and normalised, as attributes."""
+    args = dict(args)
+    check_arguments(args)
+    return SimpleNamespace(**args)
 
 
 def check_arguments(args):
@@ -51,6 +62,15 @@ def check_arguments(args):
                                                     "checkpoint_every")
     if args["resume"] and not args["checkpoint"]:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+    if args["checkpoint"]:
+        _check_target(args["checkpoint"], "checkpoint")
+    if args["loss"] is not None and args["loss"] not in TABLE:
+        raise ValueError(f"loss={args['loss']!r} is not a known loss; use one of "
+                         f"{', '.join(map(repr, TABLE))} or None to infer it")
+    if args["weight_decay"] is not None:
+        args["weight_decay"] = _checks.positive_number(args["weight_decay"], "weight_decay",
+                                                       allow_zero=True)
+    make_schedule(args["lr_schedule"])  # a bad name or type is said now
     if args["network"] is not None and not isinstance(args["network"], Network):
         raise TypeError(f"network must be an anynet Network, got "
                         f"{type(args['network']).__name__}")
@@ -61,45 +81,42 @@ def check_arguments(args):
         raise ValueError("give validation_data or validation_split, not both")
 
 
-def backend_and_dtype(args):
-    """(Backend, dtype name) of the run: the network's when warm-starting (and a
-    different backend, device or dtype asked for is a ValueError), else as asked."""
-    net = args["network"]
+def _check_target(path, name):
+    """A file ``anynet.train`` will write: its folder must exist, and the path, if it
+    exists, must be a regular file; said before training, not after."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"{name}={str(path)!r}: folder {str(folder)!r} does not exist")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{name}={str(path)!r} exists and is not a regular file")
+
+
+def backend_and_dtype(opts):
+    """(Backend, dtype name) of the run: the network's when warm-starting, else as asked.
+
+    A warm start accepts any spelling of its own backend, device and dtype (a
+    name, a namespace module, a Backend; "float32", numpy.float32, torch.float32);
+    a different one is a ValueError.
+    """
+    net = opts.network
     if net is None:
-        backend = resolve_backend("auto" if args["backend"] is None else args["backend"],
-                                  args["device"])
-        return backend, float_dtype(backend, args["dtype"] or "float32")[0]
-    for name, value, own in (("backend", args["backend"], net.backend.name),
-                             ("device", args["device"], net.device),
-                             ("dtype", args["dtype"], net.dtype)):
-        if value is not None and value != own and not (
-                name == "backend" and isinstance(value, Backend) and value.name == own):
-            raise ValueError(f"{name}={value!r} differs from the network's {own!r}; "
-                             f"leave it out to train the network where it is")
+        backend = resolve_backend("auto" if opts.backend is None else opts.backend,
+                                  opts.device)
+        return backend, float_dtype(backend, opts.dtype or "float32")[0]
+    if opts.backend is not None or opts.device is not None:
+        asked = resolve_backend(net.backend if opts.backend is None else opts.backend,
+                                opts.device)
+        for name, value, own in (("backend", asked.name, net.backend.name),
+                                 ("device", asked.device, net.device)):
+            if value != own:
+                raise ValueError(f"{name}={getattr(opts, name)!r} differs from the "
+                                 f"network's {own!r}; leave it out to train the network "
+                                 f"where it is")
+    if opts.dtype is not None and float_dtype(net.backend, opts.dtype)[0] != net.dtype:
+        raise ValueError(f"dtype={opts.dtype!r} differs from the network's {net.dtype!r}; "
+                         f"leave it out to train the network where it is")
     return net.backend, net.dtype
-
-
-def task_for(network, y_host, loss):
-    """The Task: inferred from host targets, or the warm-started network's own."""
-    if network is None:
-        return infer_task(y_host, loss)
-    if loss is not None and loss != network.loss:
-        raise ValueError(f"loss={loss!r} differs from the network's loss {network.loss!r}")
-    classes = getattr(network, "classes", None)
-    task = Task(network.loss, network.output_activation, network.layer_sizes[-1],
-                None if classes is None else tuple(classes))
-    if task.loss == "cross_entropy" and task.classes is None:
-        task = Task(task.loss, task.output_activation, task.n_outputs,
-                    tuple(range(task.n_outputs)))
-    return task
-
-
-def n_features(network, X):
-    """The number of input features X must have (-1 when X is not 2-D: its check says so)."""
-    if network is not None:
-        return network.layer_sizes[0]
-    shape = getattr(X, "shape", None) or np.shape(X)
-    return shape[1] if len(shape) == 2 else -1
 
 
 def _as_sequence(value, name):

@@ -33,19 +33,53 @@ _MODULE_NAMES = {
 
 @dataclass(frozen=True)
 class Backend:
-    """A resolved backend: its name, its Array API namespace and one device."""
+    """A resolved backend: its name, its Array API namespace and one device.
+
+    The backend owns its device. Libraries such as CuPy work on a *current*
+    device: their creation functions (``zeros``, ``empty``, ``arange``,
+    ``zeros_like``) ignore ``device=`` and every kernel runs on the current
+    device. :meth:`activate` makes this backend's device current; anynet enters
+    it at every public entry point, so arrays are made and combined where the
+    network lives. For libraries that honour ``device=`` it does nothing.
+
+    Attributes
+    ----------
+    name : str
+        The library its arrays belong to ("numpy", "cupy", "torch", "jax",
+        "array_api_strict", or another library's module name).
+    xp : module
+        The Array API namespace every computation calls.
+    device : object
+        The device the backend's arrays live on.
+    """
 
     name: str
     xp: object
     device: object
+    current_device: bool = False  # True: the library follows a current device (CuPy)
 
     def __repr__(self):
         return f"Backend(name={self.name!r}, device={self.device!r})"
 
+    def activate(self):
+        """A context in which the backend's device is the current one (CuPy's ``with device:``)."""
+        return self.device if self.current_device else _NO_SCOPE
+
     def __reduce__(self):
-        """Pickle as (name, device): the namespace module is imported again on loading."""
-        default = self.device == _default_device(self.name, self.xp)
-        return resolve_backend, (self.name, None if default else self.device)
+        """Pickle as (namespace, device): the namespace module is imported again on loading."""
+        module = self.name if _STANDARD.get(self.name) == self.xp.__name__ else self.xp.__name__
+        default = not self.current_device and self.device == _default_device(self.name, self.xp)
+        return _resolve_by_module, (module, None if default else self.device)
+
+
+class _NoScope(contextlib.AbstractContextManager):
+    """The scope of a library that honours ``device=``: nothing to make current."""
+
+    def __exit__(self, *exc):
+        return None
+
+
+_NO_SCOPE = _NoScope()
 
 
 def _import_namespace(name):
@@ -68,7 +102,7 @@ def cuda_unavailable_reason():
     try:
         import cupy
     except ImportError as exc:
-        return f"CuPy is not installed ({exc}); install anynet[cupy]"
+        return f"CuPy is not installed ({exc}); pip install cupy-cuda12x"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError, missing driver libraries, ...
@@ -85,7 +119,14 @@ def _caller_stacklevel():
     return level
 
 
+# the namespace module anynet uses for each known library
+_STANDARD = {"numpy": "array_api_compat.numpy", "cupy": "array_api_compat.cupy",
+             "torch": "array_api_compat.torch", "jax": "jax.numpy",
+             "array_api_strict": "array_api_strict"}
+
+
 def _backend_name(backend):
+    """anynet's name for a backend name or module; None for another namespace module."""
     if isinstance(backend, str):
         if backend in BACKENDS:
             return backend
@@ -93,10 +134,37 @@ def _backend_name(backend):
             f"backend={backend!r} is not known; use one of "
             f"{', '.join(repr(b) for b in BACKENDS + ('auto',))} or a namespace module")
     name = _MODULE_NAMES.get(getattr(backend, "__name__", None))
-    if name is None:
+    if name is None and not hasattr(backend, "__array_namespace_info__"):
         raise TypeError(
             f"backend must be a name or an Array API namespace module, got {backend!r}")
     return name
+
+
+def _other_namespace(module):
+    """(name, xp) for a namespace module anynet does not know by name: the name is
+    the library its arrays belong to (a wrapper of array_api_strict is "array_api_strict")."""
+    try:
+        probe = module.asarray([0.0])
+        return namespace_name(probe), module
+    except Exception as exc:
+        raise TypeError(f"backend={module.__name__!r} is not a usable Array API namespace "
+                        f"({type(exc).__name__}: {exc})") from exc
+
+
+def _follows_current_device(name, xp):
+    """Whether the library works on a *current* device that ``with device:`` sets.
+
+    CuPy does (array-api-compat's CuPy creation functions ignore ``device=``), and
+    so does any library whose devices are context managers in CuPy's way, where
+    ``Device()`` is the current device. torch's devices are context managers too,
+    but only to set the default of torch's factories, which anynet never relies
+    on (it passes ``device=`` everywhere), and entering one slows every operation.
+    """
+    if name in ("cupy",):
+        return True
+    if name in ("numpy", "torch", "jax"):
+        return False
+    return hasattr(type(_default_device(name, xp)), "__enter__")
 
 
 def _default_device(name, xp):
@@ -106,6 +174,41 @@ def _default_device(name, xp):
     return xp.__array_namespace_info__().default_device()
 
 
+def _current_device(name, xp):
+    """The device arrays are made on now (CuPy's ``cupy.cuda.Device()``)."""
+    if name == "cupy":
+        import cupy
+        return cupy.cuda.Device()
+    return type(_default_device(name, xp))()  # CuPy's convention: Device() is the current one
+
+
+def _as_device(name, xp, device):
+    """``device`` checked: a device of the library that exists; a ValueError naming it else.
+
+    A library that follows a current device takes what its Device class takes
+    (CuPy: an ordinal), and the device must be one it can make current.
+    """
+    try:
+        if _follows_current_device(name, xp):
+            kind = type(_current_device(name, xp))
+            device = device if isinstance(device, kind) else kind(device)
+            with device:
+                xp.empty((1,), dtype=xp.float32)
+        else:  # the device an array lands on: torch's "cpu" becomes torch.device("cpu")
+            device = device_of(xp.empty((1,), dtype=xp.float32, device=device))
+    except Exception as exc:
+        raise ValueError(f"device={device!r} is not a device of backend {name!r} "
+                         f"({type(exc).__name__}: {exc})") from exc
+    return device
+
+
+def _resolve_by_module(module, device=None):
+    """Unpickle a Backend: its namespace by module name (a known name or an import path)."""
+    if module in BACKENDS:
+        return resolve_backend(module, device)
+    return resolve_backend(importlib.import_module(module), device)
+
+
 def resolve_backend(backend="numpy", device=None):
     """Resolve ``backend`` and ``device`` to a :class:`Backend`.
 
@@ -113,41 +216,75 @@ def resolve_backend(backend="numpy", device=None):
     ----------
     backend : str, module or Backend
         One of ``BACKENDS``, ``"auto"`` (CuPy when a CUDA device is usable,
-        else NumPy with a warning), or an array namespace module such as
-        ``array_api_strict`` or ``torch``.
+        else NumPy with a warning, once per process), or an Array API namespace
+        module such as ``array_api_strict`` or ``torch``.
     device : object, optional
-        A device of that backend; its default device when None.
+        A device of that backend. When None: the *current* device for
+        libraries that have one (CuPy), else the library's default device.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a device that is not one of the backend's.
     """
     if isinstance(backend, Backend):  # already resolved
         if device is None or device == backend.device:
             return backend
-        backend = backend.name
-    if backend == "auto":
-        reason = cuda_unavailable_reason()
-        if reason is None:
-            backend = "cupy"
-        else:
-            warnings.warn(f"backend='auto' chose NumPy on the CPU: {reason}",
-                          UserWarning, stacklevel=_caller_stacklevel())
-            backend = "numpy"
+        backend = backend.xp if backend.xp.__name__ != _STANDARD.get(backend.name) \
+            else backend.name
+    if isinstance(backend, str) and backend == "auto":
+        backend = _auto()
     name = _backend_name(backend)
+    if name is None:  # a namespace module anynet does not know by name
+        name, xp = _other_namespace(backend)
+    else:
+        xp = _namespace(name)
+    current = _follows_current_device(name, xp)
+    if device is None:
+        device = _current_device(name, xp) if current else _default_device(name, xp)
+    else:
+        device = _as_device(name, xp, device)
+    return Backend(name, xp, device, current)
+
+
+_AUTO_WARNED = False
+
+
+def _auto():
+    """The backend "auto" stands for; the NumPy fallback is said once per process."""
+    global _AUTO_WARNED
+    reason = cuda_unavailable_reason()
+    if reason is None:
+        return "cupy"
+    if not _AUTO_WARNED:
+        _AUTO_WARNED = True
+        warnings.warn(f"backend='auto' chose NumPy on the CPU: {reason} (said once)",
+                      UserWarning, stacklevel=_caller_stacklevel())
+    return "numpy"
+
+
+def _namespace(name):
     if name == "cupy" and (reason := cuda_unavailable_reason()) is not None:
         raise RuntimeError(f"backend='cupy' cannot run: {reason}")
     try:
-        xp = _import_namespace(name)
+        return _import_namespace(name)
     except ImportError as exc:
+        package = exc.name or name
         raise ImportError(
-            f"backend={name!r} needs the {exc.name or name} package, which is not "
-            f"installed here; install anynet[{name}]") from exc
-    if device is None:
-        device = _default_device(name, xp)
-    else:
-        try:
-            xp.empty((0,), device=device)
-        except Exception as exc:
-            raise ValueError(f"device={device!r} is not a device of backend {name!r}: "
-                             f"{exc}") from exc
-    return Backend(name, xp, device)
+            f"backend={name!r} needs the {package} package, which is not installed "
+            f"here; pip install {_PIP_NAMES.get(name, package)}") from exc
+
+
+# what to pip-install for each backend
+_PIP_NAMES = {"cupy": "cupy-cuda12x", "torch": "torch", "jax": "jax",
+              "array_api_strict": "array-api-strict"}
+
+
+def backend_of(x):
+    """The Backend an array belongs to: its library, namespace and device."""
+    name = namespace_name(x)
+    xp = array_api_compat.array_namespace(x)
+    return Backend(name, xp, device_of(x), _follows_current_device(name, xp))
 
 
 def allow_float64(backend):
@@ -236,11 +373,26 @@ def move(x, backend):
 
     Arrays already there are returned as they are; arrays of the same library on
     another device go with ``to_device``; anything else goes through the host.
+    A torch tensor that requires grad is detached first (anynet computes its own
+    gradients; autograd would record every step into one growing graph), and a
+    read-only NumPy array bound for torch is copied (torch would share its memory
+    as if it were writeable, and warn on every call).
     """
     xp, device = backend.xp, backend.device
+    if array_api_compat.is_torch_array(x) and x.requires_grad:
+        x = x.detach()
     if is_array(x) and namespace_name(x) == backend.name:
         return x if device_of(x) == device else array_api_compat.to_device(x, device)
-    return xp.asarray(to_numpy(x), device=device)
+    host = to_numpy(x)
+    if backend.name == "torch" and isinstance(host, np.ndarray) and not host.flags.writeable:
+        host = host.copy()
+    return xp.asarray(host, device=device)
+
+
+def index_dtype(backend):
+    """The backend's integer dtype for indices (int32 on JAX without x64)."""
+    return backend.xp.__array_namespace_info__().default_dtypes(
+        device=backend.device)["indexing"]
 
 
 def floating_point_warnings_off(backend):

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from ._backend import device_of, is_array, move, namespace_name, namespace_of
+from .tasks import kind_of
 
 
 def same_origin(**arrays):
@@ -79,18 +80,20 @@ def _host_cast(x, dtype):
 def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X"):
     """y as a (n_samples, n_outputs) float array of ``backend``, ready for ``loss``.
 
-    For ``cross_entropy`` y holds integer class labels, shape (n_samples,) or
-    (n_samples, 1), which become one-hot rows, or rows of class probabilities.
-    For every other loss y has the output's shape; (n_samples,) is accepted
-    for a single output.
+    For a loss whose classes are an argmax (``cross_entropy``) y holds integer
+    class labels, shape (n_samples,) or (n_samples, 1), which become one-hot
+    rows, or rows of class probabilities. For every other loss y has the
+    output's shape; (n_samples,) is accepted for a single output. A
+    classifier's targets lie in [0, 1].
     """
+    kind = kind_of(loss)
     y = _numeric(y, name)
     xp = backend.xp
     if y.ndim == 0 or y.ndim > 2:
         raise ValueError(f"{name} must be 1-D or 2-D; got shape {tuple(y.shape)}")
     if y.shape[0] != n_samples:
         raise ValueError(f"{name} has {y.shape[0]} samples but {x_name} has {n_samples}")
-    labels = loss == "cross_entropy" and (y.ndim == 1 or y.shape[1] == 1)
+    labels = kind.classes_by == "argmax" and (y.ndim == 1 or y.shape[1] == 1)
     if y.ndim == 1 and not labels:
         y = y[:, None] if n_outputs == 1 else y
     if not labels and (y.ndim != 2 or y.shape[1] != n_outputs):
@@ -100,25 +103,25 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
     if not _all_finite(xp, y):
         raise ValueError(f"{name} contains NaN or infinity")
     if labels:
-        return _one_hot(xp, y, n_outputs, name)
-    if loss in ("binary_cross_entropy", "cross_entropy"):
+        return _one_hot(xp, y, n_outputs, name, loss)
+    if kind.is_classifier:
         if not bool(xp.all((y >= 0.0) & (y <= 1.0))):
             raise ValueError(f"{name} must lie in [0, 1] for loss={loss!r}")
-    if loss == "cross_entropy":
+    if kind.classes_by == "argmax":
         tol = 1e-4 if dtype == "float32" else 1e-8
         if not bool(xp.all(xp.abs(xp.sum(y, axis=1) - 1.0) <= tol)):
             raise ValueError(f"{name} rows must be one-hot or sum to 1 for "
-                             f"loss='cross_entropy'")
+                             f"loss={loss!r}")
     return y
 
 
-def _one_hot(xp, labels, n_classes, name):
+def _one_hot(xp, labels, n_classes, name, loss):
     """Class labels (float, shape (n,) or (n, 1)) as one-hot rows, shape (n, n_classes)."""
     labels = xp.reshape(labels, (labels.shape[0], 1))
     if not bool(xp.all((labels >= 0.0) & (labels < n_classes)
                        & (labels == xp.floor(labels)))):
         raise ValueError(f"{name} must hold class labels 0..{n_classes - 1} for "
-                         f"loss='cross_entropy' with {n_classes} outputs")
+                         f"loss={loss!r} with {n_classes} outputs")
     classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
     return xp.astype(labels == classes, labels.dtype)
 

@@ -28,8 +28,7 @@ def predict_dask(net, X):
 
 
 def _predict_chunk(chunk, net):
-    from .network import predict
-    out = predict(net, chunk)
+    out = net.predict(chunk)  # on the network's device, made current there
     if isinstance(chunk, np.ndarray) or not is_array(chunk):
         return np.asarray(to_numpy(out))
     if namespace_name(chunk) == net.backend.name:

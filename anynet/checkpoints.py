@@ -1,22 +1,25 @@
-"""What lets a long training run survive: checkpoints, resume, Ctrl-C, divergence.
+"""The state of a training run, and its checkpoint: that state written and read back.
 
-``Survival`` is the part of ``anynet.train``'s run that snapshots the state at
-the start of every epoch (parameters, optimizer state, random state), writes
-and reads checkpoints, turns Ctrl-C into a clean stop, and rolls back when
-training diverges. A checkpoint is an ``anynet.save`` file with the training
-state in its description: resuming from it replays exactly the epochs that an
-uninterrupted run would have trained.
+``RunState`` is everything that changes while ``anynet.train`` runs: the
+working network, the run's own optimizer and schedule, the epochs done, the
+random stream of the batches, the history, the early-stopping state, and
+whether (and why) the run stopped. A checkpoint is an ``anynet.save`` file with
+that state in its description; resuming from it replays exactly the epochs an
+uninterrupted run would have trained, and a run that had stopped stays stopped.
+
+Also here: ``DivergenceError`` and the Ctrl-C flag the batch loop reads.
 """
 import contextlib
-import copy
 import signal
 import threading
-import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ._backend import resolve_backend
 from .model import Network
-from .persistence import _load as _load_checkpoint, save
+from .persistence import load_checkpoint, save
 
 
 class DivergenceError(FloatingPointError):
@@ -33,6 +36,7 @@ class DivergenceError(FloatingPointError):
 
     def __init__(self, epoch, batch, learning_rate, network):
         self.epoch, self.batch, self.network = epoch, batch, network
+        self.all_ranks = True  # decided from figures every rank shares
         where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
         super().__init__(
             f"training diverged at {where}: the loss or a parameter became NaN or infinite. "
@@ -41,123 +45,150 @@ class DivergenceError(FloatingPointError):
             f"inputs. The network keeps the parameters from the start of epoch {epoch}.")
 
 
-class Survival:
-    """Snapshots, checkpoints, resume and Ctrl-C for ``anynet.training._Run``."""
+#: Why a run stopped before its last epoch (``RunState.stopped``, ``history["stopped"]``).
+STOP_REASONS = ("early_stopping", "callback", "interrupted")
 
-    @contextlib.contextmanager
-    def _interruptible(self):
-        """Ctrl-C sets a flag that the batch loop reads; a second Ctrl-C interrupts at once."""
-        self.interrupted = False
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
 
-        def handler(signum, frame):
-            if self.interrupted:
-                signal.default_int_handler(signum, frame)
-            self.interrupted = True
+@dataclass
+class RunState:
+    """Everything a training run changes, in one place; a checkpoint writes it.
 
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    Attributes
+    ----------
+    network : Network
+        The working network (a copy of a warm-started one until the run commits).
+    optimizer : Optimizer
+        This run's own optimizer (never the template the user passed).
+    schedule : Schedule, callable or None
+        This run's own copy of a Schedule object.
+    rng : numpy.random.Generator
+        The stream the batches (and the validation split) are drawn from.
+    epoch : int
+        Epochs done.
+    history : dict
+        Per-epoch figures (see ``anynet.train``).
+    best : (float, dict) or None
+        Early stopping: the best validation loss and copies of its parameters.
+    waited : int
+        Early stopping: epochs since the best.
+    stopped : str or None
+        One of ``STOP_REASONS`` once the run stopped before its last epoch.
+    """
 
-    def _snapshot(self):
-        """Copies of the parameters, the optimizer's state and the random state."""
-        params = {k: self.xp.asarray(v, copy=True) for k, v in self.net.items()}
-        return params, self.optimizer.snapshot(), self.rng.bit_generator.state
+    network: Network
+    optimizer: object
+    schedule: object
+    rng: np.random.Generator
+    epoch: int = 0
+    history: dict = field(default_factory=dict)
+    best: tuple = None
+    waited: int = 0
+    stopped: str = None
 
-    def _restore(self, snapshot):
+    def snapshot(self):
+        """Copies of what an epoch changes before its figures are read: the
+        parameters, the optimizer's state and the random state."""
+        xp = self.network.xp
+        params = {k: xp.asarray(v, copy=True) for k, v in self.network.items()}
+        return params, self.optimizer.snapshot(xp), self.rng.bit_generator.state
+
+    def restore(self, snapshot):
         params, optimizer, rng = snapshot
-        self.net.update(params)
+        self.network.update(params)
         self.optimizer.restore(optimizer)
         self.rng.bit_generator.state = rng
 
-    def _interrupted(self, epoch, snapshot):
-        # the checkpoint of the last whole epoch, so that resuming is exact
-        if self.args["checkpoint"] and (self.mpi is None or self.mpi.rank == 0):
-            self._write_checkpoint(epoch, snapshot)
-        where = f"; checkpoint {self.args['checkpoint']} holds epoch {epoch}" \
-            if self.args["checkpoint"] else ""
-        warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
-                      f"trained so far{where}", UserWarning, stacklevel=5)
+    def best_copy(self, val_loss):
+        """Remember the current parameters as the best ones (early stopping)."""
+        xp = self.network.xp
+        self.best = (val_loss, {k: xp.asarray(v, copy=True) for k, v in self.network.items()})
+        self.waited = 0
 
-    def _result(self):
-        net = self.net
-        net.history, net.optimizer = self.history, self.optimizer
-        return net
 
-    def _fingerprint(self):
-        a = self.args
-        return {"seed": a["seed"], "batch_size": a["batch_size"], "shuffle": a["shuffle"],
-                "n_samples": self.n_total, "layer_sizes": list(self.net.layer_sizes),
-                "optimizer": type(self.optimizer).__name__}
+class Interrupt:
+    """Ctrl-C sets ``requested``, which the batch loop reads; a second Ctrl-C
+    interrupts at once. Outside the main thread there is no signal to catch."""
 
-    def _write_checkpoint(self, epochs_done, snapshot):
-        params, (t, state), rng = snapshot
-        net = Network(params, backend=self.backend, **self.net.config)
-        opt = copy.copy(self.optimizer)
-        opt.t, opt.state = t, state
-        net.optimizer, net.metadata = opt, self.net.metadata
-        n = epochs_done  # the history of the epochs the snapshot has seen
-        history = {k: (v[:n] if isinstance(v, list) else v) for k, v in self.history.items()}
-        training = {"epoch": epochs_done, "history": history, "rng": rng,
-                    "run": self._fingerprint(), "waited": self.waited,
-                    "best_val_loss": None if self.best is None else self.best[0]}
-        best = {} if self.best is None else {f"best.{k}": v for k, v in self.best[1].items()}
-        save(net, self.args["checkpoint"], optimizer=True,
-             _extra={"description": training, "arrays": best})
+    def __init__(self):
+        self.requested = False
 
-    def _resume(self):
-        """Continue from the checkpoint, if there is one; the first epoch to run.
+    @contextlib.contextmanager
+    def catching(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
 
-        Under MPI rank 0 alone reads the file (it alone writes it, perhaps on a
-        disk only it sees) and sends what it holds to every rank.
-        """
-        found = self._read_checkpoint() if self.mpi is None \
-            else self.mpi.from_root(self._read_checkpoint)
-        if found is None:
-            return 0
-        params, (t, state), training, best = found
-        xp, device = self.xp, self.backend.device
-        on_device = lambda a: xp.asarray(a, device=device)  # noqa: E731
-        self.net.update({k: on_device(v) for k, v in params.items()})
-        self.optimizer.restore((t, {name: {k: on_device(v) for k, v in arrays.items()}
-                                    for name, arrays in state.items()}))
-        self.optimizer.xp = xp
-        self.rng.bit_generator.state = training["rng"]
-        self.history = training["history"]
-        if self.distributed is not None:  # this run's ranks, not the checkpoint's
-            self.history["distributed"] = self.distributed
-        else:
-            self.history.pop("distributed", None)
-        self.waited = training["waited"]
-        if training["best_val_loss"] is not None:
-            self.best = (training["best_val_loss"],
-                         Network({k: on_device(v) for k, v in best.items()},
-                                 backend=self.backend, **self.net.config))
-        if self.schedule is not None:
-            for e in range(training["epoch"]):  # replay, so a plateau schedule has its state
-                prefix = {k: (v[:e] if isinstance(v, list) else v)
-                          for k, v in self.history.items()}
-                self.schedule(e, self.args["learning_rate"], prefix)
-        return training["epoch"]
+        def handler(signum, frame):
+            if self.requested:
+                signal.default_int_handler(signum, frame)
+            self.requested = True
 
-    def _read_checkpoint(self):
-        """(params, (t, optimizer state), training state, best weights) as host
-        arrays of the run's dtype, or None when there is no checkpoint yet."""
-        path = Path(self.args["checkpoint"])
-        if not path.exists():
-            return None
-        host = resolve_backend("numpy")
-        net, description, arrays = _load_checkpoint(path, host, dtype=self.dtype)
-        training = description.get("training")
-        if not isinstance(training, dict):
-            raise ValueError(f"{path}: not a training checkpoint (no training state)")
-        if training.get("run") != self._fingerprint():
-            raise ValueError(f"{path}: the checkpoint is of another run "
-                             f"({training.get('run')}), not {self._fingerprint()}")
-        best = {k[len("best."):]: v.astype(self.dtype) for k, v in arrays.items()
-                if k.startswith("best.")}
-        return dict(net), (net.optimizer.t, net.optimizer.state), training, best
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def write_checkpoint(path, state, fingerprint, snapshot=None):
+    """Write ``state`` to ``path`` atomically; with ``snapshot``, the state as it was
+    when the snapshot was taken (the start of the epoch running: Ctrl-C)."""
+    params, (t, arrays), rng = snapshot or (dict(state.network), (state.optimizer.t,
+                                                                  state.optimizer.state),
+                                            state.rng.bit_generator.state)
+    net = Network(params, backend=state.network.backend, **state.network.config)
+    optimizer = state.optimizer.fresh()
+    optimizer.t, optimizer.state = t, arrays
+    net.optimizer, net.metadata = optimizer, state.network.metadata
+    n = state.epoch  # the history of the epochs done
+    history = {k: (v[:n] if isinstance(v, list) else v) for k, v in state.history.items()}
+    history.pop("distributed", None)  # the ranks of this run, not of the next
+    training = {"epoch": state.epoch, "history": history, "rng": rng, "run": fingerprint,
+                "waited": state.waited, "stopped": state.stopped,
+                "best_val_loss": None if state.best is None else state.best[0]}
+    best = {} if state.best is None else {f"best.{k}": v for k, v in state.best[1].items()}
+    save(net, path, optimizer=True, _extra={"description": training, "arrays": best})
+
+
+def read_checkpoint(path, dtype, fingerprint, optimizer):
+    """The state a checkpoint holds, as host arrays of ``dtype``, or None when there
+    is no checkpoint yet.
+
+    Returns
+    -------
+    dict with "params", "optimizer" (t, state), "training" (its description) and
+    "best" (the best parameters, or {}).
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    host = resolve_backend("numpy")
+    net, description, best = load_checkpoint(path, host, dtype, optimizer)
+    training = description.get("training")
+    if not isinstance(training, dict):
+        raise ValueError(f"{path}: not a training checkpoint (no training state)")
+    if training.get("run") != fingerprint:
+        raise ValueError(f"{path}: the checkpoint is of another run "
+                         f"({training.get('run')}), not {fingerprint}")
+    return {"params": dict(net), "optimizer": (net.optimizer.t, net.optimizer.state),
+            "training": training, "best": best}
+
+
+def resume(state, found):
+    """Put what ``read_checkpoint`` found into ``state`` (on the network's device)."""
+    net = state.network
+    xp, device = net.xp, net.device
+    on_device = lambda a: xp.asarray(a, device=device)  # noqa: E731
+    net.update({k: on_device(v) for k, v in found["params"].items()})
+    t, arrays = found["optimizer"]
+    state.optimizer.restore((t, {name: {k: on_device(v) for k, v in by_param.items()}
+                                 for name, by_param in arrays.items()}))
+    training = found["training"]
+    state.rng.bit_generator.state = training["rng"]
+    state.epoch = training["epoch"]
+    state.history.update(training["history"])
+    state.waited = training["waited"]
+    state.stopped = training.get("stopped")
+    if training["best_val_loss"] is not None:
+        state.best = (training["best_val_loss"],
+                      {k: on_device(v) for k, v in found["best"].items()})

@@ -36,6 +36,7 @@ anything trains, as does a ``DivergenceError``; any other error during
 training aborts every rank (no hang). Each rank limits BLAS and OpenMP to its
 share of its machine's cores while it trains, unless OMP_NUM_THREADS is set.
 """
+import contextlib
 import math
 import os
 import sys
@@ -55,15 +56,68 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
+def communicator(distributed):
+    """The communicator of a run: :class:`OneProcess` for None, :class:`MPIContext` for "mpi"."""
+    return MPIContext() if distributed == "mpi" else OneProcess()
+
+
+class OneProcess:
+    """The communicator of a run on one process: every collective is the identity.
+
+    It offers what :class:`MPIContext` offers, so the training loop has one code
+    path: a sum over one rank is the value itself, the figures of one part are
+    pooled as they are, and nothing is ever aborted.
+    """
+
+    rank, size, is_root = 0, 1, True
+
+    def together(self):
+        return contextlib.nullcontext()
+
+    def from_root(self, read):
+        return read()
+
+    def allgather(self, value):
+        return [value]
+
+    def agree(self, flag):
+        """Whether any rank says ``flag``: here, this one."""
+        return bool(flag)
+
+    def part(self, lo, hi):
+        return lo, hi
+
+    def start(self, net, replicated):
+        """Nothing to broadcast; None: no "distributed" entry in the history."""
+        return None
+
+    def check_replicated(self, xp, X, Y):
+        pass
+
+    def sum_gradients(self, net, grads, weight, stop=False):
+        return stop
+
+    def thread_limit(self):
+        return contextlib.nullcontext()
+
+    def fail(self, exc):
+        pass
+
+    def close(self):
+        pass
+
+
 class MPIContext:
     """The communicator and the few collective operations training needs."""
+
+    is_root = property(lambda self: self.rank == 0)
 
     def __init__(self):
         try:
             from mpi4py import MPI
         except ImportError as exc:
             raise ImportError("distributed='mpi' needs mpi4py and an MPI runtime; "
-                              "install anynet[mpi]") from exc
+                              "pip install mpi4py mpich") from exc
         self.MPI = MPI
         self.comm = MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
@@ -116,6 +170,51 @@ class MPIContext:
     def allgather(self, value):
         """Every rank's ``value`` (a small picklable object), in rank order."""
         return self.comm.allgather(value)
+
+    def agree(self, flag):
+        """Whether any rank says ``flag`` (a callback stopping one rank stops all)."""
+        return any(self.allgather(bool(flag)))
+
+    def start(self, net, replicated):
+        """Rank 0's weights on every rank; the gradient transport and threads chosen.
+
+        Returns the run's ``history["distributed"]``.
+        """
+        self.broadcast_parameters(net)
+        self.threads = self.threads_per_rank()
+        return {"ranks": self.size, "sharded": not replicated,
+                "gradients": self.use_nccl(net), "threads_per_rank": self.threads}
+
+    def check_replicated(self, xp, X, Y):
+        """Without sharded=True every rank must pass the same data: compare the
+        row counts and sums of X and y (one sync and one allgather, once)."""
+        mine = (int(X.shape[0]), float(xp.sum(X)), float(xp.sum(Y)))
+        everyone = self.allgather(mine)
+        first = everyone[0]
+        # sums within 1e-6: a device's reduction order may differ from run to run
+        if any(rows != first[0] or not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+                                           for a, b in zip(sums, first[1:]))
+               for rows, *sums in everyone):
+            error = ValueError(
+                f"the ranks passed different X or y (rows, sum of X, sum of y by rank: "
+                f"{everyone}); with distributed='mpi' every rank passes the same data, "
+                f"or its own rows with sharded=True")
+            error.all_ranks = True
+            raise error
+
+    def thread_limit(self):
+        """Limit BLAS and OpenMP to this rank's share of the cores while training."""
+        threads = getattr(self, "threads", None)
+        if threads is None:
+            return contextlib.nullcontext()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            warnings.warn("threadpoolctl is not installed, so every MPI rank's BLAS may use "
+                          "every core; pip install threadpoolctl, or set OMP_NUM_THREADS="
+                          f"{threads}", RuntimeWarning, stacklevel=3)
+            return contextlib.nullcontext()
+        return threadpool_limits(limits=threads)
 
     def threads_per_rank(self):
         """BLAS/OpenMP threads per rank so the ranks on one machine share its cores.
@@ -204,6 +303,11 @@ class MPIContext:
         if self.nccl is not None:
             self.nccl.comm.destroy()
             self.nccl = None
+
+    def fail(self, exc):
+        """An error on this rank: abort every rank unless all of them raise it alike."""
+        if self.size > 1 and not getattr(exc, "all_ranks", False):
+            self.abort(exc)
 
     def abort(self, exc):
         """Stop every rank now: the others would wait forever in the next collective."""

@@ -12,18 +12,24 @@ name                       value                                       allowed o
 =========================  ==========================================  =======================
 
 Logarithms are clamped at -100, as ``torch.nn.BCELoss`` does, so a saturated
-output gives a large finite loss rather than ``log(0)``.
+output gives a large finite loss rather than ``log(0)``, in float32 as in float64.
+
+What each loss means for a task (the output layer it implies, whether it
+classifies, its metric and reduction) is ``anynet.tasks.TABLE``; this module
+is the arithmetic.
 """
 
 from .activations import ACTIVATIONS
 
 LOG_FLOOR = -100.0
+# below exp(-100) in both dtypes: float32 rounds it to its smallest subnormal (log
+# -103.3), so the clamp, not the dtype, sets the floor; it keeps log() away from 0
+_TINY = 1e-45
 
 
 def _log(xp, a):
-    """log(a) clamped at LOG_FLOOR; the inner maximum keeps log() away from 0."""
-    tiny = xp.finfo(a.dtype).smallest_normal
-    return xp.maximum(xp.log(xp.maximum(a, tiny)), LOG_FLOOR)
+    """log(a) clamped at LOG_FLOOR (-100) in float32 and float64 alike."""
+    return xp.maximum(xp.log(xp.maximum(a, _TINY)), LOG_FLOOR)
 
 
 def mse(xp, y, a):
@@ -57,9 +63,6 @@ def _size(a):
     return a.shape[0] * a.shape[1]
 
 
-#: Losses that sum over the samples instead of averaging them.
-SUMMED_LOSSES = frozenset({"sse"})
-
 LOSSES = {
     "mse": mse,
     "sse": sse,
@@ -87,7 +90,7 @@ def check_loss(loss, output_activation):
         raise ValueError(f"loss={loss!r} is not a known loss; "
                          f"use one of {', '.join(map(repr, LOSSES))}")
     if loss not in GRADIENTS and (output_activation, loss) not in FUSED:
-        need = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}[loss]
+        need = next(activation for activation, fused in FUSED if fused == loss)
         raise ValueError(f"loss={loss!r} needs output_activation={need!r}, "
                          f"not {output_activation!r}")
     return loss

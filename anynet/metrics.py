@@ -2,23 +2,31 @@
 
 Each returns a 0-d array of the network's backend, so a training loop can
 gather every epoch figure into one array and read it with a single host sync.
+Which score goes with which loss is ``anynet.tasks.TABLE``'s business.
 
-Data-parallel training scores the union of the ranks' validation rows: each
-rank computes ``parts`` of its rows on its device and ``pool`` combines every
-rank's parts on the host into the score of all the rows together.
+Training scores the union of its validation rows part by part (the ranks of an
+MPI run each hold a part; a single process holds one): each part's ``*_parts``
+are computed on its device, and ``pool`` combines them on the host into the
+score of all the rows together.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 
-def accuracy(xp, Y, P):
-    """Fraction of rows whose predicted class is the target's.
+def argmax_accuracy(xp, Y, P):
+    """Fraction of rows whose most probable class is the target's (one-hot Y, shape (n, C))."""
+    hits = xp.argmax(P, axis=1) == xp.argmax(Y, axis=1)
+    return xp.mean(xp.astype(hits, P.dtype))
 
-    Y : one-hot rows (n, C) or 0/1 column (n, 1); P : output activations, same shape.
+
+def threshold_accuracy(xp, Y, P):
+    """Fraction of rows whose every output, thresholded at 0.5, equals its 0/1 target.
+
+    One output: binary accuracy. Several (multi-label): exact-match accuracy,
+    as scikit-learn's ``accuracy_score`` on multi-label targets.
     """
-    if P.shape[1] == 1:
-        hits = (P > 0.5) == (Y > 0.5)
-    else:
-        hits = xp.argmax(P, axis=1) == xp.argmax(Y, axis=1)
+    hits = xp.all((P > 0.5) == (Y > 0.5), axis=1)
     return xp.mean(xp.astype(hits, P.dtype))
 
 
@@ -36,9 +44,10 @@ def r2(xp, Y, P):
     return xp.mean(score)
 
 
-def accuracy_parts(xp, Y, P):
-    """Shape (1,): the accuracy of these rows (pooled as a weighted mean)."""
-    return xp.reshape(accuracy(xp, Y, P), (1,))
+def _accuracy_parts(accuracy):
+    def parts(xp, Y, P):  # shape (1,): pooled as a weighted mean
+        return xp.reshape(accuracy(xp, Y, P), (1,))
+    return parts
 
 
 def r2_parts(xp, Y, P):
@@ -48,6 +57,23 @@ def r2_parts(xp, Y, P):
     return xp.concat([mean, xp.sum((Y - mean) ** 2, axis=0), xp.sum((Y - P) ** 2, axis=0)])
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A score, its name, and its parts for pooling over several parts' rows."""
+
+    name: str          # "accuracy" or "r2": how ``pool`` combines the parts
+    score: object      # (xp, Y, P) -> 0-d array
+    parts: object      # (xp, Y, P) -> 1-D array of ``width(n_outputs)`` figures
+    width: object      # n_outputs -> number of figures in ``parts``
+
+
+ARGMAX_ACCURACY = Metric("accuracy", argmax_accuracy, _accuracy_parts(argmax_accuracy),
+                         lambda n_outputs: 1)
+THRESHOLD_ACCURACY = Metric("accuracy", threshold_accuracy,
+                            _accuracy_parts(threshold_accuracy), lambda n_outputs: 1)
+R2 = Metric("r2", r2, r2_parts, lambda n_outputs: 3 * n_outputs)
+
+
 def pool(name, parts, counts):
     """The score of several parts' rows together, from their ``*_parts``.
 
@@ -55,8 +81,7 @@ def pool(name, parts, counts):
     ----------
     name : {"accuracy", "r2"}
     parts : float array of shape (n_parts, n_figures)
-        One row of ``accuracy_parts``/``r2_parts`` per part (anything for a
-        part without rows).
+        One row of ``*_parts`` per part (anything for a part without rows).
     counts : int array of shape (n_parts,)
         Rows in each part.
     """
@@ -74,14 +99,3 @@ def pool(name, parts, counts):
     safe_tot = np.where(ss_tot > 0.0, ss_tot, 1.0)
     score = np.where(ss_tot > 0.0, 1.0 - ss_res / safe_tot, (ss_res == 0.0) * 1.0)
     return float(np.mean(score))
-
-
-def metric_parts_for(loss):
-    """The ``*_parts`` function that goes with ``metric_for(loss)``."""
-    return accuracy_parts if loss in ("cross_entropy", "binary_cross_entropy") else r2_parts
-
-
-def metric_for(loss):
-    """(name, function) of the metric reported for a loss."""
-    return ("accuracy", accuracy) if loss in ("cross_entropy", "binary_cross_entropy") \
-        else ("r2", r2)

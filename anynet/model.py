@@ -1,13 +1,18 @@
 """``Network``: a network's parameters, in the tutorial's dict, with its configuration.
 
 The functions of ``anynet.network`` take and return it; ``anynet.train`` adds
-its history, optimizer and classes, and the estimator-style methods
-(``predict``, ``predict_classes``, ``score``) below.
+its history, optimizer and classes. The estimator-style methods (``predict``,
+``predict_classes``, ``score``) take their task-level behaviour (how classes
+are read from the outputs, which score) from ``anynet.tasks.TABLE``.
 """
 import numpy as np
 
-from ._backend import to_numpy
+from . import _checks, propagation
+from ._backend import is_dask_array, to_numpy
+from ._dask import predict_dask
 from .activations import ACTIVATIONS
+from .metrics import r2
+from .tasks import Task, class_indices, host_targets, output_classes
 
 
 class Network(dict):
@@ -36,7 +41,8 @@ class Network(dict):
         Per layer (1..L): the names of W and b and the activation's
         (forward, backward) functions. The configuration is fixed at creation.
     classes : tuple or None
-        Class labels in output order, for classifiers made by ``anynet.train``.
+        Class labels in output order, for classifiers made by ``anynet.train``
+        (for a multi-label network: the names of its 0/1 columns).
     history : dict or None
         Per-epoch figures of the last ``anynet.train`` run.
     optimizer : Optimizer or None
@@ -92,9 +98,15 @@ class Network(dict):
                 "init": self.init, "seed": self.seed, "dtype": self.dtype,
                 "classes": None if self.classes is None else list(self.classes)}
 
+    @property
+    def task(self):
+        """The network's :class:`anynet.tasks.Task` (loss, output layer, outputs, classes)."""
+        return Task.of(self)
+
     def copy(self):
         """A deep copy: new parameter arrays on the same backend and device."""
-        params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
+        with self.backend.activate():
+            params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
         twin = Network(params, backend=self.backend, **self.config)
         twin.history = self.history
         twin.metadata = dict(self.metadata)
@@ -108,51 +120,60 @@ class Network(dict):
     # --- the estimator-style methods of anynet.train's networks ---------------------
 
     def predict(self, X):
-        """The output layer's activations for X, as ``anynet.predict(self, X)``."""
-        from .network import predict
-        return predict(self, X)
+        """The output layer's activations for X, shape (n_samples, n_outputs).
+
+        Arrays of the network's backend, device and dtype; X may be host data or
+        any backend's array. With a ``dask.array`` X the result is a lazy dask
+        array, computed chunk by chunk of rows (see ``anynet._dask``).
+        """
+        with self.backend.activate():
+            if is_dask_array(X):
+                return predict_dask(self, X)
+            return propagation.predict(self, self._features(X))
 
     def predict_classes(self, X):
-        """Predicted class labels, a host NumPy array of shape (n_samples,)."""
-        return np.asarray(self._classes())[self._class_indices(X)]
+        """Predicted class labels, a host NumPy array of shape (n_samples,).
+
+        For a multi-label network, the 0/1 matrix of shape (n_samples, n_outputs).
+        """
+        task = self._classifier_task()
+        index = self._class_indices(X, task)
+        return index if task.multilabel else np.asarray(task.classes)[index]
 
     def score(self, X, y):
-        """Accuracy for a classifier, R^2 (averaged over outputs) for a regressor.
+        """Accuracy for a classifier (exact-match for multi-label), R^2 (averaged
+        over outputs) for a regressor.
 
         Computed on the host in float64, as scikit-learn's ``score``.
         """
-        from .metrics import r2
-        from .tasks import Task, class_indices, host_targets
-        y = host_targets(y)
-        if self.loss in ("cross_entropy", "binary_cross_entropy"):
-            task = Task(self.loss, self.output_activation, self.layer_sizes[-1],
-                        self._classes())
-            truth, predicted = class_indices(y, task), self._class_indices(X)
+        task, y = self.task, host_targets(y)
+        if task.is_classifier:
+            truth, predicted = class_indices(y, task), self._class_indices(X, task)
             if truth.shape != predicted.shape:
                 raise ValueError(f"y has {truth.shape[0]} samples but X has "
                                  f"{predicted.shape[0]}")
-            return float(np.mean(predicted == truth))
+            hits = predicted == truth
+            return float(np.mean(hits.all(axis=1) if hits.ndim == 2 else hits))
         P = to_numpy(self.predict(X)).astype(np.float64)
         if y.shape[0] != P.shape[0] or y.size != P.size:
             raise ValueError(f"y has shape {y.shape}; expected ({P.shape[0]}, {P.shape[1]})")
         return float(r2(np, y.astype(np.float64).reshape(P.shape), P))
 
-    def _class_indices(self, X):
-        """Index of the predicted class of each row, on the host."""
-        P = self.predict(X)
-        xp = self.xp
-        index = (xp.astype(P[:, 0] > 0.5, xp.int64) if P.shape[1] == 1
-                 else xp.argmax(P, axis=1))
-        return to_numpy(index)
+    def _features(self, X, name="X"):
+        """X checked and moved to the network's backend, device and dtype."""
+        return _checks.features(self.backend, self.dtype, X, self.layer_sizes[0], name)
 
-    def _classes(self):
-        if self.loss not in ("cross_entropy", "binary_cross_entropy"):
+    def _class_indices(self, X, task):
+        """Each row's class as ``tasks.output_classes`` reads it, on the host."""
+        with self.backend.activate():
+            return to_numpy(output_classes(self.xp, task, self.predict(X)))
+
+    def _classifier_task(self):
+        task = self.task
+        if not task.is_classifier:
             raise TypeError(f"this network is a regressor (loss={self.loss!r}); it has "
                             f"no classes")
-        if self.classes is not None:
-            return self.classes
-        return (0, 1) if self.loss == "binary_cross_entropy" else tuple(
-            range(self.layer_sizes[-1]))
+        return task
 
     def __repr__(self):
         return (f"Network(layer_sizes={self.layer_sizes}, activation={self.activation!r}, "
@@ -163,7 +184,8 @@ class Network(dict):
 
 def _rebuild(params, config, backend, history, metadata):
     """Unpickle a Network: its parameters go back to its backend and device."""
-    params = {k: backend.xp.asarray(v, device=backend.device) for k, v in params.items()}
+    with backend.activate():
+        params = {k: backend.xp.asarray(v, device=backend.device) for k, v in params.items()}
     net = Network(params, backend=backend, **config)
     net.history, net.metadata = history, metadata
     return net

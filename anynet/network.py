@@ -3,23 +3,20 @@
 ``initialize_network``, ``forward_propagation``, ``compute_loss``,
 ``backward_propagation``, ``update_parameters``, ``train_network`` and
 ``predict`` keep the tutorial's names and positional parameters. Each public
-function checks its input and moves it to the network's backend once, then
-calls a private twin (``_forward``, ``_backward``, ``_update``, ``_predict``)
-that does the arithmetic and nothing else; training loops call the twins.
+function checks its input, makes the network's device current and moves the
+input there once, then calls the arithmetic in ``anynet.propagation``
+(``forward``, ``backward``, ``update``, ``predict``), which does nothing else;
+training loops call those directly.
 """
 import numbers
 
-from . import _checks
-from ._backend import (Backend, device_of, float_dtype, is_array, is_dask_array,
-                       is_writeable, namespace_name, namespace_of, resolve_backend)
+from . import _checks, propagation
+from ._backend import backend_of, float_dtype, is_array, is_writeable, resolve_backend
 from .activations import check_activation
 from .initializers import initial_weights
-from .losses import LOSSES, check_loss, output_delta
+from .losses import LOSSES, check_loss
 from .model import Network, _rebuild  # noqa: F401 (pickles name anynet.network._rebuild)
-
-# the output activation a loss implies when none is named
-_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
-                   "mse": "sigmoid", "sse": "sigmoid"}
+from .tasks import default_output, kind_of
 
 
 def _layer_sizes(input_size, hidden_size, output_size):
@@ -65,8 +62,10 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
         Activation of the hidden layers.
     output_activation : str, optional
         Activation of the output layer, also "softmax"; by default the one
-        ``loss`` implies ("softmax" for cross_entropy, else "sigmoid" as in
-        the tutorial).
+        ``loss`` implies (``anynet.tasks.TABLE``: softmax for cross_entropy,
+        sigmoid for binary_cross_entropy, identity for mse and sse), except that
+        the tutorial's network, sigmoid hidden layers with mse or sse, keeps its
+        sigmoid output.
     loss : {"mse", "sse", "binary_cross_entropy", "cross_entropy"}
         Loss that ``backward_propagation`` differentiates; ``sse`` is the loss
         whose gradient the tutorial's backprop computes.
@@ -77,7 +76,8 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     backend : str or module
         "numpy", "cupy", "torch", "jax", "array_api_strict", "auto", or a namespace.
     device : optional
-        A device of that backend; its default device when None.
+        A device of that backend; when None its current device (CuPy), else its
+        default device.
     dtype : {"float64", "float32"}
 
     Returns
@@ -87,7 +87,7 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     sizes = _layer_sizes(input_size, hidden_size, output_size)
     check_activation(activation)
     if output_activation is None:
-        output_activation = _DEFAULT_OUTPUT.get(loss, "sigmoid")
+        output_activation = default_output(loss, activation)
     check_activation(output_activation, output=True, argument="output_activation")
     check_loss(loss, output_activation)
     if output_activation == "softmax" and sizes[-1] < 2:
@@ -97,36 +97,17 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     be = resolve_backend(backend, device)
     dtype_name, xp_dtype = float_dtype(be, dtype)
     params = {}
-    for layer, W in enumerate(initial_weights(init, sizes, seed), start=1):
-        params[f"W{layer}"] = be.xp.asarray(W.astype(dtype_name), device=be.device)
-        params[f"b{layer}"] = be.xp.zeros((1, W.shape[1]), dtype=xp_dtype, device=be.device)
+    with be.activate():  # CuPy's zeros() ignores device=: its device must be current
+        for layer, W in enumerate(initial_weights(init, sizes, seed), start=1):
+            params[f"W{layer}"] = be.xp.asarray(W.astype(dtype_name), device=be.device)
+            params[f"b{layer}"] = be.xp.zeros((1, W.shape[1]), dtype=xp_dtype,
+                                              device=be.device)
     return Network(params, layer_sizes=sizes, activation=activation,
                    output_activation=output_activation, loss=loss, init=init,
                    seed=seed, backend=be, dtype=dtype_name)
 
 
 # --- forward ----------------------------------------------------------------
-
-def _forward(net, X):
-    """Layer outputs (a1, ..., aL) for checked input X of shape (n_samples, n_in)."""
-    xp, a, outputs = net.xp, X, []
-    for W, b, activation, _ in net.layers:
-        z = a @ net[W]
-        z += net[b]  # in place where the backend allows: one array less
-        a = activation(xp, z)
-        outputs.append(a)
-    return tuple(outputs)
-
-
-def _predict(net, X):
-    """The output layer's activations, keeping no intermediate outputs."""
-    xp, a = net.xp, X
-    for W, b, activation, _ in net.layers:
-        z = a @ net[W]
-        z += net[b]
-        a = activation(xp, z)
-    return a
-
 
 def forward_propagation(network, X):
     """Pass X through the network.
@@ -147,7 +128,8 @@ def forward_propagation(network, X):
         the tutorial, so the pre-activations z are not kept.
     """
     _check_network(network)
-    outputs = _forward(network, _features(network, X))
+    with network.backend.activate():
+        outputs = propagation.forward(network, network._features(X))
     return outputs[-1], outputs
 
 
@@ -156,13 +138,10 @@ def predict(network, X):
 
     Uses a path that keeps no cache; it equals ``forward_propagation(network, X)[0]``.
     With a ``dask.array`` X the result is a lazy dask array, computed chunk by
-    chunk of rows (see ``anynet._dask``).
+    chunk of rows (see ``anynet._dask``). The same as ``network.predict(X)``.
     """
     _check_network(network)
-    if is_dask_array(X):  # lazy, chunk by chunk: see anynet._dask
-        from ._dask import predict_dask
-        return predict_dask(network, X)
-    return _predict(network, _features(network, X))
+    return network.predict(X)
 
 
 # --- loss and backward --------------------------------------------------------
@@ -183,39 +162,22 @@ def compute_loss(y_true, y_pred, loss="mse"):
     -------
     0-d array of ``y_pred``'s backend, device and dtype.
     """
-    if loss not in LOSSES:
-        check_loss(loss, None)
+    kind = kind_of(loss)
     if not is_array(y_pred):
         y_pred = resolve_backend("numpy").xp.asarray(_checks._numeric(y_pred, "y_pred"))
-    xp = namespace_of(y_pred)
-    be = Backend(namespace_name(y_pred), xp, device_of(y_pred))
+    be = backend_of(y_pred)
+    xp = be.xp
     dtype = "float32" if y_pred.dtype == xp.float32 else "float64"
-    if y_pred.ndim == 1:
-        y_pred = xp.reshape(y_pred, (-1, 1))
-    y_pred = _checks.features(be, dtype, y_pred, y_pred.shape[-1], name="y_pred")
-    if loss in ("binary_cross_entropy", "cross_entropy") and not bool(
-            xp.all((y_pred >= 0.0) & (y_pred <= 1.0))):
-        raise ValueError(f"y_pred must be probabilities in [0, 1] for loss={loss!r}")
-    _checks.same_origin(y_true=y_true, y_pred=y_pred)
-    y = _checks.targets(be, dtype, y_true, y_pred.shape[0], y_pred.shape[1], loss,
-                        name="y_true")
-    return LOSSES[loss](xp, y, y_pred)
-
-
-def _backward(net, outputs, X, Y):
-    """Gradients {"dW1", "db1", ..., "dWL", "dbL"} of net.loss for checked X and Y."""
-    xp = net.xp
-    inputs = (X,) + outputs[:-1]  # the input of layer l is inputs[l - 1]
-    delta = output_delta(xp, net.output_activation, net.loss, Y, outputs[-1])
-    grads = {}
-    for layer in range(net.n_layers - 1, -1, -1):  # last layer first
-        W, b, _, _ = net.layers[layer]
-        a_in = inputs[layer]
-        grads["d" + W] = a_in.T @ delta
-        grads["d" + b] = xp.sum(delta, axis=0, keepdims=True)
-        if layer > 0:  # the error flowing into the previous layer, through its activation
-            delta = net.layers[layer - 1][3](xp, a_in, delta @ net[W].T)
-    return {"d" + k: grads["d" + k] for k in net}
+    with be.activate():
+        if y_pred.ndim == 1:
+            y_pred = xp.reshape(y_pred, (-1, 1))
+        y_pred = _checks.features(be, dtype, y_pred, y_pred.shape[-1], name="y_pred")
+        if kind.is_classifier and not bool(xp.all((y_pred >= 0.0) & (y_pred <= 1.0))):
+            raise ValueError(f"y_pred must be probabilities in [0, 1] for loss={loss!r}")
+        _checks.same_origin(y_true=y_true, y_pred=y_pred)
+        y = _checks.targets(be, dtype, y_true, y_pred.shape[0], y_pred.shape[1], loss,
+                            name="y_true")
+        return LOSSES[loss](xp, y, y_pred)
 
 
 def backward_propagation(network, cache, X, y):
@@ -240,25 +202,15 @@ def backward_propagation(network, cache, X, y):
     """
     _check_network(network)
     _checks.same_origin(X=X, y=y)
-    X = _features(network, X)
-    Y = _checks.targets(network.backend, network.dtype, y, X.shape[0],
-                        network.layer_sizes[-1], network.loss)
-    _check_cache(network, cache, X.shape[0])
-    return _backward(network, tuple(cache), X, Y)
+    with network.backend.activate():
+        X = network._features(X)
+        Y = _checks.targets(network.backend, network.dtype, y, X.shape[0],
+                            network.layer_sizes[-1], network.loss)
+        _check_cache(network, cache, X.shape[0])
+        return propagation.backward(network, tuple(cache), X, Y)
 
 
 # --- update -------------------------------------------------------------------
-
-def _update(net, grads, learning_rate, in_place=True):
-    """Plain gradient descent: p -= learning_rate * dp for every parameter."""
-    for key in net:
-        p = net[key]
-        if in_place:  # no new parameter array; on JAX this rebinds p to a new one
-            p -= learning_rate * grads["d" + key]
-        else:  # read-only arrays (a NumPy view of a file, say) are replaced instead
-            p = p - learning_rate * grads["d" + key]
-        net[key] = p
-    return net
 
 
 def update_parameters(network, gradients, learning_rate):
@@ -288,7 +240,8 @@ def update_parameters(network, gradients, learning_rate):
             raise ValueError(f"gradients['d{key}'] has shape {tuple(g.shape)} and dtype "
                              f"{g.dtype}; expected {tuple(value.shape)} and {value.dtype}")
     in_place = all(is_writeable(value) for value in network.values())
-    return _update(network, gradients, learning_rate, in_place)
+    with network.backend.activate():
+        return propagation.update(network, gradients, learning_rate, in_place)
 
 
 # --- training -------------------------------------------------------------------
@@ -322,14 +275,16 @@ def train_network(X, y, input_size, hidden_size, output_size, epochs, learning_r
     print_every = _checks.positive_int(print_every, "print_every")
     net = initialize_network(input_size, hidden_size, output_size, **options)
     _checks.same_origin(X=X, y=y)
-    X = _features(net, X)
-    Y = _checks.targets(net.backend, net.dtype, y, X.shape[0], net.layer_sizes[-1], net.loss)
-    for epoch in range(epochs):
-        outputs = _forward(net, X)
-        if verbose and epoch % print_every == 0:
-            loss = LOSSES[net.loss](net.xp, Y, outputs[-1])
-            print(f"Epoch {epoch}, Loss: {float(loss)}")
-        _update(net, _backward(net, outputs, X, Y), learning_rate)
+    with net.backend.activate():
+        X = net._features(X)
+        Y = _checks.targets(net.backend, net.dtype, y, X.shape[0], net.layer_sizes[-1],
+                            net.loss)
+        for epoch in range(epochs):
+            outputs = propagation.forward(net, X)
+            if verbose and epoch % print_every == 0:
+                loss = LOSSES[net.loss](net.xp, Y, outputs[-1])
+                print(f"Epoch {epoch}, Loss: {float(loss)}")
+            propagation.update(net, propagation.backward(net, outputs, X, Y), learning_rate)
     return net
 
 
@@ -339,10 +294,6 @@ def _check_network(network):
     if not isinstance(network, Network):
         raise TypeError(f"network must be an anynet Network (from initialize_network), "
                         f"got {type(network).__name__}")
-
-
-def _features(net, X):
-    return _checks.features(net.backend, net.dtype, X, net.layer_sizes[0])
 
 
 def _check_cache(net, cache, n_samples):

@@ -7,16 +7,39 @@ no new parameter arrays; on JAX, whose arrays are immutable, Python falls back
 to ``p = p - step``, and the result is stored back. One code path, both ways.
 The gradients passed to ``step`` are scratch space: the rules overwrite them.
 
-Hyperparameters are Python floats, checked when the optimizer is made.
+Hyperparameters are Python floats, checked when the optimizer is made, and
+kept as attributes named as the constructor's arguments (``repr``, saving).
 The formulas follow ``torch.optim`` (and are tested against it).
+
+An optimizer object given to ``anynet.train`` is a template: each run works on
+its own :meth:`Optimizer.fresh` copy, and the trained network keeps that copy,
+with its state, as ``network.optimizer``.
+
+To write your own, subclass :class:`Optimizer`: name its per-parameter state
+arrays in ``state_names`` (kept in ``self.state[name][param]``), keep every
+constructor argument as an attribute of the same name, and write
+``_update(key, p, g, lr)``. Such an optimizer saves and checkpoints like the
+built-in ones.
 """
+import copy
 import math
 
 from . import _checks
+from ._params import arguments_repr, constructor_arguments
 
 
 class Optimizer:
-    """Base class: ``step(net, grads, learning_rate)`` updates ``net`` in place."""
+    """Base class: ``step(net, grads, learning_rate)`` updates ``net`` in place.
+
+    Attributes
+    ----------
+    t : int
+        Steps taken.
+    state : dict
+        ``{name: {param: array}}`` for each name of ``state_names``, arrays
+        shaped like the parameters, on the network's device (empty before the
+        first step).
+    """
 
     #: names of the per-parameter state arrays, each shaped like its parameter
     state_names = ()
@@ -27,19 +50,37 @@ class Optimizer:
         self.t = 0
         self.state = {}
 
+    def __repr__(self):
+        return arguments_repr(self)
+
+    def hyperparameters(self):
+        """The constructor's arguments, ``{name: value}``."""
+        return constructor_arguments(self)
+
+    def fresh(self):
+        """A copy with the same hyperparameters and no state: what one run works on."""
+        twin = copy.copy(self)
+        for name, value in vars(self).items():
+            if name not in ("t", "state", "xp"):  # hyperparameters: the template's own
+                setattr(twin, name, copy.deepcopy(value))
+        twin.t, twin.state = 0, {}
+        twin.__dict__.pop("xp", None)
+        return twin
+
     def _init_state(self, net):
-        self.xp = net.xp
         self.state = {name: {k: self.xp.zeros_like(p) for k, p in net.items()}
                       for name in self.state_names}
 
     def step(self, net, grads, learning_rate):
         """One update of every parameter of ``net`` from ``grads`` ({"dW1": ...})."""
-        if self.t == 0:
-            self._init_state(net)
-        self.t += 1
-        for key in net:
-            p, g = self._decay(net[key], grads["d" + key], learning_rate)
-            net[key] = self._update(key, p, g, learning_rate)
+        self.xp = net.xp
+        with net.backend.activate():  # zeros_like() and kernels run on the current device
+            if self.t == 0:
+                self._init_state(net)
+            self.t += 1
+            for key in net:
+                p, g = self._decay(net[key], grads["d" + key], learning_rate)
+                net[key] = self._update(key, p, g, learning_rate)
         return net
 
     def _decay(self, p, g, lr):
@@ -49,9 +90,10 @@ class Optimizer:
     def _update(self, key, p, g, lr):
         raise NotImplementedError
 
-    def snapshot(self):
-        """A copy of the step count and state, for :meth:`restore`."""
-        return self.t, {name: {k: self.xp.asarray(v, copy=True) for k, v in arrays.items()}
+    def snapshot(self, xp):
+        """A copy of the step count and state, for :meth:`restore` (made with the
+        network's namespace ``xp``, inside its device scope)."""
+        return self.t, {name: {k: xp.asarray(v, copy=True) for k, v in arrays.items()}
                         for name, arrays in self.state.items()}
 
     def restore(self, snapshot):
@@ -182,12 +224,14 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW,
 
 
 def make_optimizer(optimizer, **options):
-    """An optimizer from its name (with ``options``) or an Optimizer instance as is."""
+    """A new optimizer from its name (with ``options``), or a fresh copy of an
+    Optimizer instance (a template: its state is not carried over)."""
     if isinstance(optimizer, Optimizer):
         if options:
             raise ValueError(f"optimizer options {sorted(options)} cannot be combined "
-                             f"with an Optimizer instance")
-        return optimizer
+                             f"with an Optimizer instance; give them to its constructor: "
+                             f"{type(optimizer).__name__}(...)")
+        return optimizer.fresh()
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is not known; use one of "
                          f"{', '.join(map(repr, OPTIMIZERS))} or an Optimizer instance")
@@ -195,3 +239,98 @@ def make_optimizer(optimizer, **options):
         return OPTIMIZERS[optimizer](**options)
     except TypeError as exc:
         raise TypeError(f"optimizer={optimizer!r}: {exc}") from exc
+
+
+# --- what a file records of an optimizer (anynet.save, checkpoints) ------------------
+
+def _name(optimizer):
+    """The registered name, or "module:QualName" for another Optimizer subclass."""
+    cls = type(optimizer)
+    registered = [k for k, c in OPTIMIZERS.items() if c is cls]
+    return registered[0] if registered else f"{cls.__module__}:{cls.__qualname__}"
+
+
+def describe(optimizer, params):
+    """(description, state arrays) of ``optimizer`` for a file.
+
+    The description is JSON: {"name", "settings" (the constructor's arguments),
+    "t"}; the state arrays are named "<state name>.<parameter>".
+
+    Raises
+    ------
+    ValueError
+        Naming the optimizer when it cannot be written faithfully: a constructor
+        argument it does not keep, a setting that is not a number, string, bool
+        or None, or state arrays that do not mirror the parameters.
+    """
+    what = f"optimizer {_name(optimizer)}"
+    try:
+        settings = optimizer.hyperparameters()
+    except ValueError as exc:
+        raise ValueError(f"cannot save the {what}: {exc}") from None
+    for key, value in settings.items():
+        if not (value is None or isinstance(value, (bool, int, str))
+                or isinstance(value, float) and math.isfinite(value)):
+            raise ValueError(f"cannot save the {what}: its setting {key}={value!r} is not a "
+                             f"finite number, a string, a bool or None")
+    names = tuple(optimizer.state_names)
+    if optimizer.t and set(optimizer.state) != set(names):
+        raise ValueError(f"cannot save the {what}: its state holds {sorted(optimizer.state)} "
+                         f"but its state_names are {list(names)}")
+    arrays = {}
+    for name in names if optimizer.t else ():
+        for key, p in params.items():
+            value = optimizer.state[name].get(key)
+            if value is None or tuple(value.shape) != tuple(p.shape):
+                raise ValueError(f"cannot save the {what}: state[{name!r}][{key!r}] does "
+                                 f"not mirror the parameter {key} of shape {tuple(p.shape)}")
+            arrays[f"{name}.{key}"] = value
+    return {"name": _name(optimizer), "settings": settings, "t": optimizer.t}, arrays
+
+
+def rebuild(description, template=None):
+    """An optimizer, without state arrays, from a file's ``description``.
+
+    A built-in optimizer is made from its name. Another subclass must be the
+    class of ``template`` (a checkpoint's run) or one already imported here: a
+    file never makes anynet import a module. Its step count ``t`` is set; the
+    caller reads the state arrays (``state_names``) if ``t > 0``.
+
+    Raises
+    ------
+    ValueError
+        The description is malformed or names an optimizer not available here.
+    """
+    if not isinstance(description, dict) or not isinstance(description.get("name"), str):
+        raise ValueError("its optimizer description has no name")
+    name, settings, t = description["name"], description.get("settings", {}), \
+        description.get("t")
+    cls = OPTIMIZERS.get(name) or _subclass(name, template)
+    if cls is None:
+        raise ValueError(f"its optimizer is {name}, a class not imported here; import the "
+                         f"module that defines it before loading")
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        raise ValueError(f"its optimizer's step count t={t!r} is not a count")
+    if not isinstance(settings, dict):
+        raise ValueError(f"its optimizer settings {settings!r} are not a mapping")
+    try:
+        optimizer = cls(**settings)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"its optimizer settings do not make a {name}: {exc}") from None
+    optimizer.t = t
+    return optimizer
+
+
+def _subclass(name, template):
+    if template is not None and _name(template) == name:
+        return type(template)
+    pending, seen = [Optimizer], set()
+    while pending:  # every subclass imported so far, at any depth
+        cls = pending.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                pending.append(sub)
+                if f"{sub.__module__}:{sub.__qualname__}" == name:
+                    return sub
+    return None

@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from ._backend import resolve_backend, float_dtype, to_numpy
+from ._version import __version__
 from .activations import check_activation
 from .losses import check_loss
 from .model import Network
-from .optimizers import OPTIMIZERS, Optimizer
+from .optimizers import Optimizer, describe as describe_optimizer, rebuild as rebuild_optimizer
+from .tasks import Task
 
 FORMAT = "anynet"
 FORMAT_VERSION = 1
@@ -93,8 +95,14 @@ def load(path, backend="numpy", device=None, dtype=None):
     return _load(path, backend, device, dtype)[0]
 
 
-def _load(path, backend="numpy", device=None, dtype=None):
-    """(network, description, checkpoint arrays): ``load``, for checkpoints too."""
+def load_checkpoint(path, backend, dtype, optimizer):
+    """(network, description, best parameters) of a training checkpoint; ``optimizer``
+    is the run's, whose class the file's optimizer must be (a custom one too)."""
+    return _load(path, backend, None, dtype, optimizer)
+
+
+def _load(path, backend="numpy", device=None, dtype=None, optimizer=None):
+    """(network, description, best parameters): ``load``, for checkpoints too."""
     path = Path(path)
     with _open_model(path) as (arrays, description):
         config = _check_description(path, description)
@@ -104,13 +112,15 @@ def _load(path, backend="numpy", device=None, dtype=None):
         shapes = {}
         for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             shapes[f"W{layer}"], shapes[f"b{layer}"] = (n_in, n_out), (1, n_out)
-        params = {k: be.xp.asarray(_array(path, arrays, k, shape).astype(dtype_name),
-                                   device=be.device) for k, shape in shapes.items()}
-        net = Network(params, backend=be, **dict(config, dtype=dtype_name))
-        net.metadata = description.get("metadata") or {}
-        if "optimizer" in description:
-            net.optimizer = _restore_optimizer(path, description["optimizer"], arrays, net)
-        best = {f"best.{k}": _array(path, arrays, f"best.{k}", shape)
+        with be.activate():
+            params = {k: be.xp.asarray(_array(path, arrays, k, shape).astype(dtype_name),
+                                       device=be.device) for k, shape in shapes.items()}
+            net = Network(params, backend=be, **dict(config, dtype=dtype_name))
+            net.metadata = description.get("metadata") or {}
+            if "optimizer" in description:
+                net.optimizer = _restore_optimizer(path, description["optimizer"], arrays,
+                                                   net, optimizer)
+        best = {k: _array(path, arrays, f"best.{k}", shape).astype(dtype_name)
                 for k, shape in shapes.items() if f"best.{k}" in arrays.keys()}
     return net, description, best
 
@@ -118,7 +128,6 @@ def _load(path, backend="numpy", device=None, dtype=None):
 # --- writing ----------------------------------------------------------------------
 
 def _version():
-    from . import __version__
     return __version__
 
 
@@ -127,12 +136,8 @@ def _optimizer_description(net):
     if not isinstance(opt, Optimizer):
         raise ValueError("optimizer=True needs a network trained by anynet.train "
                          "(net.optimizer is not set)")
-    name = next(k for k, cls in OPTIMIZERS.items() if type(opt) is cls)
-    settings = {k: v for k, v in vars(opt).items()
-                if isinstance(v, (int, float, bool)) and not k.startswith("_") and k != "t"}
-    state = {f"optimizer.{s}.{k}": to_numpy(v) for s in opt.state_names
-             for k, v in opt.state.get(s, {}).items()}
-    return {"name": name, "settings": settings, "t": opt.t}, state
+    description, state = describe_optimizer(opt, net)
+    return description, {f"optimizer.{k}": to_numpy(v) for k, v in state.items()}
 
 
 def _safetensors_writer(arrays, text):
@@ -331,9 +336,8 @@ def _check_description(path, description):
     if config["dtype"] not in ("float32", "float64"):
         raise ValueError(f"{path}: dtype {config['dtype']!r} is not float32 or float64")
     classes = config["classes"]
-    if classes is not None and (not isinstance(classes, list)
-                                or len(classes) != (2 if config["loss"] ==
-                                                    "binary_cross_entropy" else sizes[-1])):
+    expected = Task(config["loss"], config["output_activation"], sizes[-1]).expected_classes()
+    if classes is not None and (not isinstance(classes, list) or len(classes) != expected):
         raise ValueError(f"{path}: classes {classes!r} do not match the output layer")
     return config
 
@@ -352,15 +356,12 @@ def _array(path, arrays, key, shape):
     return value
 
 
-def _restore_optimizer(path, described, arrays, net):
+def _restore_optimizer(path, described, arrays, net, template=None):
     try:
-        cls = OPTIMIZERS[described["name"]]
-        opt = cls(**described.get("settings", {}))
-        opt.t = int(described["t"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: its optimizer description is not valid ({exc})") from None
+        opt = rebuild_optimizer(described, template)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     if opt.t > 0:
-        opt.xp = net.xp
         opt.state = {s: {k: net.xp.asarray(
             _array(path, arrays, f"optimizer.{s}.{k}", tuple(net[k].shape)).astype(net.dtype),
             device=net.device) for k in net} for s in opt.state_names}

@@ -20,15 +20,15 @@ def plot_history(history, path):
         raise ValueError("history must be the non-empty history of anynet.train "
                          "(network.history)")
     try:
-        import matplotlib
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        # the object API draws off-screen without pyplot: the process's backend (a
+        # notebook's, say) is left as it is
+        from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("plot_history needs matplotlib; install anynet[plot]") from exc
+        raise ImportError("plot_history needs matplotlib; pip install matplotlib") from exc
     epochs = range(1, len(history["loss"]) + 1)
     has_val = any(v is not None for v in history.get("val_loss", []))
-    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(10 if has_val else 5, 3.6),
-                             squeeze=False)
+    fig = Figure(figsize=(10 if has_val else 5, 3.6))
+    axes = fig.subplots(1, 2 if has_val else 1, squeeze=False)
     ax = axes[0][0]
     ax.plot(epochs, history["loss"], label="training loss")
     if has_val:
@@ -43,5 +43,4 @@ def plot_history(history, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

@@ -5,13 +5,22 @@ A schedule is called at the start of every epoch as
 the epochs so far (see ``anynet.train``). The formulas match
 ``torch.optim.lr_scheduler`` stepped once per epoch. Any callable with that
 signature is a schedule too.
+
+A Schedule object given to ``anynet.train`` is a template: each run works on
+its own copy, so a run never sees another run's state.
 """
 import math
 
 from . import _checks
+from ._params import arguments_repr
 
 
 class Schedule:
+    """Base class: ``schedule(epoch, base_lr, history) -> lr``, with optional state."""
+
+    def __repr__(self):
+        return arguments_repr(self)
+
     def start(self, epochs):
         """Called once before training: reset any state."""
 

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import to_numpy
 from .network import initialize_network
+from .tasks import TABLE
 from .training import _DEFAULT_INIT, train
 
 
@@ -28,7 +29,7 @@ class _NeuralNet(BaseEstimator):
     def __init__(self, hidden=(100,), activation="relu", optimizer="adam",
                  learning_rate=0.01, epochs=200, batch_size=200, backend="numpy",
                  device=None, dtype="float64", seed=0, validation_split=0.0,
-                 early_stopping=False, patience=10, weight_decay=0.0, lr_schedule=None,
+                 early_stopping=False, patience=10, weight_decay=None, lr_schedule=None,
                  clip_norm=None, shuffle=True, verbose=False, init=None):
         self.hidden = hidden
         self.activation = activation
@@ -54,21 +55,21 @@ class _NeuralNet(BaseEstimator):
         hidden = [self.hidden] if np.isscalar(self.hidden) else list(self.hidden)
         return initialize_network(
             [n_features, *hidden, n_outputs], activation=self.activation,
-            loss=self._loss, output_activation="softmax" if self._loss == "cross_entropy"
-            else "identity", init=self.init or _DEFAULT_INIT.get(self.activation, "xavier"),
+            loss=self._loss, output_activation=TABLE[self._loss].output_activation,
+            init=self.init or _DEFAULT_INIT.get(self.activation, "xavier"),
             seed=self.seed, backend=self.backend, device=self.device, dtype=self.dtype)
 
     def _train(self, X, y, epochs, continuing):
         net = self.network_
-        optimizer = self.optimizer
+        optimizer = self.optimizer  # a name, or an instance: a template, copied by train
         if continuing and net.optimizer is not None:  # partial_fit keeps Adam's moments
-            optimizer = net.optimizer
+            optimizer = net.optimizer  # the network's own: train continues its state
         train(X, y, network=net, optimizer=optimizer, learning_rate=self.learning_rate,
               epochs=epochs, batch_size=min(self.batch_size, len(X)), seed=self.seed,
               validation_split=self.validation_split if not continuing else 0.0,
               early_stopping=self.early_stopping and not continuing,
               patience=self.patience, lr_schedule=self.lr_schedule,
-              weight_decay=0.0 if optimizer is net.optimizer else self.weight_decay,
+              weight_decay=None if optimizer is net.optimizer else self.weight_decay,
               clip_norm=self.clip_norm, shuffle=self.shuffle, verbose=self.verbose)
         losses = net.history["loss"]
         self.loss_curve_ = (self.loss_curve_ if continuing else []) + list(losses)

@@ -1,9 +1,18 @@
-"""What a target array asks for: the loss, the output layer and the classes.
+"""What each loss means for a task, in one table, and what a target array asks for.
+
+``TABLE`` is the one place that says, per loss: the output activation a task
+with that loss gets, how classes are read from the outputs (argmax, a 0.5
+threshold per output, or not at all for a regressor), the metric reported, and
+how the loss reduces over samples. ``initialize_network``, task inference, the
+training loop's metrics, ``Network``'s methods, the estimators and the command
+line all ask it.
 
 ``infer_task`` reads y on the host (once, at the entry point) and decides:
 
 - class labels (integers, strings, bools), or one-hot rows -> softmax + cross_entropy;
 - a single column of 0/1 values -> sigmoid + binary_cross_entropy;
+- several columns of 0/1 values, not one-hot -> multi-label: one sigmoid per
+  column, binary_cross_entropy;
 - anything else real-valued -> identity + mse.
 
 ``encode_targets`` then turns y into numbers the loss takes: class indices for
@@ -14,21 +23,94 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import is_array, to_numpy
+from .losses import LOSSES
+from .metrics import ARGMAX_ACCURACY, R2, THRESHOLD_ACCURACY, Metric
 
-OUTPUT_FOR_LOSS = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
-                   "mse": "identity", "sse": "identity"}
+
+@dataclass(frozen=True)
+class LossKind:
+    """One row of ``TABLE``."""
+
+    output_activation: str   # the output layer a task with this loss gets
+    classes_by: str          # "argmax", "threshold" (0.5 per output) or "" (a regressor)
+    metric: Metric           # reported on validation data (accuracy or R^2)
+    reduction: str           # "mean" or "sum" over the samples
+
+    @property
+    def is_classifier(self):
+        return bool(self.classes_by)
+
+
+TABLE = {
+    "mse": LossKind("identity", "", R2, "mean"),
+    "sse": LossKind("identity", "", R2, "sum"),
+    "binary_cross_entropy": LossKind("sigmoid", "threshold", THRESHOLD_ACCURACY, "mean"),
+    "cross_entropy": LossKind("softmax", "argmax", ARGMAX_ACCURACY, "mean"),
+}
+assert set(TABLE) == set(LOSSES)  # a new loss needs its row
+
+
+def kind_of(loss):
+    """The TABLE row of ``loss``; a ValueError naming the choices for an unknown one."""
+    if loss not in TABLE:
+        raise ValueError(f"loss={loss!r} is not a known loss; use one of "
+                         f"{', '.join(map(repr, TABLE))}")
+    return TABLE[loss]
+
+
+def default_output(loss, activation):
+    """``initialize_network``'s output layer when none is named: the table's, except
+    for the tutorial's network (sigmoid hidden layers with mse or sse), whose
+    output layer is a sigmoid too."""
+    if activation == "sigmoid" and not kind_of(loss).is_classifier:
+        return "sigmoid"
+    return kind_of(loss).output_activation
 
 
 @dataclass(frozen=True)
 class Task:
+    """What a network is for: its loss and output layer, its outputs and classes."""
+
     loss: str
     output_activation: str
     n_outputs: int
-    classes: tuple = None  # class labels, in output order; None for regression
+    classes: tuple = None  # class labels (the columns of a multi-label task) in output order
+
+    @property
+    def kind(self):
+        return TABLE[self.loss]
 
     @property
     def is_classifier(self):
-        return self.classes is not None
+        return self.kind.is_classifier
+
+    @property
+    def multilabel(self):
+        """Several 0/1 outputs, each its own yes/no (binary_cross_entropy, n_outputs > 1)."""
+        return self.kind.classes_by == "threshold" and self.n_outputs > 1
+
+    @classmethod
+    def of(cls, net):
+        """The task of a network, with default classes where it has none."""
+        task = cls(net.loss, net.output_activation, net.layer_sizes[-1],
+                   None if net.classes is None else tuple(net.classes))
+        if task.is_classifier and task.classes is None:
+            return task.with_default_classes()
+        return task
+
+    def with_default_classes(self):
+        """Classes 0..n-1 for argmax and multi-label outputs, (0, 1) for one 0/1 output."""
+        if not self.is_classifier:
+            return self
+        n = 2 if self.kind.classes_by == "threshold" and self.n_outputs == 1 else self.n_outputs
+        return Task(self.loss, self.output_activation, self.n_outputs, tuple(range(n)))
+
+    def expected_classes(self):
+        """How many class labels this task has (None for a regressor)."""
+        if not self.is_classifier:
+            return None
+        return 2 if self.kind.classes_by == "threshold" and self.n_outputs == 1 \
+            else self.n_outputs
 
 
 def host_targets(y, name="y"):
@@ -46,20 +128,27 @@ def host_targets(y, name="y"):
     return y
 
 
+def _zero_one(y):
+    return y.dtype.kind in "biuf" and bool(np.all((y == 0) | (y == 1)))
+
+
 def _is_binary_column(y):
-    return (y.ndim == 1 or y.shape[1] == 1) and y.dtype.kind in "biuf" and bool(
-        np.all((y == 0) | (y == 1)))
+    return (y.ndim == 1 or y.shape[1] == 1) and _zero_one(y)
 
 
 def _is_one_hot(y):
-    return (y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "biuf"
-            and bool(np.all((y == 0) | (y == 1))) and bool(np.all(y.sum(axis=1) == 1)))
+    return y.ndim == 2 and y.shape[1] > 1 and _zero_one(y) and bool(np.all(y.sum(axis=1) == 1))
+
+
+def _is_multilabel(y):
+    return y.ndim == 2 and y.shape[1] > 1 and _zero_one(y) and not _is_one_hot(y)
 
 
 def _labels(y, name):
     if y.ndim == 2 and y.shape[1] != 1:
         raise ValueError(f"{name} has {y.shape[1]} columns of labels; class labels must "
-                         f"be one column")
+                         f"be one column (or give one-hot rows, or 0/1 columns for "
+                         f"multi-label targets)")
     labels = y.reshape(-1)
     if labels.dtype.kind == "O":
         try:
@@ -70,22 +159,23 @@ def _labels(y, name):
     return labels
 
 
+def _inferred_loss(y, name):
+    if _is_binary_column(y) or _is_multilabel(y):
+        return "binary_cross_entropy"
+    if _is_one_hot(y):
+        return "cross_entropy"
+    if y.dtype.kind == "f":
+        return "mse"
+    if y.dtype.kind in "biuOSU":
+        return "cross_entropy"
+    raise TypeError(f"{name} has dtype {y.dtype}; cannot tell the task")
+
+
 def infer_task(y, loss=None, name="y"):
     """The Task that host targets ``y`` ask for (``loss`` given or inferred)."""
-    if loss is not None and loss not in OUTPUT_FOR_LOSS:
-        raise ValueError(f"loss={loss!r} is not a known loss; use one of "
-                         f"{', '.join(map(repr, OUTPUT_FOR_LOSS))} or None to infer it")
+    loss = _inferred_loss(y, name) if loss is None else loss
+    output = kind_of(loss).output_activation
     n_cols = 1 if y.ndim == 1 else y.shape[1]
-    if loss is None:
-        if y.dtype.kind == "f" and not (_is_binary_column(y) or _is_one_hot(y)):
-            loss = "mse"
-        elif _is_binary_column(y):
-            loss = "binary_cross_entropy"
-        elif y.dtype.kind in "biuOSU" or _is_one_hot(y):
-            loss = "cross_entropy"
-        else:
-            raise TypeError(f"{name} has dtype {y.dtype}; cannot tell the task")
-    output = OUTPUT_FOR_LOSS[loss]
     if loss == "cross_entropy":
         if _is_one_hot(y):
             return Task(loss, output, n_cols, tuple(range(n_cols)))
@@ -94,11 +184,11 @@ def infer_task(y, loss=None, name="y"):
             raise ValueError(f"{name} has a single class ({classes[0]!r}); a classifier "
                              f"needs at least 2")
         return Task(loss, output, len(classes), classes)
-    if loss == "binary_cross_entropy":  # 0/1 labels, or probabilities when asked for
-        if (y.ndim == 2 and y.shape[1] != 1) or y.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be one column of numbers in [0, 1] for "
+    if loss == "binary_cross_entropy":  # 0/1 labels (or probabilities when asked for)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold numbers in [0, 1] for "
                              f"loss='binary_cross_entropy'")
-        return Task(loss, output, 1, (0, 1))
+        return Task(loss, output, n_cols, tuple(range(2 if n_cols == 1 else n_cols)))
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {y.dtype}; loss={loss!r} needs real numbers")
     return Task(loss, output, n_cols, None)
@@ -159,9 +249,23 @@ def encode_targets(y, task, name="y"):
 
 
 def class_indices(y, task, name="y"):
-    """The index (in ``task.classes``) of each sample's class, shape (n_samples,)."""
-    if task.loss == "binary_cross_entropy":
-        return (encode_targets(y, task, name).reshape(-1) > 0.5).astype(np.int64)
+    """Each sample's class as ``task`` reads it from outputs: the index in ``task.classes``,
+    shape (n_samples,), or for a multi-label task a 0/1 matrix (n_samples, n_outputs)."""
     encoded = encode_targets(y, task, name)
+    if task.kind.classes_by == "threshold":
+        if task.multilabel:
+            if encoded.ndim != 2 or encoded.shape[1] != task.n_outputs:
+                raise ValueError(f"{name} must have shape (n_samples, {task.n_outputs}) "
+                                 f"for this multi-label network; got {encoded.shape}")
+            return (encoded > 0.5).astype(np.int64)
+        return (encoded.reshape(-1) > 0.5).astype(np.int64)
     return np.argmax(encoded, axis=1) if encoded.ndim == 2 and encoded.shape[1] > 1 \
         else encoded.reshape(-1)
+
+
+def output_classes(xp, task, P):
+    """On the device: the class of each row of outputs ``P`` (see ``class_indices``)."""
+    if task.kind.classes_by == "argmax":
+        return xp.argmax(P, axis=1)
+    above = xp.astype(P > 0.5, xp.int64)
+    return above if task.multilabel else above[:, 0]

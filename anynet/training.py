@@ -5,25 +5,31 @@ the device. The permutation of an epoch is drawn on the host and copied to the
 device once; batches are gathered on the device; the loss is summed there; and
 the epoch's figures (training loss, validation loss and metric) are stacked
 into one array and read with a single host sync at the end of the epoch.
+
+A run is its options, its data (``anynet._run_data``), its state
+(``anynet.checkpoints.RunState``, which a checkpoint writes) and a
+communicator (``anynet.distributed``), which on one process does nothing.
 """
+import copy
 import math
 import time
+import warnings
 
 import numpy as np
 
-from . import _checks
-from ._arguments import backend_and_dtype, check_arguments, n_features, task_for
+from . import propagation
+from ._arguments import backend_and_dtype, checked_options
 from ._backend import floating_point_warnings_off, to_numpy, tune_host_allocator
-from ._data_parallel import DataParallel, shard_rows
-from .checkpoints import DivergenceError, Survival
-from .distributed import MPIContext
-from .losses import LOSSES, SUMMED_LOSSES
-from .metrics import accuracy_parts, metric_for, metric_parts_for
-from .network import _backward, _forward, _predict, initialize_network
+from ._run_data import pool_figures, prepare
+from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
+                          write_checkpoint)
+from .distributed import communicator
+from .losses import LOSSES
+from .network import initialize_network
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import Schedule, make_schedule
-from .tasks import encode_targets, host_targets
+from .tasks import TABLE
 
 _DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
 
@@ -31,7 +37,7 @@ _DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
 def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam",
           learning_rate=1e-2, epochs=200, batch_size=200, backend=None, device=None,
           dtype=None, seed=0, network=None, validation_split=0.0, validation_data=None,
-          early_stopping=False, patience=10, weight_decay=0.0, lr_schedule=None,
+          early_stopping=False, patience=10, weight_decay=None, lr_schedule=None,
           clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
           checkpoint=None, checkpoint_every=1, resume=False, distributed=None,
           sharded=False, **optimizer_options):
@@ -42,9 +48,11 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     X : array of shape (n_samples, n_features)
         Host data or any backend's array; moved to the network's device once.
     y : array of shape (n_samples,) or (n_samples, n_outputs)
-        Class labels (integers, strings), one-hot rows, a 0/1 column, or real
-        values. With ``loss=None`` the task is read from y: labels or one-hot
-        rows -> softmax + cross_entropy; one 0/1 column -> sigmoid +
+        Class labels (integers, strings), one-hot rows, 0/1 columns, or real
+        values. With ``loss=None`` the task is read from y
+        (``anynet.tasks.infer_task``): labels or one-hot rows -> softmax +
+        cross_entropy; one 0/1 column -> sigmoid + binary_cross_entropy;
+        several 0/1 columns (multi-label) -> one sigmoid each +
         binary_cross_entropy; real values -> identity + mse.
     hidden : sequence of int
         Sizes of the hidden layers.
@@ -55,7 +63,10 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     optimizer : str or Optimizer
         "sgd", "momentum", "adam", "adamw", "rmsprop", or an instance from
         ``anynet.optimizers``. Extra keyword arguments (``momentum=0.9``,
-        ``nesterov=True``, ``beta1=...``) go to its constructor.
+        ``nesterov=True``, ``beta1=...``) go to its constructor. An instance is
+        a template: the run works on a fresh copy of it (its hyperparameters,
+        no state), kept afterwards as ``network.optimizer``. Passing a network's
+        own ``network.optimizer`` with ``network=`` continues its state.
     learning_rate : float
         Base learning rate (scaled by ``lr_schedule``). The default, 0.01, solves
         XOR in 200 epochs and matches scikit-learn's MLPClassifier on its digits.
@@ -75,7 +86,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Continue training this network instead of a new one (its layers,
         activations, loss, backend, device and dtype are kept; ``hidden``,
         ``activation`` and ``init`` are not used). It is updated only when
-        training succeeds; an exception leaves it as it was.
+        training succeeds; an exception leaves it (weights and optimizer) as it was.
     validation_split : float in [0, 1)
         Fraction of the samples held out (at random, seeded) for validation.
     validation_data : (X_val, y_val), optional
@@ -84,8 +95,9 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Stop when the validation loss has not improved for ``patience`` epochs
         and restore the best weights. Without validation data, 10% of the
         samples are held out.
-    weight_decay : float
-        L2 penalty (decoupled for "adamw").
+    weight_decay : float, optional
+        L2 penalty (decoupled for "adamw"). None: the optimizer's own default
+        (0.01 for "adamw", else 0); 0.0: none.
     lr_schedule : str, Schedule or callable, optional
         "step", "exponential", "cosine", "plateau", an ``anynet.schedules``
         object, or ``f(epoch, base_lr, history) -> lr``.
@@ -101,9 +113,10 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     init : str, optional
         Weight initialiser; "he" for relu layers, else "xavier", when None.
     checkpoint : str or os.PathLike, optional
-        A file that receives, atomically, every ``checkpoint_every`` epochs: the
-        network, the optimizer's state, the epoch, the history, the random state
-        and the early-stopping state.
+        A file that receives, atomically, every ``checkpoint_every`` epochs (and
+        when the run stops early) the run's state: the network, the optimizer's
+        state, the epoch, the history, the random state, the early-stopping
+        state and whether the run stopped. Its folder must exist.
     resume : bool
         Continue from ``checkpoint`` if it exists (else start afresh). A run
         killed at any moment and resumed with the same arguments ends with the
@@ -133,204 +146,166 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     Network
         With ``.history``: lists "loss", "val_loss", "val_metric", "lr",
         "seconds", one entry per epoch (the validation lists hold None without
-        validation data), and "metric": "accuracy" or "r2". With MPI also
+        validation data), "metric": "accuracy" or "r2", and "stopped": None when
+        every epoch ran, else "early_stopping", "callback" or "interrupted". A
+        checkpoint of a run that stopped resumes to that same run. With MPI also
         "distributed": {"ranks", "sharded", "gradients": "nccl" or "host",
         "threads_per_rank": the BLAS/OpenMP threads of each rank, or None when
         set by the user's OMP_NUM_THREADS (or a BLAS's own variable)}.
     """
-    run = _Run()
+    comm = communicator(distributed)
     try:
-        run.prepare(X, y, locals())
+        with comm.together():  # an error on one rank is raised on every rank
+            opts = checked_options(locals())
+            backend, dtype = backend_and_dtype(opts)
         tune_host_allocator()
-        return run.fit()
+        with backend.activate():  # CuPy: every array of the run on the network's GPU
+            return _Run(X, y, opts, backend, dtype, comm).fit()
     except Exception as exc:
-        if run.mpi is not None and run.mpi.size > 1 and not getattr(exc, "all_ranks", False):
-            run.mpi.abort(exc)  # the other ranks would wait forever for this one
+        comm.fail(exc)  # under MPI: abort every rank unless all of them raise it alike
         raise
     finally:
-        if run.mpi is not None:
-            run.mpi.close()
+        comm.close()
 
 
-class _Run(Survival, DataParallel):
-    """One training run: checked inputs, the working network and the loop state."""
+class _Run:
+    """One training run: its options, communicator, data and :class:`RunState`.
 
-    mpi = None
+    The loop has one code path for one process and for MPI ranks: the
+    communicator's collectives are the identity on one process.
+    """
 
-    def prepare(self, X, y, args):
-        """Check every argument and the data; build the network (and the ranks' agreement)."""
-        self.args = args = dict(args)
-        self.mpi = MPIContext() if args["distributed"] == "mpi" else None
-        with self._together():  # an error on one rank is raised on every rank
-            check_arguments(args)
-            options = dict(args["optimizer_options"])
-            if args["weight_decay"]:
-                options["weight_decay"] = _checks.positive_number(
-                    args["weight_decay"], "weight_decay", allow_zero=True)
-            self.optimizer = make_optimizer(args["optimizer"], **options)
-            self.schedule = make_schedule(args["lr_schedule"])
-            self.backend, self.dtype = backend_and_dtype(args)
-            self.xp = self.backend.xp
-            self.rng = np.random.default_rng(np.random.SeedSequence([args["seed"], 1]))
-            if not args["sharded"]:
-                self._data(X, y, args)
-        if args["sharded"]:
-            self._shards(X, y, args)
-        self.net = self._network(args)
-        self.n_val = 0 if self.X_val is None else int(self.X_val.shape[0])
-        self.has_val, self.distributed = self.n_val > 0, None
-        if self.mpi is not None:
-            self._distribute(args)
+    def __init__(self, X, y, opts, backend, dtype, comm):
+        self.opts, self.backend, self.comm = opts, backend, comm
+        self.xp = backend.xp
+        rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 1]))
+        self.data = prepare(X, y, opts, backend, dtype, comm, rng)
+        with comm.together():
+            self.state = self._start(rng, dtype)
+        self.kind = TABLE[self.state.network.loss]
+        self.state.history["metric"] = self.kind.metric.name
+        self.state.history["stopped"] = None
+        distributed = comm.start(self.state.network, replicated=not opts.sharded)
+        if distributed is not None:
+            self.state.history["distributed"] = distributed
+        self.verbose = opts.verbose and comm.is_root
 
-    def _data(self, X, y, args):
-        """X, Y, X_val, Y_val and the task, when this process sees the whole dataset."""
-        y_host = host_targets(y)
-        self.task = self._task_of(y_host)
-        _checks.same_origin(X=X, y=y)
-        X = self._features(X)
-        Y = self._targets(y_host, X.shape[0], "y")
-        self.X, self.Y, self.X_val, self.Y_val = self._split(X, Y, args, self.rng)
-        self.n_total, self.offset = int(self.X.shape[0]), 0
+    def _start(self, rng, dtype):
+        """The state of a new run: its network, its own optimizer and schedule."""
+        opts, task = self.opts, self.data.task
+        history = {"loss": [], "val_loss": [], "val_metric": [], "lr": [], "seconds": []}
+        if opts.network is not None:
+            net = opts.network.copy()  # the original changes only on success
+        else:
+            init = opts.init or _DEFAULT_INIT.get(opts.activation, "xavier")
+            net = initialize_network(
+                [self.data.X.shape[1], *opts.hidden, task.n_outputs],
+                activation=opts.activation, output_activation=task.output_activation,
+                loss=task.loss, init=init, seed=opts.seed, backend=self.backend, dtype=dtype)
+            net.classes = task.classes
+        schedule = make_schedule(opts.lr_schedule)
+        if isinstance(schedule, Schedule):
+            schedule = copy.deepcopy(schedule)  # a template: this run's own copy
+            schedule.start(opts.epochs)
+        return RunState(net, self._optimizer(net), schedule, rng, history=history)
 
-    def _task_of(self, y_host):
-        return task_for(self.args["network"], y_host, self.args["loss"])
-
-    def _features(self, X):
-        return _checks.features(self.backend, self.dtype, X,
-                                n_features(self.args["network"], X))
-
-    # --- set-up ---------------------------------------------------------------
-
-    def _targets(self, y_host, n_samples, name):
-        encoded = encode_targets(y_host, self.task, name)
-        return _checks.targets(self.backend, self.dtype, encoded, n_samples,
-                               self.task.n_outputs, self.task.loss, name=name,
-                               x_name="X_val" if name == "y_val" else "X")
-
-    def _split(self, X, Y, args, rng):
-        """(X, Y, X_val, Y_val): the validation set held out or given."""
-        if args["validation_data"] is not None:
-            Xv, yv = args["validation_data"]
-            _checks.same_origin(X_val=Xv, y_val=yv)
-            Xv = _checks.features(self.backend, self.dtype, Xv, X.shape[1], name="X_val")
-            Yv = self._targets(host_targets(yv, "y_val"), Xv.shape[0], "y_val")
-            return X, Y, Xv, Yv
-        split = args["validation_split"] or (0.1 if args["early_stopping"] else 0.0)
-        if not split:
-            return X, Y, None, None
-        n = X.shape[0]
-        n_val = int(math.ceil(n * split))
-        if n_val >= n:
-            raise ValueError(f"validation_split={split} leaves no training samples out "
-                             f"of {n}")
-        order = self.xp_asarray(rng.permutation(n))
-        take = self.backend.xp.take
-        val, fit = order[:n_val], order[n_val:]
-        return take(X, fit, axis=0), take(Y, fit, axis=0), take(X, val, axis=0), \
-            take(Y, val, axis=0)
-
-    def xp_asarray(self, host_indices):
-        """Host integer indices on the device (one explicit transfer)."""
-        return self.backend.xp.asarray(host_indices.astype(np.int64),
-                                       device=self.backend.device)
-
-    def _network(self, args):
-        if args["network"] is not None:
-            return args["network"].copy()  # the original changes only on success
-        init = args["init"] or _DEFAULT_INIT.get(args["activation"], "xavier")
-        net = initialize_network(
-            [self.X.shape[1], *args["hidden"], self.task.n_outputs],
-            activation=args["activation"], output_activation=self.task.output_activation,
-            loss=self.task.loss, init=init, seed=args["seed"], backend=self.backend,
-            dtype=self.dtype)
-        net.classes = self.task.classes
-        return net
+    def _optimizer(self, net):
+        """This run's own optimizer: a fresh one, or a copy of the warm-started
+        network's own optimizer with its state when that is what was passed."""
+        opts = self.opts
+        options = dict(opts.optimizer_options)
+        if opts.weight_decay is not None:
+            options["weight_decay"] = opts.weight_decay
+        own = opts.network.optimizer if opts.network is not None else None
+        if own is not None and opts.optimizer is own:
+            if options:
+                raise ValueError(f"optimizer options {sorted(options)} cannot be combined "
+                                 f"with the network's own optimizer")
+            optimizer = own.fresh()
+            optimizer.restore(own.snapshot(net.xp))  # continue it, on a copy
+            return optimizer
+        return make_optimizer(opts.optimizer, **options)
 
     # --- the loop ---------------------------------------------------------------
 
     def fit(self):
-        args = self.args
-        epochs, base_lr = args["epochs"], args["learning_rate"]
-        metric_name, self.metric = metric_for(self.task.loss)
-        self.history = {"loss": [], "val_loss": [], "val_metric": [], "lr": [],
-                        "seconds": [], "metric": metric_name}
-        if self.distributed is not None:
-            self.history["distributed"] = self.distributed
-        self.best, self.waited, first = None, 0, 0  # early stopping: (val_loss, weights)
-        if isinstance(self.schedule, Schedule):
-            self.schedule.start(epochs)
-        if args["resume"]:
-            first = self._resume()
-        progress = Progress(epochs, metric_name, enabled=args["verbose"], initial=first)
+        opts, state = self.opts, self.state
+        if opts.resume:
+            self._resume()
+        progress = Progress(opts.epochs, self.kind.metric.name, enabled=self.verbose,
+                            initial=state.epoch)
+        interrupt = Interrupt()
         try:
-            with self._interruptible(), floating_point_warnings_off(self.backend), \
-                    self._thread_limit():
-                for epoch in range(first, epochs):
-                    if self._run_epoch(epoch, base_lr, progress):
+            with interrupt.catching(), floating_point_warnings_off(self.backend), \
+                    self.comm.thread_limit():
+                for epoch in range(state.epoch, opts.epochs):
+                    if state.stopped or self._run_epoch(epoch, progress, interrupt):
                         break
         finally:
             progress.close()
-        if self.best is not None:
-            self.net.update(self.best[1])
-        return self._finish(self.history)
+        return self._commit()
 
-    def _run_epoch(self, epoch, base_lr, progress):
+    def _run_epoch(self, epoch, progress, interrupt):
         """Train one epoch and record it; True when training should stop."""
-        args, history = self.args, self.history
+        opts, state = self.opts, self.state
         start = time.perf_counter()
-        lr = base_lr if self.schedule is None else float(self.schedule(epoch, base_lr, history))
-        if not (lr > 0.0 and math.isfinite(lr)):
-            raise self._everywhere(ValueError(f"lr_schedule gave learning rate {lr!r} at "
-                                              f"epoch {epoch}"))
-        snapshot = self._snapshot()  # the epoch's start: for rollback and Ctrl-C
-        figures = self._epoch(lr)
+        lr = self._learning_rate(epoch)
+        snapshot = state.snapshot()  # the epoch's start: for rollback and Ctrl-C
+        figures = self._epoch(lr, interrupt)
         if figures is None:  # Ctrl-C: stop after the batch that was running
             self._interrupted(epoch, snapshot)
             return True
-        loss, val_loss, val_metric, bad_batch, finite = (float(v) for v in figures)
+        loss, val_loss, val_metric, bad_batch, finite = figures
         if bad_batch >= 0 or not finite:
-            self._restore(snapshot)
-            raise self._everywhere(DivergenceError(
-                epoch, None if bad_batch < 0 else int(bad_batch), lr, self._result()))
-        history["loss"].append(loss)
-        history["val_loss"].append(val_loss if self.has_val else None)
-        history["val_metric"].append(val_metric if self.has_val else None)
+            state.restore(snapshot)
+            raise DivergenceError(epoch, None if bad_batch < 0 else int(bad_batch), lr,
+                                  self._result())
+        history = state.history
+        for key, value in (("loss", loss), ("val_loss", val_loss), ("val_metric", val_metric)):
+            history[key].append(value if key == "loss" or self.data.has_val else None)
         history["lr"].append(lr)
         history["seconds"].append(time.perf_counter() - start)
         progress.update(history)
-        stop = False
-        if args["early_stopping"]:
-            if self.best is None or val_loss < self.best[0]:
-                self.best, self.waited = (val_loss, self.net.copy()), 0
+        stop = None
+        if opts.early_stopping:
+            if state.best is None or val_loss < state.best[0]:
+                state.best_copy(val_loss)
             else:
-                self.waited += 1
-                stop = self.waited >= args["patience"]
-        if args["checkpoint"] and (epoch + 1) % args["checkpoint_every"] == 0 and (
-                self.mpi is None or self.mpi.rank == 0):
-            self._write_checkpoint(epoch + 1, self._snapshot())
-        stop = any([stop] + [cb(epoch, history, self.net) is True for cb in args["callbacks"]])
-        if self.mpi is not None:  # a callback may stop one rank only: then all stop
-            stop = any(self.mpi.allgather(stop))
-        return stop
+                state.waited += 1
+                stop = "early_stopping" if state.waited >= opts.patience else None
+        called = [cb(epoch, history, state.network) is True for cb in opts.callbacks]
+        if self.comm.agree(any(called)):  # a callback may stop one rank only: then all stop
+            stop = stop or "callback"
+        state.epoch, state.stopped = epoch + 1, stop
+        history["stopped"] = stop
+        if opts.checkpoint and (stop or state.epoch % opts.checkpoint_every == 0):
+            self._write_checkpoint()  # a run that stopped records it: resuming returns it
+        return stop is not None
 
-    def _everywhere(self, error):
-        """Mark an error that every rank raises alike (decided from figures they
-        share), so that ``train`` lets it propagate instead of aborting them."""
-        error.all_ranks = self.mpi is not None
-        return error
+    def _learning_rate(self, epoch):
+        schedule = self.state.schedule
+        if schedule is None:
+            return self.opts.learning_rate
+        lr = float(schedule(epoch, self.opts.learning_rate, self.state.history))
+        if not (lr > 0.0 and math.isfinite(lr)):
+            error = ValueError(f"lr_schedule gave learning rate {lr!r} at epoch {epoch}")
+            error.all_ranks = True  # every rank computes the same schedule
+            raise error
+        return lr
 
-    def _epoch(self, lr):
+    def _epoch(self, lr, interrupt):
         """One pass over the training data.
 
-        Returns the host array (loss, val_loss, val_metric, first non-finite batch
-        or -1, 1 if every parameter is finite), read with the epoch's one sync, or
-        None when Ctrl-C stopped the epoch.
+        Returns the figures (loss, val_loss, val_metric, first non-finite batch or
+        -1, 1.0 if every parameter is finite) of the whole dataset, read with the
+        epoch's one sync, or None when Ctrl-C stopped the epoch.
         """
-        xp, net, X, Y = self.xp, self.net, self.X, self.Y
-        n, batch = self.n_total, self.args["batch_size"]
-        order, rows = self._plan(n, batch)
+        xp, net, data, opts, comm = self.xp, self.state.network, self.data, self.opts, \
+            self.comm
+        X, Y, n, batch = data.X, data.Y, data.n_total, opts.batch_size
+        order, rows = data.plan(self.state.rng, self.backend, batch, opts.shuffle, comm)
         loss_fn = LOSSES[net.loss]
-        summed = net.loss in SUMMED_LOSSES  # a rank's part adds to the batch's sum as is
+        summed = self.kind.reduction == "sum"  # a rank's part adds to the batch's sum as is
         total = xp.zeros((), dtype=X.dtype, device=self.backend.device)
         bad = xp.asarray(-1.0, dtype=X.dtype, device=self.backend.device)
         for number, lo in enumerate(range(0, n, batch)):
@@ -342,75 +317,103 @@ class _Run(Survival, DataParallel):
                 else:
                     idx = order[a:b]
                     Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-                outputs = _forward(net, Xb)
+                outputs = propagation.forward(net, Xb)
                 batch_loss = loss_fn(xp, Yb, outputs[-1])
                 total = total + batch_loss * float(hi - lo if summed else b - a)
                 # remember the first batch whose loss is not finite, without reading it here
                 bad = xp.where((bad < 0.0) & ~xp.isfinite(batch_loss), float(number), bad)
-                grads = _backward(net, outputs, Xb, Yb)
+                grads = propagation.backward(net, outputs, Xb, Yb)
             else:  # none of this batch's rows are this rank's
                 grads = {"d" + k: xp.zeros_like(v) for k, v in net.items()}
-            stop = self.interrupted
-            if self.mpi is not None:  # this rank's share of the batch's gradient
-                stop = self.mpi.sum_gradients(net, grads, 1.0 if summed else (b - a) / (hi - lo),
-                                              stop=self.interrupted)
-            if self.args["clip_norm"] is not None:
-                _clip_global_norm(xp, grads, self.args["clip_norm"])
-            self.optimizer.step(net, grads, lr)
-            if stop:  # Ctrl-C: stop after this batch (every rank after the same one)
+            # this rank's share of the batch's gradient; Ctrl-C on any rank stops all
+            stop = comm.sum_gradients(net, grads, 1.0 if summed else (b - a) / (hi - lo),
+                                      stop=interrupt.requested)
+            if opts.clip_norm is not None:
+                _clip_global_norm(xp, grads, opts.clip_norm)
+            self.state.optimizer.step(net, grads, lr)
+            if stop:  # every rank after the same batch
                 return None
         finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in net.values()]))
-        figures = self._validation(total, bad, finite)
-        host = to_numpy(figures)  # the one sync
-        return host if self.mpi is None else self._pooled(host)
+        host = to_numpy(self._figures(total, bad, finite))  # the one sync
+        # every rank's figures: an interruption seen by any rank stops them all
+        rows = np.asarray(comm.allgather(np.append(host.astype(np.float64),
+                                                   float(interrupt.requested))))
+        if np.any(rows[:, -1] > 0.0):
+            return None
+        return pool_figures(rows[:, :-1], data, self.kind)
 
-    def _plan(self, n, batch):
-        """The epoch's order of rows (device indices, or None unshuffled) and
-        ``rows(k, lo, hi)``: the [a, b) of that order that global batch k takes here."""
-        drawn = self.rng.permutation(n) if self.args["shuffle"] else None
-        if self.args["sharded"]:
-            local, bounds = shard_rows(np.arange(n) if drawn is None else drawn,
-                                       self.offset, self.X.shape[0], batch)
-            order = None if drawn is None else self.xp_asarray(local)
-            return order, lambda k, lo, hi: (int(bounds[k]), int(bounds[k + 1]))
-        order = None if drawn is None else self.xp_asarray(drawn)
-        if self.mpi is None:
-            return order, lambda k, lo, hi: (lo, hi)
-        return order, lambda k, lo, hi: self.mpi.part(lo, hi)
-
-    def _validation(self, total, bad, finite):
-        """The epoch's figures on the device, as one 1-D array.
-
-        One process: (loss, val_loss, val_metric, bad, finite). With MPI: (this
-        rank's summed loss, val_loss, the metric's parts, bad, finite), which
-        ``_pooled`` combines over the ranks.
-        """
-        xp, dtype = self.xp, self.X.dtype
-        parts = metric_parts_for(self.net.loss)
-        if self.n_val:
-            P = _predict(self.net, self.X_val)
-            val_loss = LOSSES[self.net.loss](xp, self.Y_val, P)
-            metric = xp.reshape(self.metric(xp, self.Y_val, P), (1,)) if self.mpi is None \
-                else parts(xp, self.Y_val, P)
+    def _figures(self, total, bad, finite):
+        """This part's figures on the device, as one 1-D array: its summed loss, its
+        validation loss, its metric's parts, bad, finite (see ``pool_figures``)."""
+        xp, data, net = self.xp, self.data, self.state.network
+        dtype, metric = data.X.dtype, self.kind.metric
+        if data.X_val is not None:
+            P = propagation.predict(net, data.X_val)
+            val_loss = LOSSES[net.loss](xp, data.Y_val, P)
+            parts = metric.parts(xp, data.Y_val, P)
         else:
             val_loss = total * 0.0
-            width = 1 if self.mpi is None or parts is accuracy_parts \
-                else 3 * self.net.layer_sizes[-1]
-            metric = xp.zeros((width,), dtype=dtype, device=self.backend.device)
-        first = total / float(self.n_total) if self.mpi is None else total
-        head = xp.stack([xp.astype(first, dtype), xp.astype(val_loss, dtype)])
+            parts = xp.zeros((metric.width(net.layer_sizes[-1]),), dtype=dtype,
+                             device=self.backend.device)
+        head = xp.stack([xp.astype(total, dtype), xp.astype(val_loss, dtype)])
         tail = xp.stack([xp.astype(bad, dtype), xp.astype(finite, dtype)])
-        return xp.concat([head, xp.astype(metric, dtype), tail])
+        return xp.concat([head, xp.astype(parts, dtype), tail])
 
-    def _finish(self, history):
-        net = self.net
-        net.history = history
-        net.optimizer = self.optimizer
-        original = self.args["network"]
+    # --- stopping, checkpoints, the result ---------------------------------------
+
+    def _interrupted(self, epoch, snapshot):
+        checkpoint = self.opts.checkpoint
+        if checkpoint and self.comm.is_root:  # the last whole epoch: resuming continues it
+            write_checkpoint(checkpoint, self.state, self._fingerprint(), snapshot)
+        self.state.stopped = self.state.history["stopped"] = "interrupted"
+        where = f"; checkpoint {checkpoint} holds epoch {epoch}" if checkpoint else ""
+        warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
+                      f"trained so far{where}", UserWarning, stacklevel=4)
+
+    def _fingerprint(self):
+        o = self.opts
+        return {"seed": o.seed, "batch_size": o.batch_size, "shuffle": o.shuffle,
+                "n_samples": self.data.n_total,
+                "layer_sizes": list(self.state.network.layer_sizes),
+                "optimizer": type(self.state.optimizer).__name__}
+
+    def _write_checkpoint(self):
+        if self.comm.is_root:  # rank 0 alone writes; the state is the same everywhere
+            write_checkpoint(self.opts.checkpoint, self.state, self._fingerprint())
+
+    def _resume(self):
+        """Continue from the checkpoint, if there is one. Under MPI rank 0 alone
+        reads the file (it alone writes it, perhaps on a disk only it sees) and
+        sends what it holds to every rank."""
+        state = self.state
+        found = self.comm.from_root(lambda: read_checkpoint(
+            self.opts.checkpoint, state.network.dtype, self._fingerprint(), state.optimizer))
+        if found is None:
+            return
+        resume(state, found)
+        if state.schedule is not None:
+            for e in range(state.epoch):  # replay, so a plateau schedule has its state
+                prefix = {k: (v[:e] if isinstance(v, list) else v)
+                          for k, v in state.history.items()}
+                state.schedule(e, self.opts.learning_rate, prefix)
+
+    def _result(self):
+        """The working network with this run's history and optimizer."""
+        net = self.state.network
+        net.history, net.optimizer = self.state.history, self.state.optimizer
+        return net
+
+    def _commit(self):
+        """The trained network (the best weights under early stopping); a warm-started
+        network takes its arrays, history and optimizer only now."""
+        state, net = self.state, self._result()
+        if state.best is not None:
+            net.update(state.best[1])
+        original = self.opts.network
         if original is None:
             return net
-        original.update(net)  # commit: the original takes the trained arrays
-        original.history, original.optimizer = history, self.optimizer
+        original.update(net)
+        original.history, original.optimizer = net.history, net.optimizer
         return original
 
 

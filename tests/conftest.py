@@ -3,8 +3,12 @@
 Each parameter is an ``anynet.Backend`` (name, namespace, device). Libraries that
 are not installed are skipped with the reason; CuPy is skipped unless a CUDA
 device is usable. array_api_strict runs twice: on its CPU device and on
-``Device("device1")``, which stands in for a GPU (it refuses arrays created on
-the wrong device and implicit conversion to NumPy).
+``Device("device1")``, which refuses arrays created on the wrong device and
+implicit conversion to NumPy. And ``cupy_like`` (tests/cupy_like.py) stands in
+for CuPy on a non-default GPU: array_api_strict's arrays on ``device1`` under
+CuPy's device model, where creation functions ignore ``device=`` and kernels
+run on the current device only, so code that forgets to make the network's
+device current fails here as it would on a second GPU.
 """
 import importlib.util
 
@@ -21,12 +25,13 @@ if importlib.util.find_spec("jax") is not None:
 
 def _param(name, device=None, id=None):
     marks = []
+    library = "array_api_strict" if name == "cupy_like" else name
     if name == "cupy":
         reason = cuda_unavailable_reason()
         if reason:
             marks.append(pytest.mark.skip(reason=f"cupy: {reason}"))
-    elif importlib.util.find_spec(name) is None:
-        marks.append(pytest.mark.skip(reason=f"{name} is not installed"))
+    elif importlib.util.find_spec(library) is None:
+        marks.append(pytest.mark.skip(reason=f"{library} is not installed"))
     return pytest.param((name, device), id=id or name, marks=marks)
 
 
@@ -37,16 +42,24 @@ BACKEND_PARAMS = [
     _param("torch"),
     _param("jax"),
     _param("cupy"),
+    _param("cupy_like", "device1", id="cupylike-device1"),
 ]
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
 def xp_backend(request):
     """A resolved ``anynet.Backend`` for each library of the matrix."""
-    name, device = request.param
-    if device == "device1":
+    return resolve(*request.param)
+
+
+def resolve(name, device=None):
+    """The Backend of a matrix entry (name, device name)."""
+    if name == "cupy_like":
+        import cupy_like
+        return anynet.resolve_backend(cupy_like, cupy_like.Device(device))
+    if device is not None and name == "array_api_strict":
         import array_api_strict
-        device = array_api_strict.Device("device1")
+        device = array_api_strict.Device(device)
     return anynet.resolve_backend(name, device)
 
 

@@ -1,5 +1,6 @@
 """Backend names, namespaces, devices and moving data between them (anynet._backend)."""
 import importlib.util
+import warnings
 
 import numpy as np
 import pytest
@@ -12,10 +13,16 @@ HAS_CUDA = cuda_unavailable_reason() is None
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="a CUDA device is usable here: 'auto' picks CuPy")
-def test_auto_falls_back_to_numpy_with_a_warning():
-    with pytest.warns(UserWarning, match="backend='auto' chose NumPy on the CPU: "):
+def test_auto_falls_back_to_numpy_with_a_warning_once_per_process(monkeypatch):
+    from anynet import _backend
+    monkeypatch.setattr(_backend, "_AUTO_WARNED", False)
+    with pytest.warns(UserWarning, match="backend='auto' chose NumPy on the CPU: ") as seen:
         net = anynet.initialize_network([2, 2, 1], backend="auto")
-    assert net.backend.name == "numpy"
+    assert net.backend.name == "numpy" and len(seen) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second time: nothing said
+        assert anynet.train(np.eye(4), [0, 1, 1, 0], epochs=1, verbose=False).backend.name \
+            == "numpy"
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="a CUDA device is usable here")
@@ -50,7 +57,7 @@ def test_missing_library_is_an_import_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
     monkeypatch.delitem(__import__("sys").modules, "array_api_compat.torch", raising=False)
-    message = r"backend='torch' needs the torch package.*anynet\[torch\]"
+    message = r"backend='torch' needs the torch package.*pip install torch"
     with pytest.raises(ImportError, match=message):
         anynet.resolve_backend("torch")
 

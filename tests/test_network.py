@@ -112,9 +112,26 @@ def test_copy_config_and_repr():
     twin["W1"] += 1.0
     assert not np.shares_memory(twin["W1"], net["W1"])
     assert twin.config == net.config == {
-        "layer_sizes": [2, 3, 1], "activation": "tanh", "output_activation": "sigmoid",
+        "layer_sizes": [2, 3, 1], "activation": "tanh", "output_activation": "identity",
         "loss": "mse", "init": "randn", "seed": 5, "dtype": "float64", "classes": None}
     assert "layer_sizes=(2, 3, 1)" in repr(net) and "backend='numpy'" in repr(net)
+
+
+@pytest.mark.parametrize("hidden, loss, output", [
+    ("sigmoid", "mse", "sigmoid"), ("sigmoid", "sse", "sigmoid"),  # the tutorial's network
+    ("tanh", "mse", "identity"), ("relu", "sse", "identity"),
+    ("relu", "binary_cross_entropy", "sigmoid"), ("sigmoid", "cross_entropy", "softmax")])
+def test_the_default_output_layer_comes_from_the_one_table(hidden, loss, output):
+    from anynet.tasks import TABLE, infer_task
+    sizes = [2, 3, 2 if loss == "cross_entropy" else 1]
+    net = anynet.initialize_network(sizes, activation=hidden, loss=loss)
+    assert net.output_activation == output
+    if hidden != "sigmoid" or TABLE[loss].is_classifier:  # all but the tutorial's network
+        assert output == TABLE[loss].output_activation
+    # anynet.train asks the same table for the task it infers
+    y = {"mse": np.array([0.5, 2.0]), "sse": np.array([0.5, 2.0]),
+         "binary_cross_entropy": np.array([0, 1]), "cross_entropy": np.array([0, 1])}[loss]
+    assert infer_task(y, loss).output_activation == TABLE[loss].output_activation
 
 
 def test_update_parameters_in_place_on_numpy():

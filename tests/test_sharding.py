@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from anynet import _nccl, metrics
-from anynet._data_parallel import shard_rows
+from anynet._run_data import shard_rows
 from anynet._nccl import NcclSum
 from anynet.distributed import MPIContext
 from anynet.network import initialize_network
@@ -56,7 +56,7 @@ def test_ranks_with_labels_of_different_types_are_told():
 
 
 def _split_scores(name, Y, P, cuts):
-    parts_of = metrics.accuracy_parts if name == "accuracy" else metrics.r2_parts
+    parts_of = (metrics.ARGMAX_ACCURACY if name == "accuracy" else metrics.R2).parts
     parts, counts = [], []
     for y, p in zip(np.split(Y, cuts), np.split(P, cuts)):
         counts.append(len(y))
@@ -75,7 +75,7 @@ def test_pooled_scores_equal_the_score_of_all_rows(cuts):
     labels = np.eye(4)[rng.integers(0, 4, 80)]
     guess = labels + rng.standard_normal((80, 4))
     assert _split_scores("accuracy", labels, guess, cuts) == pytest.approx(
-        float(metrics.accuracy(np, labels, guess)), abs=1e-15)
+        float(metrics.argmax_accuracy(np, labels, guess)), abs=1e-15)
 
 
 class _FakeNccl:

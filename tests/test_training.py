@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet import training
+from anynet import _run_data, training
 from anynet.demo import X_XOR, Y_XOR
 from conftest import assert_on_backend, host
 
@@ -51,10 +51,10 @@ def test_an_explicit_loss_wins():
 
 # --- the defaults work ---------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:backend='auto' chose NumPy")
 @pytest.mark.parametrize("seed", range(10))
 def test_defaults_solve_xor(seed):
-    with pytest.warns(UserWarning, match="backend='auto' chose NumPy"):
-        net = anynet.train(X_XOR, Y_XOR, seed=seed, verbose=False)
+    net = anynet.train(X_XOR, Y_XOR, seed=seed, verbose=False)
     assert net.score(X_XOR, Y_XOR) == 1.0
     assert np.max(np.abs(net.predict(X_XOR) - Y_XOR)) < 0.25
 
@@ -186,18 +186,18 @@ def test_same_seed_same_run_and_different_seed_differs():
 def test_one_host_transfer_per_epoch(monkeypatch):
     """Inside the batch loop nothing is read back to the host or copied to the device."""
     calls = {"to_numpy": 0, "to_device": 0}
-    real_to_numpy, real_asarray = training.to_numpy, training._Run.xp_asarray
+    real_to_numpy, real_indices = training.to_numpy, _run_data.device_indices
 
     def counting_to_numpy(x):
         calls["to_numpy"] += 1
         return real_to_numpy(x)
 
-    def counting_asarray(self, indices):
+    def counting_indices(backend, indices):
         calls["to_device"] += 1
-        return real_asarray(self, indices)
+        return real_indices(backend, indices)
 
     monkeypatch.setattr(training, "to_numpy", counting_to_numpy)
-    monkeypatch.setattr(training._Run, "xp_asarray", counting_asarray)
+    monkeypatch.setattr(_run_data, "device_indices", counting_indices)
     X, y = _blobs(n=50)
     _quiet(X, y, epochs=4, batch_size=5, validation_split=0.2)
     # per epoch: one read of the figures, one copy of the permutation; plus the split

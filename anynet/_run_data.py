@@ -1,0 +1,224 @@
+"""The data of a training run: checked, split, placed, and planned batch by batch.
+
+One process holds all the rows. Under MPI every rank passes the same rows
+(replicated: each computes a contiguous share of every batch) or its own
+(sharded: the dataset is the shards stacked in rank order); the communicator
+(``anynet.distributed``) does the exchanges, and on one process it does nothing,
+so one code path serves both. ``pool_figures`` combines the epoch's figures of
+every part into those of the whole dataset.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks
+from ._backend import index_dtype
+from .metrics import pool
+from .tasks import Task, encode_targets, host_targets, infer_task, stack_samples, task_sample
+
+
+@dataclass
+class RunData:
+    """The rows a process trains and scores on, and where they sit in the whole.
+
+    Attributes
+    ----------
+    task : Task
+    X, Y : arrays of shape (n_rows, n_features) and (n_rows, n_outputs)
+        This process's training rows, on the network's device.
+    X_val, Y_val : arrays or None
+        The validation rows this process scores (None: it scores none).
+    n_total : int
+        Training rows of the whole dataset, over every rank.
+    offset : int
+        Where this process's rows start in it (sharded runs).
+    val_counts : list of int
+        Validation rows each rank scores.
+    sharded : bool
+    """
+
+    task: Task
+    X: object
+    Y: object
+    X_val: object
+    Y_val: object
+    n_total: int
+    offset: int
+    val_counts: list
+    sharded: bool
+
+    @property
+    def has_val(self):
+        return sum(self.val_counts) > 0
+
+    def plan(self, rng, backend, batch_size, shuffle, comm):
+        """The epoch's order of this process's rows (device indices, or None in
+        order) and ``rows(k, lo, hi)``: the [a, b) of that order that global batch
+        k, rows [lo, hi) of the whole dataset, takes here."""
+        drawn = rng.permutation(self.n_total) if shuffle else None
+        if self.sharded:
+            local, bounds = shard_rows(np.arange(self.n_total) if drawn is None else drawn,
+                                       self.offset, int(self.X.shape[0]), batch_size)
+            order = None if drawn is None else device_indices(backend, local)
+            return order, lambda k, lo, hi: (int(bounds[k]), int(bounds[k + 1]))
+        order = None if drawn is None else device_indices(backend, drawn)
+        return order, lambda k, lo, hi: comm.part(lo, hi)
+
+
+def device_indices(backend, host_indices):
+    """Host integer indices on the device, in its index dtype (one explicit transfer)."""
+    return backend.xp.asarray(host_indices, dtype=index_dtype(backend), device=backend.device)
+
+
+def prepare(X, y, opts, backend, dtype, comm, rng):
+    """The run's :class:`RunData`, the same task on every rank; errors on one rank
+    are raised on all of them (``comm.together``)."""
+    if opts.sharded:
+        return _shards(X, y, opts, backend, dtype, comm)
+    with comm.together():
+        y_host = host_targets(y)
+        task = _task(opts, y_host)
+        _checks.same_origin(X=X, y=y)
+        X = _features(X, opts, backend, dtype)
+        Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
+        X, Y, X_val, Y_val = _split(X, Y, task, opts, backend, dtype, rng)
+    comm.check_replicated(backend.xp, X, Y)
+    if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
+        X_val = Y_val = None
+    n_val = 0 if X_val is None else int(X_val.shape[0])
+    return RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
+                   sharded=False)
+
+
+def _shards(X, y, opts, backend, dtype, comm):
+    """Each rank passes its own rows: the ranks exchange their feature counts, a
+    sample of their targets and their row counts, so every rank infers the task
+    of the whole dataset (a rank may not hold every class) and knows where its
+    rows sit in it."""
+    with comm.together():
+        if (getattr(X, "shape", None) or np.shape(X))[:1] == (0,):
+            raise ValueError("X has no rows on this rank; with sharded=True every rank "
+                             "needs at least one row")
+        y_host = host_targets(y)
+        _checks.same_origin(X=X, y=y)
+        X = _features(X, opts, backend, dtype)
+        sample = task_sample(y_host)
+    shards = comm.allgather((int(X.shape[1]), sample))
+    with comm.together():  # every rank decides alike from the same facts
+        widths = [w for w, _ in shards]
+        if len(set(widths)) > 1:
+            raise ValueError(f"X has a different number of features on different "
+                             f"ranks: {widths}")
+        task = _task(opts, stack_samples([s for _, s in shards]))
+        Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
+        # each rank holds out part of its own shard: a stream of its own, so the
+        # shared stream (the batches) stays in step on every rank
+        own = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, comm.rank]))
+        X, Y, X_val, Y_val = _split(X, Y, task, opts, backend, dtype, own)
+    kept = comm.allgather(int(X.shape[0]))
+    n_val = 0 if X_val is None else int(X_val.shape[0])
+    return RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
+                   comm.allgather(n_val), sharded=True)
+
+
+def _task(opts, y_host):
+    """The Task: inferred from host targets, or the warm-started network's own."""
+    network = opts.network
+    if network is None:
+        return infer_task(y_host, opts.loss)
+    if opts.loss is not None and opts.loss != network.loss:
+        raise ValueError(f"loss={opts.loss!r} differs from the network's loss "
+                         f"{network.loss!r}")
+    return network.task
+
+
+def _features(X, opts, backend, dtype, name="X"):
+    if opts.network is not None:
+        n_features = opts.network.layer_sizes[0]
+    else:  # -1 when X is not 2-D: the check says so
+        shape = getattr(X, "shape", None) or np.shape(X)
+        n_features = shape[1] if len(shape) == 2 else -1
+    return _checks.features(backend, dtype, X, n_features, name=name)
+
+
+def _targets(y_host, task, n_samples, backend, dtype, name):
+    encoded = encode_targets(y_host, task, name)
+    return _checks.targets(backend, dtype, encoded, n_samples, task.n_outputs, task.loss,
+                           name=name, x_name="X_val" if name == "y_val" else "X")
+
+
+def _split(X, Y, task, opts, backend, dtype, rng):
+    """(X, Y, X_val, Y_val): the validation set given, held out at random, or none."""
+    if opts.validation_data is not None:
+        Xv, yv = opts.validation_data
+        _checks.same_origin(X_val=Xv, y_val=yv)
+        Xv = _checks.features(backend, dtype, Xv, X.shape[1], name="X_val")
+        Yv = _targets(host_targets(yv, "y_val"), task, Xv.shape[0], backend, dtype, "y_val")
+        return X, Y, Xv, Yv
+    split = opts.validation_split or (0.1 if opts.early_stopping else 0.0)
+    if not split:
+        return X, Y, None, None
+    n = X.shape[0]
+    n_val = int(math.ceil(n * split))
+    if n_val >= n:
+        raise ValueError(f"validation_split={split} leaves no training samples out of {n}")
+    order = device_indices(backend, rng.permutation(n))
+    take = backend.xp.take
+    val, fit = order[:n_val], order[n_val:]
+    return take(X, fit, axis=0), take(Y, fit, axis=0), take(X, val, axis=0), \
+        take(Y, val, axis=0)
+
+
+def shard_rows(order, offset, n_local, batch_size):
+    """The rows of each global batch that live in this rank's shard.
+
+    Parameters
+    ----------
+    order : int array of shape (n_total,)
+        The epoch's order of the whole dataset (global row numbers).
+    offset, n_local : int
+        This rank's shard holds global rows [offset, offset + n_local).
+    batch_size : int
+        Rows per global batch.
+
+    Returns
+    -------
+    local : int64 array of shape (n_local,)
+        This shard's row numbers in the order they are visited.
+    bounds : int64 array of shape (n_batches + 1,)
+        Global batch k uses ``local[bounds[k]:bounds[k + 1]]`` here.
+    """
+    mine = (order >= offset) & (order < offset + n_local)
+    local = (order[mine] - offset).astype(np.int64)
+    seen = np.concatenate([[0], np.cumsum(mine, dtype=np.int64)])
+    edges = np.append(np.arange(0, order.shape[0], batch_size), order.shape[0])
+    return local, seen[edges]
+
+
+def pool_figures(rows, data, kind):
+    """The epoch's figures of the whole dataset from every part's, on the host.
+
+    Parameters
+    ----------
+    rows : float array of shape (n_parts, 4 + width)
+        Per part (rank): its summed training loss, its validation loss, its
+        metric's parts, its first non-finite batch (or -1), whether all its
+        parameters are finite.
+    data : RunData
+    kind : tasks.LossKind
+
+    Returns
+    -------
+    (loss, val_loss, val_metric, bad_batch, finite) as Python floats.
+    """
+    counts = np.asarray(data.val_counts, dtype=np.float64)
+    loss = float(np.sum(rows[:, 0])) / data.n_total
+    val_loss = val_metric = 0.0
+    if data.has_val:
+        val_loss = float(np.sum(rows[:, 1] * (counts > 0))) if kind.reduction == "sum" \
+            else float(np.sum(rows[:, 1] * counts) / np.sum(counts))
+        val_metric = pool(kind.metric.name, rows[:, 2:-2], counts)
+    bad = rows[:, -2][rows[:, -2] >= 0.0]
+    return loss, val_loss, val_metric, float(bad.min()) if bad.size else -1.0, \
+        float(rows[:, -1].min())
