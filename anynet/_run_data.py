@@ -53,17 +53,15 @@ class RunData:
         return sum(self.val_counts) > 0
 
     def plan(self, rng, backend, batch_size, shuffle, comm):
-        """The epoch's order of this process's rows (device indices, or None in
-        order) and ``rows(k, lo, hi)``: the [a, b) of that order that global batch
-        k, rows [lo, hi) of the whole dataset, takes here."""
-        drawn = rng.permutation(self.n_total) if shuffle else None
+        """The epoch's order of this process's rows (device indices) and
+        ``rows(k, lo, hi)``: the [a, b) of that order that global batch k, rows
+        [lo, hi) of the whole dataset, takes here."""
+        drawn = rng.permutation(self.n_total) if shuffle else np.arange(self.n_total)
         if self.sharded:
-            local, bounds = shard_rows(np.arange(self.n_total) if drawn is None else drawn,
-                                       self.offset, int(self.X.shape[0]), batch_size)
-            order = None if drawn is None else device_indices(backend, local)
-            return order, lambda k, lo, hi: (int(bounds[k]), int(bounds[k + 1]))
-        order = None if drawn is None else device_indices(backend, drawn)
-        return order, lambda k, lo, hi: comm.part(lo, hi)
+            local, bounds = shard_rows(drawn, self.offset, int(self.X.shape[0]), batch_size)
+            return device_indices(backend, local), \
+                lambda k, lo, hi: (int(bounds[k]), int(bounds[k + 1]))
+        return device_indices(backend, drawn), lambda k, lo, hi: comm.part(lo, hi)
 
 
 def device_indices(backend, host_indices):

@@ -7,7 +7,7 @@ are read from the outputs, which score) from ``anynet.tasks.TABLE``.
 """
 import numpy as np
 
-from . import _checks, propagation
+from . import _checks, steps
 from ._backend import is_dask_array, to_numpy
 from ._dask import predict_dask
 from .activations import ACTIVATIONS
@@ -129,7 +129,7 @@ class Network(dict):
         with self.backend.activate():
             if is_dask_array(X):
                 return predict_dask(self, X)
-            return propagation.predict(self, self._features(X))
+            return steps.predictor(self)(dict(self), self._features(X))
 
     def predict_classes(self, X):
         """Predicted class labels, a host NumPy array of shape (n_samples,).

@@ -10,7 +10,7 @@ training loops call those directly.
 """
 import numbers
 
-from . import _checks, propagation
+from . import _checks, propagation, steps
 from ._backend import backend_of, float_dtype, is_array, is_writeable, resolve_backend
 from .activations import check_activation
 from .initializers import initial_weights
@@ -279,12 +279,13 @@ def train_network(X, y, input_size, hidden_size, output_size, epochs, learning_r
         X = net._features(X)
         Y = _checks.targets(net.backend, net.dtype, y, X.shape[0], net.layer_sizes[-1],
                             net.loss)
+        step, params = steps.gradient_descent_step(net), dict(net)  # compiled on JAX
         for epoch in range(epochs):
-            outputs = propagation.forward(net, X)
             if verbose and epoch % print_every == 0:
-                loss = LOSSES[net.loss](net.xp, Y, outputs[-1])
+                loss = LOSSES[net.loss](net.xp, Y, propagation.predict(net, X))
                 print(f"Epoch {epoch}, Loss: {float(loss)}")
-            propagation.update(net, propagation.backward(net, outputs, X, Y), learning_rate)
+            params = step(params, X, Y, learning_rate)
+            net.update(params)
     return net
 
 

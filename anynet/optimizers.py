@@ -15,16 +15,25 @@ An optimizer object given to ``anynet.train`` is a template: each run works on
 its own :meth:`Optimizer.fresh` copy, and the trained network keeps that copy,
 with its state, as ``network.optimizer``.
 
+Each step is two parts. :meth:`Optimizer.scalars` computes, on the host, the
+step's Python floats (the learning rate, and for Adam its bias-corrected step
+size); :meth:`Optimizer.apply` is the array arithmetic, a pure function of
+(parameters, state, gradients, scalars), which a training loop may compile
+(``jax.jit`` on JAX) as part of its batch step: so nothing in it may depend on
+the step count but through the scalars.
+
 To write your own, subclass :class:`Optimizer`: name its per-parameter state
 arrays in ``state_names`` (kept in ``self.state[name][param]``), keep every
 constructor argument as an attribute of the same name, and write
-``_update(key, p, g, lr)``. Such an optimizer saves and checkpoints like the
-built-in ones.
+``_update(key, p, g, s)`` with ``s["lr"]`` the learning rate (and override
+``scalars`` for anything else that changes from step to step). Such an
+optimizer saves, checkpoints and compiles like the built-in ones.
 """
 import copy
 import math
 
 from . import _checks
+from ._backend import is_writeable
 from ._params import arguments_repr, constructor_arguments
 
 
@@ -67,33 +76,53 @@ class Optimizer:
         twin.__dict__.pop("xp", None)
         return twin
 
-    def _init_state(self, net):
-        self.state = {name: {k: self.xp.zeros_like(p) for k, p in net.items()}
-                      for name in self.state_names}
+    def start(self, net):
+        """Zero state arrays mirroring ``net``'s parameters, unless it has some
+        (inside the network's device scope)."""
+        if not self.state and self.state_names:
+            self.state = {name: {k: net.xp.zeros_like(p) for k, p in net.items()}
+                          for name in self.state_names}
 
     def step(self, net, grads, learning_rate):
         """One update of every parameter of ``net`` from ``grads`` ({"dW1": ...})."""
-        self.xp = net.xp
         with net.backend.activate():  # zeros_like() and kernels run on the current device
-            if self.t == 0:
-                self._init_state(net)
+            self.start(net)
             self.t += 1
-            for key in net:
-                p, g = self._decay(net[key], grads["d" + key], learning_rate)
-                net[key] = self._update(key, p, g, learning_rate)
+            params, self.state = self.apply(net.xp, net, self.state, grads,
+                                            self.scalars(learning_rate))
         return net
 
-    def _decay(self, p, g, lr):
+    def scalars(self, learning_rate):
+        """This step's Python floats (``self.t`` already counts it): {"lr": ...}."""
+        return {"lr": learning_rate}
+
+    def apply(self, xp, params, state, grads, s):
+        """The step's arithmetic: ``(params, state)`` updated from ``grads`` and the
+        scalars ``s``, in place where the arrays allow it (JAX's are rebound).
+
+        A pure function of its arguments (the hyperparameters are constants), so
+        that a batch step can be compiled around it.
+        """
+        worker = copy.copy(self)  # state and namespace of this call only
+        worker.xp, worker.state = xp, {name: dict(arrays) for name, arrays in state.items()}
+        for key in params:
+            p, g = worker._decay(params[key], grads["d" + key], s)
+            params[key] = worker._update(key, p, g, s)
+        return params, worker.state
+
+    def _decay(self, p, g, s):
         """L2 weight decay: add the gradient of wd/2 * ||p||^2 (as torch.optim does)."""
         return (p, g + self.weight_decay * p) if self.weight_decay else (p, g)
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key, p, g, s):
         raise NotImplementedError
 
     def snapshot(self, xp):
         """A copy of the step count and state, for :meth:`restore` (made with the
-        network's namespace ``xp``, inside its device scope)."""
-        return self.t, {name: {k: xp.asarray(v, copy=True) for k, v in arrays.items()}
+        network's namespace ``xp``, inside its device scope; immutable arrays, JAX's,
+        are kept as they are)."""
+        return self.t, {name: {k: xp.asarray(v, copy=True) if is_writeable(v) else v
+                                for k, v in arrays.items()}
                         for name, arrays in self.state.items()}
 
     def restore(self, snapshot):
@@ -108,8 +137,8 @@ class Optimizer:
 class SGD(Optimizer):
     """Plain gradient descent: p -= lr * g."""
 
-    def _update(self, key, p, g, lr):
-        g *= lr
+    def _update(self, key, p, g, s):
+        g *= s["lr"]
         p -= g
         return p
 
@@ -128,14 +157,14 @@ class Momentum(Optimizer):
         self.momentum = _unit_interval(momentum, "momentum")
         self.nesterov = bool(nesterov)
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key, p, g, s):
         v = self.state["velocity"][key]
         v *= self.momentum
         v += g
         self.state["velocity"][key] = v
         if self.nesterov:
             g += self.momentum * v
-        p -= lr * (g if self.nesterov else v)
+        p -= s["lr"] * (g if self.nesterov else v)
         return p
 
 
@@ -156,22 +185,26 @@ class Adam(Optimizer):
         self.beta2 = _unit_interval(beta2, "beta2")
         self.eps = _checks.positive_number(eps, "eps")
 
-    def _update(self, key, p, g, lr):
-        m, v = self.state["m"][key], self.state["v"][key]
-        b1, b2 = self.beta1, self.beta2
-        m *= b1
-        m += g
-        g *= g  # g is scratch: it becomes g^2
-        v *= b2
-        v += g
-        self.state["m"][key], self.state["v"][key] = m, v
+    def scalars(self, learning_rate):
         # torch: p -= lr / bc1 * m_adam / (sqrt(v_adam / bc2) + eps), bc = 1 - beta^t;
         # with m_adam = (1 - b1) m and v_adam = (1 - b2) v that is k * m / (sqrt(v) + e)
-        root = math.sqrt((1.0 - b2) / (1.0 - b2 ** self.t))
+        b1, b2, t = self.beta1, self.beta2, self.t
+        root = math.sqrt((1.0 - b2) / (1.0 - b2 ** t))
+        return {"lr": learning_rate, "eps": self.eps / root,
+                "step": learning_rate * (1.0 - b1) / (1.0 - b1 ** t) / root}
+
+    def _update(self, key, p, g, s):
+        m, v = self.state["m"][key], self.state["v"][key]
+        m *= self.beta1
+        m += g
+        g *= g  # g is scratch: it becomes g^2
+        v *= self.beta2
+        v += g
+        self.state["m"][key], self.state["v"][key] = m, v
         denom = self.xp.sqrt(v)
-        denom += self.eps / root
+        denom += s["eps"]
         step = m / denom
-        step *= lr * (1.0 - b1) / (1.0 - b1 ** self.t) / root
+        step *= s["step"]
         p -= step
         return p
 
@@ -183,9 +216,9 @@ class AdamW(Adam):
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
         super().__init__(beta1, beta2, eps, weight_decay)
 
-    def _decay(self, p, g, lr):
+    def _decay(self, p, g, s):
         if self.weight_decay:
-            p *= 1.0 - lr * self.weight_decay
+            p *= 1.0 - s["lr"] * self.weight_decay
         return p, g
 
 
@@ -199,7 +232,7 @@ class RMSprop(Optimizer):
         self.alpha = _unit_interval(alpha, "alpha")
         self.eps = _checks.positive_number(eps, "eps")
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key, p, g, s):
         v = self.state["v"][key]
         v *= self.alpha
         v += (1.0 - self.alpha) * (g * g)
@@ -207,7 +240,7 @@ class RMSprop(Optimizer):
         denom = self.xp.sqrt(v)
         denom += self.eps
         step = g / denom
-        step *= lr
+        step *= s["lr"]
         p -= step
         return p
 

@@ -17,14 +17,13 @@ import warnings
 
 import numpy as np
 
-from . import propagation
+from . import steps
 from ._arguments import backend_and_dtype, checked_options
 from ._backend import floating_point_warnings_off, to_numpy, tune_host_allocator
 from ._run_data import pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
                           write_checkpoint)
 from .distributed import communicator
-from .losses import LOSSES
 from .network import initialize_network
 from .optimizers import make_optimizer
 from .progress import Progress
@@ -182,7 +181,12 @@ class _Run:
         self.data = prepare(X, y, opts, backend, dtype, comm, rng)
         with comm.together():
             self.state = self._start(rng, dtype)
-        self.kind = TABLE[self.state.network.loss]
+        net, optimizer = self.state.network, self.state.optimizer
+        optimizer.start(net)
+        self.kind = TABLE[net.loss]
+        # the batch step and the epoch's figures, compiled on JAX
+        self.step = steps.training_step(net, optimizer, opts.clip_norm)
+        self.figures = steps.epoch_figures(net, self.kind.metric, self.data.X_val is not None)
         self.state.history["metric"] = self.kind.metric.name
         self.state.history["stopped"] = None
         distributed = comm.start(self.state.network, replicated=not opts.sharded)
@@ -300,11 +304,10 @@ class _Run:
         -1, 1.0 if every parameter is finite) of the whole dataset, read with the
         epoch's one sync, or None when Ctrl-C stopped the epoch.
         """
-        xp, net, data, opts, comm = self.xp, self.state.network, self.data, self.opts, \
-            self.comm
+        xp, data, opts, comm, step = self.xp, self.data, self.opts, self.comm, self.step
+        net, optimizer = self.state.network, self.state.optimizer
         X, Y, n, batch = data.X, data.Y, data.n_total, opts.batch_size
         order, rows = data.plan(self.state.rng, self.backend, batch, opts.shuffle, comm)
-        loss_fn = LOSSES[net.loss]
         summed = self.kind.reduction == "sum"  # a rank's part adds to the batch's sum as is
         total = xp.zeros((), dtype=X.dtype, device=self.backend.device)
         bad = xp.asarray(-1.0, dtype=X.dtype, device=self.backend.device)
@@ -312,52 +315,28 @@ class _Run:
             hi = min(lo + batch, n)
             a, b = rows(number, lo, hi)
             if b > a:
-                if order is None:
-                    Xb, Yb = X[a:b, ...], Y[a:b, ...]
-                else:
-                    idx = order[a:b]
-                    Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-                outputs = propagation.forward(net, Xb)
-                batch_loss = loss_fn(xp, Yb, outputs[-1])
-                total = total + batch_loss * float(hi - lo if summed else b - a)
-                # remember the first batch whose loss is not finite, without reading it here
-                bad = xp.where((bad < 0.0) & ~xp.isfinite(batch_loss), float(number), bad)
-                grads = propagation.backward(net, outputs, Xb, Yb)
+                grads, total, bad = step.gradients(dict(net), X, Y, order[a:b], total, bad,
+                                                   float(number),
+                                                   float(hi - lo if summed else b - a))
             else:  # none of this batch's rows are this rank's
                 grads = {"d" + k: xp.zeros_like(v) for k, v in net.items()}
             # this rank's share of the batch's gradient; Ctrl-C on any rank stops all
             stop = comm.sum_gradients(net, grads, 1.0 if summed else (b - a) / (hi - lo),
                                       stop=interrupt.requested)
-            if opts.clip_norm is not None:
-                _clip_global_norm(xp, grads, opts.clip_norm)
-            self.state.optimizer.step(net, grads, lr)
+            optimizer.t += 1
+            params, optimizer.state = step.update(dict(net), optimizer.state, grads,
+                                                  optimizer.scalars(lr))
+            net.update(params)
             if stop:  # every rank after the same batch
                 return None
-        finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in net.values()]))
-        host = to_numpy(self._figures(total, bad, finite))  # the one sync
+        figures = self.figures(dict(net), data.X_val, data.Y_val, total, bad)
+        host = to_numpy(figures)  # the one sync
         # every rank's figures: an interruption seen by any rank stops them all
         rows = np.asarray(comm.allgather(np.append(host.astype(np.float64),
                                                    float(interrupt.requested))))
         if np.any(rows[:, -1] > 0.0):
             return None
         return pool_figures(rows[:, :-1], data, self.kind)
-
-    def _figures(self, total, bad, finite):
-        """This part's figures on the device, as one 1-D array: its summed loss, its
-        validation loss, its metric's parts, bad, finite (see ``pool_figures``)."""
-        xp, data, net = self.xp, self.data, self.state.network
-        dtype, metric = data.X.dtype, self.kind.metric
-        if data.X_val is not None:
-            P = propagation.predict(net, data.X_val)
-            val_loss = LOSSES[net.loss](xp, data.Y_val, P)
-            parts = metric.parts(xp, data.Y_val, P)
-        else:
-            val_loss = total * 0.0
-            parts = xp.zeros((metric.width(net.layer_sizes[-1]),), dtype=dtype,
-                             device=self.backend.device)
-        head = xp.stack([xp.astype(total, dtype), xp.astype(val_loss, dtype)])
-        tail = xp.stack([xp.astype(bad, dtype), xp.astype(finite, dtype)])
-        return xp.concat([head, xp.astype(parts, dtype), tail])
 
     # --- stopping, checkpoints, the result ---------------------------------------
 
@@ -416,11 +395,3 @@ class _Run:
         original.history, original.optimizer = net.history, net.optimizer
         return original
 
-
-def _clip_global_norm(xp, grads, max_norm):
-    """Scale all gradients by min(1, max_norm / (norm + 1e-6)) without a host sync."""
-    total = sum(xp.sum(g * g) for g in grads.values())
-    scale = xp.minimum(max_norm / (xp.sqrt(total) + 1e-6), 1.0)
-    for key, g in grads.items():
-        g *= scale
-        grads[key] = g

@@ -19,6 +19,7 @@ LAYERS = [
     ["losses", "metrics", "_nccl"],
     ["tasks"],  # the one table: what each loss means for a task
     ["_checks", "propagation", "_dask"],
+    ["steps"],  # the steps as pure functions, compiled where the backend can
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
     ["persistence"],

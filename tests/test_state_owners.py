@@ -150,9 +150,9 @@ class Lion(Optimizer):
         super().__init__(weight_decay)
         self.beta1, self.beta2 = beta1, beta2
 
-    def _update(self, key, p, g, lr):
+    def _update(self, key, p, g, s):
         m = self.state["m"][key]
-        p -= lr * self.xp.sign(self.beta1 * m + (1.0 - self.beta1) * g)
+        p -= s["lr"] * self.xp.sign(self.beta1 * m + (1.0 - self.beta1) * g)
         self.state["m"][key] = self.beta2 * m + (1.0 - self.beta2) * g
         return p
 
@@ -162,8 +162,8 @@ class Opaque(Optimizer):
         super().__init__()
         self._rate = rate
 
-    def _update(self, key, p, g, lr):
-        p -= lr * self._rate * g
+    def _update(self, key, p, g, s):
+        p -= s["lr"] * self._rate * g
         return p
 
 

@@ -1,0 +1,168 @@
+"""Training and prediction steps as pure functions of arrays, compiled where the
+backend can.
+
+A mini-batch step is two halves. ``gradients`` gathers the batch, runs the
+forward and backward passes and keeps the epoch's running loss and its first
+non-finite batch; ``update`` clips the gradients and takes the optimizer's step.
+Between the two, an MPI run sums the gradients over its ranks. Each half is a
+pure function of (parameters, optimizer state, data, scalars) that calls only
+the Array API namespace, and the backend compiles it
+(``_backend.compile_function``): ``jax.jit`` on JAX; elsewhere the same code
+runs eagerly and updates in place. The
+scalars (learning rate, the batch's number and weight, Adam's step size) are
+Python floats: a compiled step takes them as arguments and is not compiled
+again when they change.
+
+Compiled functions are kept for the whole process, by everything they close
+over (the network's configuration, the optimizer's class and hyperparameters,
+clipping), so a second ``train`` with the same configuration and batch shapes
+compiles nothing; JAX's persistent cache spares a new process the compiling.
+"""
+from dataclasses import dataclass
+
+from . import propagation
+from ._backend import compile_function
+from .losses import LOSSES
+
+_CACHE = {}
+
+
+class _View(dict):
+    """Parameters, with the configuration ``anynet.propagation`` reads from a network."""
+
+    __slots__ = ("xp", "layers", "n_layers", "output_activation", "loss")
+
+
+def _viewer(net):
+    """A function making a :class:`_View` of ``net``'s configuration over other arrays."""
+    xp, layers, n_layers = net.xp, net.layers, net.n_layers
+    output_activation, loss = net.output_activation, net.loss
+
+    def view(params):
+        v = _View(params)
+        v.xp, v.layers, v.n_layers = xp, layers, n_layers
+        v.output_activation, v.loss = output_activation, loss
+        return v
+    return view
+
+
+def _config(net):
+    """What a step closes over of a network (its shapes are the arrays')."""
+    return (net.backend.name, net.xp.__name__, net.n_layers, net.activation,
+            net.output_activation, net.loss)
+
+
+def _cached(key, build):
+    if key not in _CACHE:
+        _CACHE[key] = build()
+    return _CACHE[key]
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """The two halves of a mini-batch step (see the module's docstring).
+
+    ``gradients(params, X, Y, index, total, bad, number, weight) -> (grads, total, bad)``:
+    the gradients of the batch ``X[index], Y[index]``; ``total`` plus ``weight``
+    times its loss; ``bad``, the first non-finite batch so far (-1: none), set to
+    ``number`` if this batch's loss is not finite.
+
+    ``update(params, state, grads, scalars) -> (params, state)``: the clipped
+    gradients' optimizer step.
+    """
+
+    gradients: object
+    update: object
+
+
+def training_step(net, optimizer, clip_norm):
+    """The :class:`TrainingStep` of ``net`` trained by ``optimizer``, compiled and cached."""
+    key = ("train", _config(net), type(optimizer), repr(optimizer), clip_norm)
+    return _cached(key, lambda: _training_step(net, optimizer, clip_norm))
+
+
+def _training_step(net, optimizer, clip_norm):
+    xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
+    template = optimizer.fresh()  # hyperparameters only: the step keeps no run's state
+
+    def gradients(params, X, Y, index, total, bad, number, weight):
+        Xb, Yb = xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
+        params = view(params)
+        outputs = propagation.forward(params, Xb)
+        loss = loss_fn(xp, Yb, outputs[-1])
+        total = total + loss * weight
+        # remember the first batch whose loss is not finite, without reading it here
+        bad = xp.where((bad < 0.0) & ~xp.isfinite(loss), number, bad)
+        return propagation.backward(params, outputs, Xb, Yb), total, bad
+
+    def update(params, state, grads, scalars):
+        if clip_norm is not None:
+            clip_global_norm(xp, grads, clip_norm)
+        return template.apply(xp, params, state, grads, scalars)
+
+    backend = net.backend
+    # no donation: an epoch's snapshot (for rollback) keeps JAX's parameters by reference
+    return TrainingStep(compile_function(backend, gradients),
+                        compile_function(backend, update))
+
+
+def clip_global_norm(xp, grads, max_norm):
+    """Scale all gradients by min(1, max_norm / (norm + 1e-6)) without a host sync
+    (as ``torch.nn.utils.clip_grad_norm_``)."""
+    total = sum(xp.sum(g * g) for g in grads.values())
+    scale = xp.minimum(max_norm / (xp.sqrt(total) + 1e-6), 1.0)
+    for key, g in grads.items():
+        g *= scale
+        grads[key] = g
+
+
+def gradient_descent_step(net):
+    """``step(params, X, Y, learning_rate) -> params``: one full-batch step of plain
+    gradient descent (the tutorial's), compiled and cached."""
+    def build():
+        view = _viewer(net)
+
+        def step(params, X, Y, learning_rate):
+            params = view(params)
+            grads = propagation.backward(params, propagation.forward(params, X), X, Y)
+            return dict(propagation.update(params, grads, learning_rate))
+        return compile_function(net.backend, step)
+    return _cached(("descent", _config(net)), build)
+
+
+def predictor(net):
+    """``predict(params, X) -> outputs``: the cache-free forward pass, compiled and cached."""
+    def build():
+        view = _viewer(net)
+        return compile_function(net.backend, lambda params, X: propagation.predict(
+            view(params), X))
+    return _cached(("predict", _config(net)), build)
+
+
+def epoch_figures(net, metric, with_validation):
+    """``figures(params, X_val, Y_val, total, bad) -> 1-D array``, compiled and cached:
+    a part's figures at the end of an epoch, for its one read on the host.
+
+    The array holds: ``total`` (the summed training loss), the validation loss
+    and ``metric``'s parts on (X_val, Y_val) (zeros without validation rows),
+    ``bad`` (the first non-finite batch, or -1), and 1 if every parameter is
+    finite, else 0 (see ``anynet._run_data.pool_figures``).
+    """
+    def build():
+        xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
+        width = metric.width(net.layer_sizes[-1])
+
+        def figures(params, X_val, Y_val, total, bad):
+            dtype = total.dtype
+            finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in params.values()]))
+            if with_validation:
+                P = propagation.predict(view(params), X_val)
+                val_loss, parts = loss_fn(xp, Y_val, P), metric.parts(xp, Y_val, P)
+            else:  # zeros on total's device
+                val_loss, parts = total * 0.0, xp.broadcast_to(total * 0.0, (width,))
+            head = xp.stack([total, xp.astype(val_loss, dtype)])
+            tail = xp.stack([xp.astype(bad, dtype), xp.astype(finite, dtype)])
+            return xp.concat([head, xp.astype(parts, dtype), tail])
+        return compile_function(net.backend, figures)
+    return _cached(("figures", _config(net), net.layer_sizes[-1], metric.name,
+                    metric.parts, with_validation), build)
