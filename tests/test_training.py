@@ -59,16 +59,18 @@ def test_defaults_solve_xor(seed):
     assert np.max(np.abs(net.predict(X_XOR) - Y_XOR)) < 0.25
 
 
+# MLPClassifier(random_state=s).fit(Xtr, ytr).score(Xte, yte) for s in 0, 1 on the split
+# below, with scikit-learn 1.9.1: 0.96 and 0.97333 (pinned: refitting it took 3-40 s a run)
+SKLEARN_DIGITS_SCORE = (0.96 + 0.9733333333333334) / 2
+
+
 def test_defaults_reach_scikit_learn_on_digits():
     datasets = pytest.importorskip("sklearn.datasets")
     from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPClassifier
     X, y = datasets.load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    theirs = np.mean([MLPClassifier(random_state=s).fit(Xtr, ytr).score(Xte, yte)
-                      for s in range(2)])
     ours = np.mean([_quiet(Xtr, ytr, seed=s).score(Xte, yte) for s in range(2)])
-    assert ours >= theirs - 0.01, (ours, theirs)
+    assert ours >= SKLEARN_DIGITS_SCORE - 0.01, (ours, SKLEARN_DIGITS_SCORE)
 
 
 # --- the network that comes back -----------------------------------------------------
