@@ -366,3 +366,35 @@ def test_a_recompressed_model_still_loads(tmp_path, good_model):
     path = _zip(tmp_path / "deflated.npz", _members(arrays, description), zipfile.ZIP_DEFLATED)
     net = anynet.load(path)
     np.testing.assert_array_equal(net["W1"], arrays["W1"])
+
+
+def test_fuzzed_data_files(tmp_path):
+    """The CLI's .npz/.npy input gets the model files' guards: loaded, or a ValueError
+    naming the file (never a BadZipFile, an EOFError or a huge allocation)."""
+    from anynet import datasets
+    rng = np.random.default_rng(2)
+    arrays = {"X": rng.standard_normal((12, 3)), "y": rng.integers(0, 2, 12)}
+    np.savez(tmp_path / "good.npz", **arrays)
+    good = (tmp_path / "good.npz").read_bytes()
+    counts = {"loaded": 0, "ValueError": 0}
+    for case in range(240):
+        path = tmp_path / f"case{case}.npz"
+        if case < 160:
+            path.write_bytes(_mutated_bytes(good, case % 4, rng))
+        else:
+            members = {f"{k}.npy": _npy(v) for k, v in arrays.items()}
+            if case % 2:
+                name = ["X.npy", "y.npy"][int(rng.integers(2))]
+                shape = FORGED_SHAPES[int(rng.integers(len(FORGED_SHAPES)))]
+                members[name] = _npy(arrays[name[:-4]], shape=shape)
+            _zip(path, members, METHODS[int(rng.integers(len(METHODS)))])
+        try:
+            X, y, _ = datasets.load_npz(path)
+            assert np.all(np.isfinite(X)) and len(X) == len(y)
+            counts["loaded"] += 1
+        except ValueError as exc:
+            assert str(exc).startswith(str(path)), exc
+            counts["ValueError"] += 1
+        path.unlink()
+    HOSTILE["fuzzed data files"] = counts
+    assert counts["ValueError"] > 120
