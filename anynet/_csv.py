@@ -80,7 +80,8 @@ def number(path, row, column, cell):
         value = float(cell)
     except ValueError:
         raise ValueError(f"{path}, row {row}, column {column!r}: {_short(cell)} is not a "
-                         f"number") from None
+                         f"number (a column that is not a feature can be left out: "
+                         f"--drop {column})") from None
     if not math.isfinite(value):
         raise ValueError(f"{path}, row {row}, column {column!r}: {_short(cell)} is not "
                          f"finite")

@@ -1,0 +1,299 @@
+"""The work of ``anynet train``, ``predict`` and ``evaluate`` (``anynet.__main__`` parses).
+
+Everything that can be checked before training is: the files to write
+(writable, regular, none of them an input or another output), matplotlib for
+``--plot``, the data and its task, the network's size. The task is decided
+here and passed to ``anynet.train`` as an explicit loss. The features are
+standardised, and the means and scales kept in the model's metadata so that
+``predict`` and ``evaluate`` apply them again.
+"""
+import csv
+import io
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._description import MAX_PARAMETERS
+from ._files import atomic_write, check_target
+
+CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
+
+
+def train(args):
+    """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving)."""
+    from .datasets import load
+    from .persistence import save
+    hidden = _hidden(args.hidden)
+    if args.resume and not args.checkpoint:
+        raise ValueError("--resume needs --checkpoint FILE (the file to resume from)")
+    _check_outputs([("-o", args.output, "output"), ("--plot", args.plot, "--plot"),
+                    ("--checkpoint", args.checkpoint, "checkpoint")], [args.data])
+    if args.plot:
+        _check_plot(args.plot)
+    task = None if args.task == "auto" else args.task
+    X, y, features = load(args.data, args.target, task=task, drop=args.drop, sep=args.sep,
+                          encoding=args.encoding)
+    task = task or ("regress" if y.dtype.kind == "f" else "classify")
+    loss = _loss(y, task)
+    _check_size(args.hidden, [X.shape[1], *hidden, _n_outputs(y, loss)])
+    mean, scale = _standardisation(args.data, X, features)
+    start = time.perf_counter()
+    net, stopped = _fit((X - mean) / scale, y, hidden, loss, args)
+    if args.distributed:
+        from mpi4py import MPI
+        if MPI.COMM_WORLD.Get_rank() != 0:
+            return 0  # rank 0 reports and writes the model
+    net.metadata = {"features": features, "target": args.target or "y", "data": args.data,
+                    "standardize": {"mean": mean.tolist(), "scale": scale.tolist()}}
+    path = save(net, args.output)
+    print(_summary(net, len(X), task, time.perf_counter() - start))
+    print(f"saved {path}")
+    h = net.history
+    if stopped:
+        print(f"anynet: training stopped early (interrupted) during epoch "
+              f"{len(h['loss']) + 1} of {args.epochs}; saved the network trained so far "
+              f"to {path}",
+              file=sys.stderr)
+    if args.plot and h["loss"]:
+        from .plotting import plot_history
+        print(f"plotted {plot_history(h, args.plot)}")
+    return 130 if stopped else 0
+
+
+def _fit(X, y, hidden, loss, args):
+    """(network, stopped by Ctrl-C): ``anynet.train`` with the command's options."""
+    from .training import DivergenceError, train
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            net = train(X, y, hidden=hidden, activation=args.activation, loss=loss,
+                        optimizer=args.optimizer, learning_rate=args.lr,
+                        weight_decay=args.weight_decay, epochs=args.epochs,
+                        batch_size=args.batch_size, backend=args.backend, dtype=args.dtype,
+                        validation_split=args.validation_split,
+                        early_stopping=args.early_stopping, patience=args.patience,
+                        seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
+                        verbose=not args.quiet, distributed=args.distributed)
+        except DivergenceError as exc:
+            raise ValueError(f"training diverged during epoch {exc.epoch + 1}: the loss or a "
+                             f"parameter became NaN or infinite; try a smaller --lr than "
+                             f"{args.lr:g}. Nothing was saved") from None
+    stopped = any(str(w.message).startswith("training interrupted") for w in caught)
+    return net, stopped
+
+
+def _summary(net, n_samples, task, seconds):
+    h = net.history
+    what = "regression" if task == "regress" else f"{len(net._classes())} classes"
+    summary = f"trained {'-'.join(map(str, net.layer_sizes))} on {n_samples} samples ({what})"
+    if h["loss"]:
+        summary += f" in {seconds:.1f} s ({len(h['loss'])} epochs, {net.backend.name} on " \
+                   f"{net.device}): final loss {h['loss'][-1]:.4g}"
+    if h["val_loss"] and h["val_loss"][-1] is not None:
+        summary += f", validation {h['metric']} {h['val_metric'][-1]:.4f}"
+    return summary
+
+
+def _hidden(text):
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--hidden {text!r} is not a list of integers like 64,64") from None
+    if not sizes:
+        raise ValueError("--hidden needs at least one layer size")
+    return sizes
+
+
+def _loss(y, task):
+    """The loss for ``task``: mse, or cross-entropy (binary for one column of 0/1)."""
+    if task == "regress":
+        return "mse"
+    if y.dtype.kind in "biu" and (y.ndim == 1 or y.shape[1] == 1) and np.all(
+            (y == 0) | (y == 1)):
+        return "binary_cross_entropy"
+    return "cross_entropy"
+
+
+def _n_outputs(y, loss):
+    if loss == "binary_cross_entropy" or (loss == "mse" and y.ndim == 1):
+        return 1
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.shape[1]
+    return len(np.unique(y))
+
+
+def _check_size(text, sizes):
+    """Refuse, before allocating, a network that anynet could not save and load."""
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_params > MAX_PARAMETERS:
+        raise ValueError(f"--hidden {text}: a {'-'.join(map(str, sizes))} network has "
+                         f"{n_params:,} parameters, more than anynet saves and loads "
+                         f"({MAX_PARAMETERS:,})")
+
+
+def _standardisation(source, X, names):
+    """(mean, scale) of each column; a column too large to standardise is an error."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, scale = X.mean(axis=0), X.std(axis=0)
+        scale[scale == 0] = 1.0  # constant columns stay as they are
+        finite = np.isfinite(mean) & np.isfinite(scale) & np.all(
+            np.isfinite((X - mean) / scale), axis=0)
+    if not np.all(finite):
+        name = names[int(np.flatnonzero(~finite)[0])]
+        raise ValueError(f"{source}: column {name!r} cannot be standardised: its values "
+                         f"are too large (the standard deviation overflows); rescale it")
+    return mean, scale
+
+
+def _check_plot(path):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install matplotlib") from None
+    kinds = Figure().canvas.get_supported_filetypes()
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in kinds:
+        raise ValueError(f"--plot {path}: unknown image type {kind!r}; use one of "
+                         f"{', '.join(sorted(kinds))}")
+
+
+def _check_outputs(outputs, inputs):
+    """Each (option, path, what) writable, and none of them an input or another output."""
+    seen = []
+    for option, path, what in outputs:
+        if path is None:
+            continue
+        check_target(path, what)
+        for source in inputs:
+            if _same_file(path, source):
+                raise ValueError(f"{option} {path} is the input file {source}: writing it "
+                                 f"would destroy it; choose another file")
+        for other, earlier in seen:
+            if _same_file(path, earlier):
+                raise ValueError(f"{option} {path} is the same file as {other} {earlier}; "
+                                 f"choose another file")
+        seen.append((option, path))
+
+
+def _same_file(a, b):
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links
+    except OSError:
+        return False
+
+
+# --- predict and evaluate --------------------------------------------------------------
+
+def predict(args):
+    """``anynet predict``: one CSV row per input row."""
+    from ._backend import to_numpy
+    from .persistence import load
+    _check_outputs([("-o", args.output, "output")], [args.model, args.data])
+    net = load(args.model, backend=args.backend)
+    X = _model_features(args, net)
+    classifier = net.loss in CLASSIFIER_LOSSES
+    if args.proba and not classifier:
+        raise ValueError(f"--proba needs a classifier; {args.model} is a regressor")
+    if classifier:
+        header, rows = ["prediction"], [[label] for label in net.predict_classes(X).tolist()]
+        if args.proba:
+            P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
+            P = np.concatenate([1.0 - P, P], axis=1) if P.shape[1] == 1 else P
+            header += [f"proba_{c}" for c in net._classes()]
+            rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, P)]
+    else:
+        P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
+        header = ["prediction"] if P.shape[1] == 1 else [f"prediction_{i}"
+                                                         for i in range(P.shape[1])]
+        rows = [[f"{v:.6g}" for v in row] for row in P]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if args.output:
+        atomic_write(args.output, lambda f: f.write(out.getvalue().encode("utf-8")))
+        print(f"wrote {len(rows)} predictions to {args.output}")
+    else:
+        sys.stdout.write(out.getvalue())
+    return 0
+
+
+def evaluate(args):
+    """``anynet evaluate``: the model's accuracy (R^2 for a regressor) on the data."""
+    from .datasets import load, load_csv
+    from .persistence import load as load_model
+    net = load_model(args.model, backend=args.backend)
+    meta = net.metadata or {}
+    classifier = net.loss in CLASSIFIER_LOSSES
+    task = "classify" if classifier else "regress"
+    names = _feature_names(args.model, meta, net.layer_sizes[0])
+    if str(args.data).lower().endswith(".csv"):
+        target = args.target or meta.get("target")
+        if not isinstance(target, str):
+            raise ValueError(f"{args.model} does not say its target column: give --target")
+        X, y, _ = load_csv(args.data, target, features=names, task=task, sep=args.sep,
+                           encoding=args.encoding)
+    else:
+        X, y, _ = load(args.data, args.target, task=task)
+    X = _standardised(args, net, meta, X, names)
+    if classifier and all(isinstance(c, str) for c in net._classes()):
+        y = y.astype(str)  # labels read as integers, where the model's classes are text
+    score = net.score(X, y)
+    print(f"{'accuracy' if classifier else 'R^2'} {score:.4f} on {len(X)} samples of "
+          f"{args.data}")
+    return 0
+
+
+def _model_features(args, net):
+    """X for ``net`` from ``args.data``: the model's columns, standardised as in training."""
+    from .datasets import load_features
+    meta = net.metadata or {}
+    n = net.layer_sizes[0]
+    names = _feature_names(args.model, meta, n)
+    X, _ = load_features(args.data, names, sep=args.sep, encoding=args.encoding)
+    if str(args.data).lower().endswith(".npy") and X.shape[1] == n + 1:
+        X = X[:, :-1]  # features and the target column, as 'anynet train' read it
+    return _standardised(args, net, meta, X, names)
+
+
+def _standardised(args, net, meta, X, names):
+    n = net.layer_sizes[0]
+    if X.shape[1] != n:
+        expected = f": {', '.join(map(repr, names))}" if names else ""
+        raise ValueError(f"{args.data}: {X.shape[1]} feature columns, but the model "
+                         f"{args.model} expects {n}{expected}")
+    if "standardize" not in meta:
+        return X
+    mean, scale = _standardize_meta(args.model, meta["standardize"], n)
+    return (X - mean) / scale
+
+
+def _feature_names(model, meta, n):
+    names = meta.get("features")
+    if names is None:
+        return None
+    if not (isinstance(names, list) and len(names) == n
+            and all(isinstance(name, str) for name in names)):
+        raise ValueError(f"{model}: its metadata 'features' is not a list of {n} column "
+                         f"names")
+    return names
+
+
+def _standardize_meta(model, value, n):
+    try:
+        mean = np.asarray(value["mean"], dtype=np.float64)
+        scale = np.asarray(value["scale"], dtype=np.float64)
+        valid = mean.shape == scale.shape == (n,) and np.all(np.isfinite(mean)) and \
+            np.all(np.isfinite(scale)) and np.all(scale != 0)
+    except (TypeError, ValueError, KeyError, IndexError):
+        valid = False
+    if not valid:
+        raise ValueError(f"{model}: its metadata 'standardize' is not {n} finite means and "
+                         f"non-zero scales")
+    return mean, scale
