@@ -198,3 +198,12 @@ def test_damaged_and_hostile_data_files(tmp_path):
                           ("short.npz", "X has 4 samples but y has 2")]:
         with pytest.raises(ValueError, match=f"{name}: .*{message}"):
             datasets.load(str(tmp_path / name))
+
+
+def test_compressed_data_loads(tmp_path):
+    """numpy.savez_compressed data (a sparse X deflates ~200x) is not taken for a bomb."""
+    rng = np.random.default_rng(0)
+    X = np.where(rng.random((2000, 100)) < 0.01, 1.0, 0.0)
+    np.savez_compressed(tmp_path / "sparse.npz", X=X, y=rng.integers(0, 2, 2000))
+    got = datasets.load_npz(tmp_path / "sparse.npz")
+    np.testing.assert_array_equal(got[0], X)

@@ -279,3 +279,15 @@ def test_a_killed_writer_leaves_no_temporary_behind_the_next_save(tmp_path):
     anynet.save(_trained(), path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.npz",
                                                                 other_target.name])
+
+
+def test_the_description_size_cap(tmp_path, monkeypatch):
+    """At most 64 MB of JSON are read; tried here with the cap lowered to 100 bytes."""
+    path = anynet.save(_trained(), tmp_path / "model.npz")
+    monkeypatch.setattr(persistence, "_MAX_DESCRIPTION", 100)
+    with pytest.raises(ValueError, match=r"model.npz: cannot load: array '__anynet__' is "
+                                         r"damaged \(its header claims \d+ bytes, more than "
+                                         r"anynet reads \(100\)\)"):
+        anynet.load(path)
+    monkeypatch.undo()
+    assert persistence._MAX_DESCRIPTION == 64 << 20
