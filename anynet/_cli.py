@@ -34,6 +34,12 @@ def train(args):
                     ("--checkpoint", args.checkpoint, "checkpoint")], [args.data])
     if args.plot:
         _check_plot(args.plot)
+    if Path(args.output).suffix == ".safetensors":
+        try:
+            import safetensors  # noqa: F401
+        except ImportError:
+            raise ImportError("-o .safetensors needs safetensors: pip install "
+                              "safetensors") from None
     task = None if args.task == "auto" else args.task
     X, y, features = load(args.data, args.target, task=task, drop=args.drop, sep=args.sep,
                           encoding=args.encoding)

@@ -413,3 +413,26 @@ def test_fuzzed_data_files(tmp_path):
         path.unlink()
     HOSTILE["fuzzed data files"] = counts
     assert counts["ValueError"] > 120
+
+
+def test_hostile_safetensors_descriptions(tmp_path, good_model):
+    """The .safetensors reader checks the same description (it sits in the metadata)."""
+    import json
+    safetensors = pytest.importorskip("safetensors.numpy")
+    arrays, d = good_model
+    cases = {"deep": (json.dumps(d).replace('"metadata": {}', '"metadata": ' + "[" * 50_000),
+                      "nested too deeply"),
+             "t": (json.dumps(_with(d, ("optimizer", "t"), float("inf"))), "not a step count"),
+             "layers": (json.dumps(_with(d, ("config", "layer_sizes"), [1] * 20_002)),
+                        "lists 20001 layers"),
+             "not text": (None, "no anynet description")}
+    counts = {}
+    for name, (text, fragment) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.safetensors"
+        safetensors.save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                              str(path), metadata=None if text is None else {"__anynet__": text})
+        with pytest.raises(ValueError, match=fragment) as caught:
+            anynet.load(path)
+        assert str(caught.value).startswith(str(path)), caught.value
+        counts["ValueError"] = counts.get("ValueError", 0) + 1
+    HOSTILE["hostile safetensors"] = counts
