@@ -187,12 +187,12 @@ def _train(args):
 
 
 def _predict(args):
-    from ._cli import predict
+    from ._cli_model import predict
     return predict(args)
 
 
 def _evaluate(args):
-    from ._cli import evaluate
+    from ._cli_model import evaluate
     return evaluate(args)
 
 

@@ -1,4 +1,4 @@
-"""The work of ``anynet train``, ``predict`` and ``evaluate`` (``anynet.__main__`` parses).
+"""The work of ``anynet train`` (``anynet.__main__`` parses; ``_cli_model`` predicts).
 
 Everything that can be checked before training is: the files to write
 (writable, regular, none of them an input or another output), matplotlib for
@@ -7,9 +7,6 @@ here and passed to ``anynet.train`` as an explicit loss. The features are
 standardised, and the means and scales kept in the model's metadata so that
 ``predict`` and ``evaluate`` apply them again.
 """
-import csv
-import io
-import os
 import sys
 import time
 import warnings
@@ -18,9 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._description import MAX_PARAMETERS
-from ._files import atomic_write, check_target
-
-CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
+from ._files import check_outputs
 
 
 def train(args):
@@ -30,7 +25,7 @@ def train(args):
     hidden = _hidden(args.hidden)
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint FILE (the file to resume from)")
-    _check_outputs([("-o", args.output, "output"), ("--plot", args.plot, "--plot"),
+    check_outputs([("-o", args.output, "output"), ("--plot", args.plot, "--plot"),
                     ("--checkpoint", args.checkpoint, "checkpoint")], [args.data])
     if args.plot:
         _check_plot(args.plot)
@@ -165,141 +160,3 @@ def _check_plot(path):
     if kind not in kinds:
         raise ValueError(f"--plot {path}: unknown image type {kind!r}; use one of "
                          f"{', '.join(sorted(kinds))}")
-
-
-def _check_outputs(outputs, inputs):
-    """Each (option, path, what) writable, and none of them an input or another output."""
-    seen = []
-    for option, path, what in outputs:
-        if path is None:
-            continue
-        check_target(path, what)
-        for source in inputs:
-            if _same_file(path, source):
-                raise ValueError(f"{option} {path} is the input file {source}: writing it "
-                                 f"would destroy it; choose another file")
-        for other, earlier in seen:
-            if _same_file(path, earlier):
-                raise ValueError(f"{option} {path} is the same file as {other} {earlier}; "
-                                 f"choose another file")
-        seen.append((option, path))
-
-
-def _same_file(a, b):
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)  # hard links
-    except OSError:
-        return False
-
-
-# --- predict and evaluate --------------------------------------------------------------
-
-def predict(args):
-    """``anynet predict``: one CSV row per input row."""
-    from ._backend import to_numpy
-    from .persistence import load
-    _check_outputs([("-o", args.output, "output")], [args.model, args.data])
-    net = load(args.model, backend=args.backend)
-    X = _model_features(args, net)
-    classifier = net.loss in CLASSIFIER_LOSSES
-    if args.proba and not classifier:
-        raise ValueError(f"--proba needs a classifier; {args.model} is a regressor")
-    if classifier:
-        header, rows = ["prediction"], [[label] for label in net.predict_classes(X).tolist()]
-        if args.proba:
-            P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
-            P = np.concatenate([1.0 - P, P], axis=1) if P.shape[1] == 1 else P
-            header += [f"proba_{c}" for c in net._classes()]
-            rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, P)]
-    else:
-        P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
-        header = ["prediction"] if P.shape[1] == 1 else [f"prediction_{i}"
-                                                         for i in range(P.shape[1])]
-        rows = [[f"{v:.6g}" for v in row] for row in P]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    if args.output:
-        atomic_write(args.output, lambda f: f.write(out.getvalue().encode("utf-8")))
-        print(f"wrote {len(rows)} predictions to {args.output}")
-    else:
-        sys.stdout.write(out.getvalue())
-    return 0
-
-
-def evaluate(args):
-    """``anynet evaluate``: the model's accuracy (R^2 for a regressor) on the data."""
-    from .datasets import load, load_csv
-    from .persistence import load as load_model
-    net = load_model(args.model, backend=args.backend)
-    meta = net.metadata or {}
-    classifier = net.loss in CLASSIFIER_LOSSES
-    task = "classify" if classifier else "regress"
-    names = _feature_names(args.model, meta, net.layer_sizes[0])
-    if str(args.data).lower().endswith(".csv"):
-        target = args.target or meta.get("target")
-        if not isinstance(target, str):
-            raise ValueError(f"{args.model} does not say its target column: give --target")
-        X, y, _ = load_csv(args.data, target, features=names, task=task, sep=args.sep,
-                           encoding=args.encoding)
-    else:
-        X, y, _ = load(args.data, args.target, task=task)
-    X = _standardised(args, net, meta, X, names)
-    if classifier and all(isinstance(c, str) for c in net._classes()):
-        y = y.astype(str)  # labels read as integers, where the model's classes are text
-    score = net.score(X, y)
-    print(f"{'accuracy' if classifier else 'R^2'} {score:.4f} on {len(X)} samples of "
-          f"{args.data}")
-    return 0
-
-
-def _model_features(args, net):
-    """X for ``net`` from ``args.data``: the model's columns, standardised as in training."""
-    from .datasets import load_features
-    meta = net.metadata or {}
-    n = net.layer_sizes[0]
-    names = _feature_names(args.model, meta, n)
-    X, _ = load_features(args.data, names, sep=args.sep, encoding=args.encoding)
-    if str(args.data).lower().endswith(".npy") and X.shape[1] == n + 1:
-        X = X[:, :-1]  # features and the target column, as 'anynet train' read it
-    return _standardised(args, net, meta, X, names)
-
-
-def _standardised(args, net, meta, X, names):
-    n = net.layer_sizes[0]
-    if X.shape[1] != n:
-        expected = f": {', '.join(map(repr, names))}" if names else ""
-        raise ValueError(f"{args.data}: {X.shape[1]} feature columns, but the model "
-                         f"{args.model} expects {n}{expected}")
-    if "standardize" not in meta:
-        return X
-    mean, scale = _standardize_meta(args.model, meta["standardize"], n)
-    return (X - mean) / scale
-
-
-def _feature_names(model, meta, n):
-    names = meta.get("features")
-    if names is None:
-        return None
-    if not (isinstance(names, list) and len(names) == n
-            and all(isinstance(name, str) for name in names)):
-        raise ValueError(f"{model}: its metadata 'features' is not a list of {n} column "
-                         f"names")
-    return names
-
-
-def _standardize_meta(model, value, n):
-    try:
-        mean = np.asarray(value["mean"], dtype=np.float64)
-        scale = np.asarray(value["scale"], dtype=np.float64)
-        valid = mean.shape == scale.shape == (n,) and np.all(np.isfinite(mean)) and \
-            np.all(np.isfinite(scale)) and np.all(scale != 0)
-    except (TypeError, ValueError, KeyError, IndexError):
-        valid = False
-    if not valid:
-        raise ValueError(f"{model}: its metadata 'standardize' is not {n} finite means and "
-                         f"non-zero scales")
-    return mean, scale

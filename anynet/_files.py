@@ -2,7 +2,9 @@
 
 - ``check_target`` says before any work whether a path can receive a file:
   its folder exists and is writable, and it is absent or a regular file (a
-  folder, FIFO or device there is refused, and nothing there changes).
+  folder, FIFO or device there is refused, and nothing there changes);
+  ``check_outputs`` does so for a command's outputs, none of which may be one
+  of its inputs or another output.
 - ``atomic_write`` writes a temporary file beside the target and renames it
   over the target, so a crash never leaves a half-written file. A symlink is
   written through (its target is replaced, the link stays); a new file gets
@@ -61,6 +63,34 @@ def check_target(path, what="output"):
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write {what} {path}: folder {shown} is not writable")
     return real
+
+
+def check_outputs(outputs, inputs):
+    """Each (option, path, what) of ``outputs`` can be written (``check_target``; a
+    None path is skipped), and none of them is a file of ``inputs`` or another output."""
+    seen = []
+    for option, path, what in outputs:
+        if path is None:
+            continue
+        check_target(path, what)
+        for source in inputs:
+            if _same_file(path, source):
+                raise ValueError(f"{option} {path} is the input file {source}: writing it "
+                                 f"would destroy it; choose another file")
+        for other, earlier in seen:
+            if _same_file(path, earlier):
+                raise ValueError(f"{option} {path} is the same file as {other} {earlier}; "
+                                 f"choose another file")
+        seen.append((option, path))
+
+
+def _same_file(a, b):
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links
+    except OSError:
+        return False
 
 
 def atomic_write(path, writer, what="output"):

@@ -175,7 +175,8 @@ def _open_model(path):
     header: a damaged file cannot make anynet allocate more than it describes.
     """
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError(f"{path}: " + ("not a regular file" if path.exists() else
+                                        "no such file"))
     if path.suffix == ".safetensors":
         yield _read_safetensors(path)
         return
@@ -201,7 +202,7 @@ def _open_model(path):
 
 def _is_npy(path):
     with open(path, "rb") as f:
-        return f.read(6) == b"\x93NUMPY"
+        return f.read(6) == _npz.NPY_MAGIC
 
 
 class _LoadedMembers:

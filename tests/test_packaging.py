@@ -21,7 +21,7 @@ def test_the_distribution_is_not_pypis_other_anynet():
 def test_install_hints_name_real_packages():
     """`pip install anynet[plot]` would fetch the other project: hints name the
     package itself (pip install matplotlib, safetensors, scikit-learn)."""
-    files = ["__main__.py", "_cli.py", "_csv.py", "_dask.py", "_description.py",
+    files = ["__main__.py", "_cli.py", "_cli_model.py", "_csv.py", "_dask.py", "_description.py",
              "_files.py", "_npz.py", "_tables.py", "datasets.py", "persistence.py"]
     for name in files:
         text = (ROOT / "anynet" / name).read_text()

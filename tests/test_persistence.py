@@ -217,6 +217,8 @@ def test_a_path_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path):
         with pytest.raises(ValueError, match=f"{path}: it exists and is {kind}"):
             anynet.save(net, path)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and folder.is_dir()
+    with pytest.raises(ValueError, match="pipe.npz: not a regular file"):
+        anynet.load(fifo)  # and loading does not block on it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.npz", "pipe.npz"]
     loop = tmp_path / "loop.npz"
     loop.symlink_to(loop)
