@@ -20,27 +20,9 @@ from ._files import check_outputs
 
 def train(args):
     """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving)."""
-    from .datasets import load
     from .persistence import save
-    hidden = _hidden(args.hidden)
-    if args.resume and not args.checkpoint:
-        raise ValueError("--resume needs --checkpoint FILE (the file to resume from)")
-    check_outputs([("-o", args.output, "output"), ("--plot", args.plot, "--plot"),
-                    ("--checkpoint", args.checkpoint, "checkpoint")], [args.data])
-    if args.plot:
-        _check_plot(args.plot)
-    if Path(args.output).suffix == ".safetensors":
-        try:
-            import safetensors  # noqa: F401
-        except ImportError:
-            raise ImportError("-o .safetensors needs safetensors: pip install "
-                              "safetensors") from None
-    task = None if args.task == "auto" else args.task
-    X, y, features = load(args.data, args.target, task=task, drop=args.drop, sep=args.sep,
-                          encoding=args.encoding)
-    task = task or ("regress" if y.dtype.kind == "f" else "classify")
-    loss = _loss(y, task)
-    _check_size(args.hidden, [X.shape[1], *hidden, _n_outputs(y, loss)])
+    hidden = _preflight(args)
+    X, y, features, task, loss = _read(args, hidden)
     mean, scale = _standardisation(args.data, X, features)
     start = time.perf_counter()
     net, stopped = _fit((X - mean) / scale, y, hidden, loss, args)
@@ -57,12 +39,41 @@ def train(args):
     if stopped:
         print(f"anynet: training stopped early (interrupted) during epoch "
               f"{len(h['loss']) + 1} of {args.epochs}; saved the network trained so far "
-              f"to {path}",
-              file=sys.stderr)
+              f"to {path}", file=sys.stderr)
     if args.plot and h["loss"]:
         from .plotting import plot_history
         print(f"plotted {plot_history(h, args.plot)}")
     return 130 if stopped else 0
+
+
+def _preflight(args):
+    """The hidden sizes, once every file and package the run will need is checked."""
+    hidden = _hidden(args.hidden)
+    if args.resume and not args.checkpoint:
+        raise ValueError("--resume needs --checkpoint FILE (the file to resume from)")
+    check_outputs([("-o", args.output, "output"), ("--plot", args.plot, "--plot"),
+                   ("--checkpoint", args.checkpoint, "checkpoint")], [args.data])
+    if args.plot:
+        _check_plot(args.plot)
+    if Path(args.output).suffix == ".safetensors":
+        try:
+            import safetensors  # noqa: F401
+        except ImportError:
+            raise ImportError("-o .safetensors needs safetensors: pip install "
+                              "safetensors") from None
+    return hidden
+
+
+def _read(args, hidden):
+    """(X, y, feature names, task, loss), the network's size checked."""
+    from .datasets import load
+    task = None if args.task == "auto" else args.task
+    X, y, features = load(args.data, args.target, task=task, drop=args.drop, sep=args.sep,
+                          encoding=args.encoding)
+    task = task or ("regress" if y.dtype.kind == "f" else "classify")
+    loss = _loss(y, task)
+    _check_size(args.hidden, [X.shape[1], *hidden, _n_outputs(y, loss)])
+    return X, y, features, task, loss
 
 
 def _fit(X, y, hidden, loss, args):
