@@ -1,18 +1,17 @@
-"""The ``anynet`` command (also ``python -m anynet``): demo, train, predict, info.
+"""The ``anynet`` command (also ``python -m anynet``): demo, train, predict, evaluate, info.
 
-A user's mistake (a missing file or column, a bad option) is one line on
-stderr, ``anynet: error: ...``, and exit status 2; never a traceback.
+A user's mistake (a missing file or column, a bad option, a damaged file, a
+run that diverges or runs out of memory) is one line on stderr,
+``anynet: error: ...``, and exit status 2; never a traceback. Every file a
+command writes is checked before any work, and written atomically. Ctrl-C
+exits with status 130 (after saving what ``train`` had trained).
 """
 import argparse
-import csv
-import io
+import codecs
 import sys
-import time
 import warnings
 
-import numpy as np
-
-USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError)
+USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,46 +19,139 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"anynet: error: {message} (see: {self.prog} --help)\n")
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default (where it has one worth showing)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _positive_int(text):
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _count(text):
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+
+
+def _separator(text):
+    value = {"tab": "\t", "\\t": "\t", "space": " "}.get(text, text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"must be one character (or tab), got {text!r}")
+    return value
+
+
+def _encoding(text):
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding {text!r}") from None
+    return text
+
+
+def _command(sub, name, help, description=None):
+    return sub.add_parser(name, help=help, description=description or help,
+                          formatter_class=_Formatter)
+
+
+def _csv_options(parser):
+    parser.add_argument("--sep", type=_separator, default=",",
+                        help="a CSV file's field separator (one character, or tab)")
+    parser.add_argument("--encoding", type=_encoding, default="utf-8",
+                        help="a CSV file's text encoding, e.g. latin-1")
+
+
 def _parser():
-    parser = _Parser(prog="anynet", description="Train and use anynet networks.")
+    from . import __version__
+    parser = _Parser(prog="anynet", description="Train and use anynet networks.",
+                     formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"anynet {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    demo = sub.add_parser("demo", help="train the tutorial's XOR network, then anynet's")
+    demo = _command(sub, "demo", "train the tutorial's XOR network, then anynet's")
     demo.add_argument("--backend", default="numpy",
-                      help="numpy, cupy, torch, jax, array_api_strict or auto (default numpy)")
+                      help="numpy, cupy, torch, jax, array_api_strict or auto")
     demo.add_argument("--verbose", action="store_true", help="print the loss every 100 epochs")
-
-    train = sub.add_parser("train", help="train a network on a CSV, .npz/.npy or a "
-                                         "built-in dataset, and save it")
-    train.add_argument("data", help="a .csv file with a header, a .npz (X and y) or .npy "
-                                    "file, or a dataset: xor, moons, circles, spirals, digits")
-    train.add_argument("--target", help="the target column (CSV: its name; .npy: its index)")
-    train.add_argument("--hidden", default="100", help="hidden layer sizes, e.g. 64,64")
-    train.add_argument("--activation", default="relu")
-    train.add_argument("--optimizer", default="adam")
-    train.add_argument("--lr", type=float, default=0.01, help="learning rate")
-    train.add_argument("--epochs", type=int, default=200)
-    train.add_argument("--batch-size", type=int, default=200)
-    train.add_argument("--backend", default="auto")
-    train.add_argument("--validation-split", type=float, default=0.1)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--plot", help="write the loss curves to this PNG")
-    train.add_argument("-o", "--output", required=True, help="the model file (.npz)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--distributed", choices=["mpi"],
-                       help="data-parallel over the ranks of mpiexec (launch with "
-                            "mpiexec -n N python -m mpi4py -m anynet train ...)")
-
-    predict = sub.add_parser("predict", help="predict with a saved model")
+    _train_options(_command(sub, "train", "train a network on a CSV, .npz/.npy or a "
+                                          "built-in dataset, and save it"))
+    predict = _command(sub, "predict", "predict with a saved model")
     predict.add_argument("model", help="a model file written by 'anynet train'")
     predict.add_argument("data", help="a .csv file (with the model's feature columns), "
                                       "a .npz/.npy file, or a built-in dataset")
     predict.add_argument("-o", "--output", help="write the CSV here instead of stdout")
     predict.add_argument("--proba", action="store_true",
                          help="also write each class's probability")
-    predict.add_argument("--backend", default="numpy")
-
-    sub.add_parser("info", help="anynet's version, the backends and devices here")
+    predict.add_argument("--backend", default="numpy", help="where the network runs")
+    _csv_options(predict)
+    evaluate = _command(sub, "evaluate", "score a saved model on data with targets: "
+                                         "accuracy, or R^2 for a regressor")
+    evaluate.add_argument("model", help="a model file written by 'anynet train'")
+    evaluate.add_argument("data", help="a .csv file with the model's feature columns and "
+                                       "the target, a .npz/.npy file, or a built-in dataset")
+    evaluate.add_argument("--target", help="the target column (default: the one the model "
+                                           "was trained on)")
+    evaluate.add_argument("--backend", default="numpy", help="where the network runs")
+    _csv_options(evaluate)
+    _command(sub, "info", "anynet's version, the backends and devices here")
     return parser
+
+
+def _train_options(train):
+    train.add_argument("data", help="a .csv file with a header, a .npz (X and y) or .npy "
+                                    "file, or a dataset: xor, moons, circles, spirals, digits")
+    train.add_argument("--target", help="the target column (CSV: its name; .npy: its index, "
+                                        "the last by default)")
+    train.add_argument("--task", choices=["auto", "classify", "regress"], default="auto",
+                       help="auto: whole numbers with at most 20 distinct values (or one "
+                            "per 20 rows) and text are classes, other numbers regressed")
+    train.add_argument("--drop", action="append", default=[], metavar="COLUMN",
+                       help="a column that is not a feature (an id, a name); repeatable")
+    train.add_argument("--hidden", default="100", help="hidden layer sizes, e.g. 64,64")
+    train.add_argument("--activation", default="relu", help="of the hidden layers")
+    train.add_argument("--optimizer", default="adam",
+                       help="sgd, momentum, adam, adamw or rmsprop")
+    train.add_argument("--lr", type=float, default=0.01, help="learning rate")
+    train.add_argument("--weight-decay", type=float, default=None,
+                       help="L2 penalty (default: the optimizer's own, 0.01 for adamw, "
+                            "else none)")
+    train.add_argument("--epochs", type=_positive_int, default=200, help="passes over the data")
+    train.add_argument("--batch-size", type=_positive_int, default=200, help="rows per step")
+    train.add_argument("--validation-split", type=float, default=0.1,
+                       help="fraction of the rows held out to validate")
+    train.add_argument("--early-stopping", action="store_true",
+                       help="stop when the validation loss stops improving; keep the best")
+    train.add_argument("--patience", type=_positive_int, default=10,
+                       help="epochs without improvement before --early-stopping stops")
+    train.add_argument("--backend", default="auto",
+                       help="numpy, cupy, torch, jax, array_api_strict or auto")
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="the network's float type")
+    train.add_argument("--seed", type=_count, default=0, help="seeds weights and batches")
+    train.add_argument("--checkpoint", metavar="FILE",
+                       help="write the run's state here every epoch (for --resume)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint if it exists")
+    train.add_argument("--plot", metavar="FILE", help="write the loss curves to this image")
+    train.add_argument("-o", "--output", required=True, help="the model file (.npz)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", choices=["mpi"],
+                       help="data-parallel over the ranks of mpiexec (launch with "
+                            "mpiexec -n N python -m mpi4py -m anynet train ...)")
+    _csv_options(train)
 
 
 def main(argv=None):
@@ -69,9 +161,20 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # 'auto' says what it chose below
             return COMMANDS[command](args)
-    except USER_ERRORS as exc:
-        print(f"anynet: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("anynet: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError as exc:
+        print(f"anynet: error: out of memory ({_one_line(exc) or 'MemoryError'}); try "
+              f"smaller --hidden layers or --batch-size", file=sys.stderr)
         return 2
+    except USER_ERRORS as exc:
+        print(f"anynet: error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc):
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def _demo(args):
@@ -80,112 +183,19 @@ def _demo(args):
     return 0
 
 
-def _hidden(text):
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"--hidden {text!r} is not a list of integers like 64,64") from None
-    if not sizes:
-        raise ValueError("--hidden needs at least one layer size")
-    return sizes
-
-
 def _train(args):
-    from .datasets import load
-    from .persistence import save
-    from .plotting import plot_history
-    from .training import train
-    hidden = _hidden(args.hidden)
-    X, y, features = load(args.data, args.target)
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0  # constant columns stay as they are
-    start = time.perf_counter()
-    net = train((X - mean) / scale, y, hidden=hidden, activation=args.activation,
-                optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
-                batch_size=args.batch_size, backend=args.backend,
-                validation_split=args.validation_split, seed=args.seed,
-                verbose=not args.quiet, distributed=args.distributed)
-    if args.distributed:
-        from mpi4py import MPI
-        if MPI.COMM_WORLD.Get_rank() != 0:
-            return 0  # rank 0 reports and writes the model
-    seconds = time.perf_counter() - start
-    net.metadata = {"features": features, "target": args.target or "y", "data": args.data,
-                    "standardize": {"mean": mean.tolist(), "scale": scale.tolist()}}
-    path = save(net, args.output)
-    h = net.history
-    summary = f"trained {'-'.join(map(str, net.layer_sizes))} on {len(X)} samples"
-    summary += f" in {seconds:.1f} s ({len(h['loss'])} epochs, {net.backend.name} on " \
-               f"{net.device}): final loss {h['loss'][-1]:.4g}" if h["loss"] else ""
-    if h["val_loss"] and h["val_loss"][-1] is not None:
-        summary += f", validation {h['metric']} {h['val_metric'][-1]:.4f}"
-    print(summary)
-    print(f"saved {path}")
-    if args.plot:
-        print(f"plotted {plot_history(h, args.plot)}")
-    return 0
+    from ._cli import train
+    return train(args)
 
 
 def _predict(args):
-    from .persistence import load as load_model
-    net = load_model(args.model, backend=args.backend)
-    meta = net.metadata or {}
-    X = _features(args.data, net.layer_sizes[0], meta.get("features"))
-    if "standardize" in meta:
-        X = (X - np.asarray(meta["standardize"]["mean"])) / np.asarray(
-            meta["standardize"]["scale"])
-    if X.shape[1] != net.layer_sizes[0]:
-        raise ValueError(f"{args.data}: {X.shape[1]} feature columns, but the model "
-                         f"{args.model} expects {net.layer_sizes[0]}")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    classifier = net.task.is_classifier
-    if classifier:
-        labels = net.predict_classes(X)
-        header, rows = ["prediction"], [[label] for label in labels.tolist()]
-        if args.proba:
-            P = _proba(net, X)
-            header += [f"proba_{c}" for c in net.task.classes]
-            rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, P)]
-    else:
-        if args.proba:
-            raise ValueError(f"--proba needs a classifier; {args.model} is a regressor")
-        P = _host(net.predict(X))
-        header = ["prediction"] if P.shape[1] == 1 else [f"prediction_{i}"
-                                                         for i in range(P.shape[1])]
-        rows = [[f"{v:.6g}" for v in row] for row in P]
-    writer.writerow(header)
-    writer.writerows(rows)
-    if args.output:
-        with open(args.output, "w", newline="") as f:
-            f.write(out.getvalue())
-        print(f"wrote {len(rows)} predictions to {args.output}")
-    else:
-        sys.stdout.write(out.getvalue())
-    return 0
+    from ._cli_model import predict
+    return predict(args)
 
 
-def _features(source, n_features, names):
-    """X for prediction: a CSV's feature columns (by name when the model knows them),
-    a .npy array with or without its target column, or a dataset's / .npz file's X."""
-    from .datasets import load, load_csv, load_npz
-    suffix = str(source).lower().rsplit(".", 1)[-1]
-    if suffix == "csv":
-        return load_csv(source, features=names)[0]
-    if suffix == "npy":
-        X, y, _ = load_npz(source)  # the last column split off as a target
-        return X if X.shape[1] == n_features else np.column_stack([X, y])
-    return load(source)[0]
-
-
-def _host(x):
-    from ._backend import to_numpy
-    return np.asarray(to_numpy(x), dtype=np.float64)
-
-
-def _proba(net, X):
-    P = _host(net.predict(X))
-    return np.concatenate([1.0 - P, P], axis=1) if P.shape[1] == 1 else P
+def _evaluate(args):
+    from ._cli_model import evaluate
+    return evaluate(args)
 
 
 def _info(args):
@@ -211,7 +221,8 @@ def _info(args):
     return 0
 
 
-COMMANDS = {"demo": _demo, "train": _train, "predict": _predict, "info": _info}
+COMMANDS = {"demo": _demo, "train": _train, "predict": _predict, "evaluate": _evaluate,
+            "info": _info}
 
 if __name__ == "__main__":
     sys.exit(main())

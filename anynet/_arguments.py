@@ -3,16 +3,17 @@
 Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
 from . import _checks
 from ._backend import float_dtype, resolve_backend
+from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
+from .optimizers import make_optimizer
 from .schedules import make_schedule
 from .tasks import TABLE
 
@@ -21,7 +22,29 @@ def checked_options(args):
     """``anynet.train``'s arguments checked and normalised, as attributes."""
     args = dict(args)
     check_arguments(args)
-    return SimpleNamespace(**args)
+    opts = SimpleNamespace(**args)
+    run_optimizer(opts)  # an unknown optimizer or option is said before the data is read
+    return opts
+
+
+def run_optimizer(opts, xp=None):
+    """The run's own optimizer: a fresh one from ``opts.optimizer`` (a name, or an
+    instance: a template), or a copy of the warm-started network's own optimizer
+    when that is what was passed, with its state (copied with ``xp``; none without).
+    An explicit ``weight_decay`` is the copy's."""
+    own = None if opts.network is None else opts.network.optimizer
+    if own is not None and opts.optimizer is own:
+        if opts.optimizer_options:
+            raise ValueError(f"optimizer options {sorted(opts.optimizer_options)} cannot be "
+                             f"combined with the network's own optimizer")
+        optimizer = own.fresh()
+        if xp is not None:
+            optimizer.restore(own.snapshot(xp))  # continue it, on a copy
+    else:
+        optimizer = make_optimizer(opts.optimizer, **opts.optimizer_options)
+    if opts.weight_decay is not None:
+        optimizer.weight_decay = opts.weight_decay
+    return optimizer
 
 
 def check_arguments(args):
@@ -62,8 +85,8 @@ def check_arguments(args):
                                                     "checkpoint_every")
     if args["resume"] and not args["checkpoint"]:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-    if args["checkpoint"]:
-        _check_target(args["checkpoint"], "checkpoint")
+    if args["checkpoint"]:  # a missing folder is said now, not after training
+        check_target(args["checkpoint"], "checkpoint")
     if args["loss"] is not None and args["loss"] not in TABLE:
         raise ValueError(f"loss={args['loss']!r} is not a known loss; use one of "
                          f"{', '.join(map(repr, TABLE))} or None to infer it")
@@ -81,17 +104,6 @@ def check_arguments(args):
         raise ValueError("give validation_data or validation_split, not both")
 
 
-def _check_target(path, name):
-    """A file ``anynet.train`` will write: its folder must exist, and the path, if it
-    exists, must be a regular file; said before training, not after."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"{name}={str(path)!r}: folder {str(folder)!r} does not exist")
-    if path.exists() and not path.is_file():
-        raise ValueError(f"{name}={str(path)!r} exists and is not a regular file")
-
-
 def backend_and_dtype(opts):
     """(Backend, dtype name) of the run: the network's when warm-starting, else as asked.
 
@@ -104,15 +116,14 @@ def backend_and_dtype(opts):
         backend = resolve_backend("auto" if opts.backend is None else opts.backend,
                                   opts.device)
         return backend, float_dtype(backend, opts.dtype or "float32")[0]
-    if opts.backend is not None or opts.device is not None:
-        asked = resolve_backend(net.backend if opts.backend is None else opts.backend,
-                                opts.device)
-        for name, value, own in (("backend", asked.name, net.backend.name),
-                                 ("device", asked.device, net.device)):
-            if value != own:
-                raise ValueError(f"{name}={getattr(opts, name)!r} differs from the "
-                                 f"network's {own!r}; leave it out to train the network "
-                                 f"where it is")
+    asked = [("backend", opts.backend, lambda: resolve_backend(opts.backend).name,
+              net.backend.name),
+             ("device", opts.device, lambda: resolve_backend(net.backend, opts.device).device,
+              net.device)]
+    for name, value, resolved, own in asked:  # a name alone: any device of that backend
+        if value is not None and resolved() != own:
+            raise ValueError(f"{name}={value!r} differs from the network's {own!r}; leave "
+                             f"it out to train the network where it is")
     if opts.dtype is not None and float_dtype(net.backend, opts.dtype)[0] != net.dtype:
         raise ValueError(f"dtype={opts.dtype!r} differs from the network's {net.dtype!r}; "
                          f"leave it out to train the network where it is")

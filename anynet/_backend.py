@@ -110,7 +110,7 @@ def cuda_unavailable_reason():
     return None if count > 0 else "CuPy is installed but sees no CUDA device"
 
 
-def _caller_stacklevel():
+def caller_stacklevel():
     """The stacklevel that points a warning at the first frame outside anynet."""
     package = os.path.dirname(os.path.abspath(__file__))
     frame, level = sys._getframe(1), 1
@@ -151,8 +151,9 @@ def _other_namespace(module):
                         f"({type(exc).__name__}: {exc})") from exc
 
 
-def _follows_current_device(name, xp):
-    """Whether the library works on a *current* device that ``with device:`` sets.
+def _follows_current_device(name, device):
+    """Whether a library with devices like ``device`` works on a *current* device
+    that ``with device:`` sets.
 
     CuPy does (array-api-compat's CuPy creation functions ignore ``device=``), and
     so does any library whose devices are context managers in CuPy's way, where
@@ -164,7 +165,7 @@ def _follows_current_device(name, xp):
         return True
     if name in ("numpy", "torch", "jax"):
         return False
-    return hasattr(type(_default_device(name, xp)), "__enter__")
+    return hasattr(type(device), "__enter__")
 
 
 def _default_device(name, xp):
@@ -189,11 +190,12 @@ def _as_device(name, xp, device):
     (CuPy: an ordinal), and the device must be one it can make current.
     """
     try:
-        if _follows_current_device(name, xp):
-            kind = type(_current_device(name, xp))
-            device = device if isinstance(device, kind) else kind(device)
+        if not _follows_current_device(name, device) and _follows_current_device(
+                name, _default_device(name, xp)):
+            device = type(_current_device(name, xp))(device)  # CuPy: an ordinal
+        if _follows_current_device(name, device):
             with device:
-                xp.empty((1,), dtype=xp.float32)
+                xp.empty((1,), dtype=xp.float32, device=device)
         else:  # the device an array lands on: torch's "cpu" becomes torch.device("cpu")
             device = device_of(xp.empty((1,), dtype=xp.float32, device=device))
     except Exception as exc:
@@ -239,12 +241,13 @@ def resolve_backend(backend="numpy", device=None):
         name, xp = _other_namespace(backend)
     else:
         xp = _namespace(name)
-    current = _follows_current_device(name, xp)
     if device is None:
-        device = _current_device(name, xp) if current else _default_device(name, xp)
+        default = _default_device(name, xp)
+        device = _current_device(name, xp) if _follows_current_device(name, default) \
+            else default
     else:
         device = _as_device(name, xp, device)
-    return Backend(name, xp, device, current)
+    return Backend(name, xp, device, _follows_current_device(name, device))
 
 
 _AUTO_WARNED = False
@@ -259,7 +262,7 @@ def _auto():
     if not _AUTO_WARNED:
         _AUTO_WARNED = True
         warnings.warn(f"backend='auto' chose NumPy on the CPU: {reason} (said once)",
-                      UserWarning, stacklevel=_caller_stacklevel())
+                      UserWarning, stacklevel=caller_stacklevel())
     return "numpy"
 
 
@@ -284,7 +287,8 @@ def backend_of(x):
     """The Backend an array belongs to: its library, namespace and device."""
     name = namespace_name(x)
     xp = array_api_compat.array_namespace(x)
-    return Backend(name, xp, device_of(x), _follows_current_device(name, xp))
+    device = device_of(x)
+    return Backend(name, xp, device, _follows_current_device(name, device))
 
 
 def allow_float64(backend):
@@ -310,7 +314,8 @@ def float_dtype(backend, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            probe = backend.xp.zeros((1,), dtype=xp_dtype, device=backend.device)
+            with backend.activate():  # CuPy's zeros() makes it on the current device
+                probe = backend.xp.zeros((1,), dtype=xp_dtype, device=backend.device)
         except Exception as exc:
             raise TypeError(f"dtype={name!r} is not available on {backend}: {exc}") from exc
     if probe.dtype != xp_dtype:
@@ -354,6 +359,8 @@ def to_numpy(x):
     """Copy an array of any backend to a host NumPy array (an explicit transfer)."""
     if isinstance(x, np.ndarray):
         return x
+    if array_api_compat.is_dask_array(x):  # computed, chunk by chunk, then gathered
+        return to_numpy(x.compute())
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_torch_array(x):

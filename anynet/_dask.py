@@ -3,8 +3,9 @@
 The prediction is a lazy dask array computed chunk by chunk (whole rows per
 chunk), so data larger than memory streams through. Each chunk goes through
 ``anynet.predict`` on the network's backend; a chunk of NumPy comes back as
-NumPy, a chunk of the network's own library (CuPy on a GPU) stays on it. Under a
-``dask.distributed`` client the network is scattered to the workers once.
+NumPy, a chunk of the network's own library (CuPy on a GPU) stays on it. A chunk
+without rows (routine after boolean filtering) gives a prediction without rows.
+Under a ``dask.distributed`` client the network is scattered to the workers once.
 """
 import numpy as np
 
@@ -28,12 +29,24 @@ def predict_dask(net, X):
 
 
 def _predict_chunk(chunk, net):
+    if chunk.shape[0] == 0:  # anynet.predict refuses X without samples; a chunk may have none
+        return _empty_prediction(chunk, net)
     out = net.predict(chunk)  # on the network's device, made current there
     if isinstance(chunk, np.ndarray) or not is_array(chunk):
         return np.asarray(to_numpy(out))
     if namespace_name(chunk) == net.backend.name:
         return out
     return np.asarray(to_numpy(out))
+
+
+def _empty_prediction(chunk, net):
+    """Zero rows of predictions, on the chunk's library as a prediction would be."""
+    shape = (0, net.layer_sizes[-1])
+    if not (isinstance(chunk, np.ndarray) or not is_array(chunk)) and \
+            namespace_name(chunk) == net.backend.name:
+        with net.backend.activate():  # CuPy's zeros() ignores device=
+            return net.xp.zeros(shape, dtype=getattr(net.xp, net.dtype), device=net.device)
+    return np.zeros(shape, dtype=net.dtype)
 
 
 def _shipped(net):

@@ -17,9 +17,12 @@ def constructor_arguments(obj):
     """
     arguments = {}
     for name, parameter in inspect.signature(type(obj).__init__).parameters.items():
-        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL,
-                                                parameter.VAR_KEYWORD):
+        if name == "self":
             continue
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            stars = "*" if parameter.kind == parameter.VAR_POSITIONAL else "**"
+            raise ValueError(f"{type(obj).__name__}.__init__ takes {stars}{name}: the "
+                             f"arguments it passes on cannot be read back; name each one")
         if not hasattr(obj, name):
             raise ValueError(f"{type(obj).__name__} keeps no attribute {name!r} for its "
                              f"constructor argument {name!r}; keep every argument as an "

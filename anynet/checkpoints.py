@@ -36,6 +36,7 @@ class DivergenceError(FloatingPointError):
 
     def __init__(self, epoch, batch, learning_rate, network):
         self.epoch, self.batch, self.network = epoch, batch, network
+        self.learning_rate = learning_rate
         self.all_ranks = True  # decided from figures every rank shares
         where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
         super().__init__(
@@ -43,6 +44,9 @@ class DivergenceError(FloatingPointError):
             f"A likely cause is a learning rate too large for this problem "
             f"(learning_rate={learning_rate:g}); try a smaller one, clip_norm, or scaled "
             f"inputs. The network keeps the parameters from the start of epoch {epoch}.")
+
+    def __reduce__(self):  # pickles (joblib's workers send it back)
+        return DivergenceError, (self.epoch, self.batch, self.learning_rate, self.network)
 
 
 #: Why a run stopped before its last epoch (``RunState.stopped``, ``history["stopped"]``).

@@ -1,14 +1,24 @@
 """Datasets: small generated problems, scikit-learn's digits, and the user's own files.
 
-Every loader returns ``(X, y)`` host NumPy arrays ready for ``anynet.train``:
-X of shape (n_samples, n_features), float64; y of shape (n_samples,), class
-labels (integers or strings) or real values.
+Every loader returns host NumPy arrays ready for ``anynet.train``: X of shape
+(n_samples, n_features), float64, every value finite; y of shape
+(n_samples,) (or (n_samples, k) from an .npz file), typed for its task:
+
+- regression: float64 values;
+- classification: integer labels, or text labels kept as written (a CSV's
+  "007" and "7" are two classes).
+
+A file's task is ``infer_task``'s unless given (``task="classify"`` or
+``"regress"``). A file is read as hostile input: every problem is a
+ValueError naming the file and, for a CSV, the row and column.
 """
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
+
+from . import _csv, _tables
+from ._tables import TASKS, infer_task  # noqa: F401 (public here)
 
 
 def xor():
@@ -59,8 +69,8 @@ def digits():
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise ImportError("the digits dataset comes with scikit-learn; install "
-                          "anynet[sklearn]") from exc
+        raise ImportError("the digits dataset comes with scikit-learn; "
+                          "pip install scikit-learn") from exc
     X, y = load_digits(return_X_y=True)
     return X.astype(np.float64), y
 
@@ -76,7 +86,8 @@ DATASETS = {"xor": xor, "moons": moons, "circles": circles, "spirals": spirals,
 
 # --- the user's files -------------------------------------------------------------
 
-def load_csv(path, target=None, features=None):
+def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=",",
+             encoding="utf-8"):
     """Read a CSV file with a header row: the column ``target`` is y, the others X.
 
     Parameters
@@ -85,140 +96,129 @@ def load_csv(path, target=None, features=None):
     target : str, optional
         The target column; y is None without one.
     features : list of str, optional
-        The feature columns, in order (all columns but the target by default).
+        The feature columns, in order (all columns but the target and ``drop``
+        by default).
+    drop : sequence of str
+        Columns that are neither features nor the target (an id, a name).
+    task : {None, "classify", "regress"}
+        How to read the target; ``infer_task`` decides when None.
+    sep : str
+        The one-character field separator.
+    encoding : str
+        The file's text encoding (a UTF-8 byte-order mark is skipped).
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features), float64
     y : ndarray of shape (n_samples,) or None
-        Integers or floats where every value is a number, else strings (class labels).
+        float64 for regression; for classification int64 where every label is
+        written as an integer, else the labels as written (strings).
     feature_names : list of str
 
     Raises
     ------
     ValueError
-        Naming the file, and the row (counting the header as row 1) and column,
-        for an empty file, a missing column, a row of the wrong length, a
-        missing value or text in a feature column.
+        Naming the file, and the row (counting the header as row 1) and column:
+        an empty file, a duplicate or missing column, a row of the wrong length,
+        a missing value, text or a non-finite number in a feature column, a
+        non-finite target, bytes that are not ``encoding``.
     """
+    _tables.check_task(task)
     path = Path(path)
-    with _open(path) as f:
-        rows = list(csv.reader(f))
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ValueError(f"{path}: the file is empty")
-    header = [name.strip() for name in rows[0]]
-    if target is not None and target not in header:
-        raise ValueError(f"{path}: no column {target!r}; the columns are {header}")
+    header, body = _csv.read_rows(path, sep, encoding)
+    for name in ([] if target is None else [target]) + list(features or []) + list(drop):
+        if name not in header:
+            raise ValueError(f"{path}: no column {name!r}; the columns are {header}")
+    if target is not None and target in drop:
+        raise ValueError(f"{path}: the target column {target!r} cannot be dropped")
     if features is None:
-        features = [name for name in header if name != target]
-    missing = [name for name in features if name not in header]
-    if missing:
-        raise ValueError(f"{path}: no column {missing[0]!r}; the columns are {header}")
-    body = [(number, row) for number, row in enumerate(rows[1:], start=2)
-            if any(cell.strip() for cell in row)]
-    if not body:
-        raise ValueError(f"{path}: the file has a header but no rows")
+        features = [name for name in header if name != target and name not in drop]
+    if not features:
+        raise ValueError(f"{path}: no feature columns are left")
     columns = [header.index(name) for name in features]
     X = np.empty((len(body), len(features)))
-    labels = []
-    for r, (number, row) in enumerate(body):
-        if len(row) != len(header):
-            raise ValueError(f"{path}, row {number}: {len(row)} fields, but the header "
-                             f"has {len(header)}")
-        cells = [cell.strip() for cell in row]
-        if target is not None:
-            label = cells[header.index(target)]
-            if not label:
-                raise ValueError(f"{path}, row {number}, column {target!r}: missing value")
-            labels.append(label)
+    for r, (number, cells) in enumerate(body):
         for j, (name, c) in enumerate(zip(features, columns)):
-            X[r, j] = _number(path, number, name, cells[c])
-    return X, None if target is None else _targets(labels), list(features)
+            X[r, j] = _csv.number(path, number, name, cells[c])
+    if target is None:
+        return X, None, list(features)
+    t = header.index(target)
+    for number, cells in body:
+        if not cells[t]:
+            raise ValueError(f"{path}, row {number}, column {target!r}: missing value")
+    y = _csv.targets(path, target, [(number, cells[t]) for number, cells in body], task,
+                     infer_task)
+    return X, y, list(features)
 
 
-def _number(path, row, column, cell):
-    if not cell:
-        raise ValueError(f"{path}, row {row}, column {column!r}: missing value")
-    try:
-        value = float(cell)
-    except ValueError:
-        raise ValueError(f"{path}, row {row}, column {column!r}: {cell!r} is not a "
-                         f"number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{path}, row {row}, column {column!r}: {cell!r} is not finite")
-    return value
-
-
-def _targets(labels):
-    """Numbers where every label is one (integers if whole), else the strings."""
-    try:
-        values = np.array([float(v) for v in labels])
-    except ValueError:
-        return np.array(labels)
-    if not np.all(np.isfinite(values)):
-        return np.array(labels)
-    return values.astype(np.int64) if np.all(values == np.round(values)) else values
-
-
-def load_npz(path, target=None):
+def load_npz(path, target=None, *, task=None):
     """``X`` and ``y`` from a ``.npz`` file holding both, or from a 2-D ``.npy`` array
-    whose column ``target`` (an index; the last by default) is y."""
+    whose column ``target`` (an index; the last by default) is y.
+
+    Each array's header is checked before its data is read, and compressed
+    members may not inflate beyond 16 times their size plus 64 MiB: a damaged
+    or hostile file is a ValueError naming it, never a huge allocation.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray, typed for ``task`` as by ``load_csv``
+    feature_names : list of str
+        "x0", "x1", ...
+    """
+    _tables.check_task(task)
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = np.load(handle, allow_pickle=False)
-            if isinstance(data, np.lib.npyio.NpzFile):
-                missing = {"X", "y"} - set(data.files)
-                if missing:
-                    raise ValueError(f"it lacks the arrays {sorted(missing)} "
-                                     f"(it has {data.files})")
-                X, y = data["X"], data["y"]
-            else:
-                X, y = _split_column(data, target)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: cannot load: {exc}") from None
-    if X.ndim != 2:
-        raise ValueError(f"{path}: X must be 2-D, got shape {X.shape}")
-    names = [f"x{i}" for i in range(X.shape[1])]
+    data = _tables.read_npz(path, need_y=True)
+    X, y = data if isinstance(data, tuple) else _tables.split_column(path, data, target)
+    X, y = _tables.features(path, X), _tables.targets(path, y, task)
+    if len(y) != len(X):
+        raise ValueError(f"{path}: X has {len(X)} samples but y has {len(y)}")
+    return X, y, [f"x{i}" for i in range(X.shape[1])]
+
+
+def load(source, target=None, *, task=None, drop=(), sep=",", encoding="utf-8"):
+    """(X, y, feature_names) from a built-in dataset's name, or a .csv/.npz/.npy file.
+
+    ``task``, ``drop``, ``sep`` and ``encoding`` are as for ``load_csv``; the
+    columns of an array are named "x0", "x1", ...
+    """
+    _tables.check_task(task)
+    if source in DATASETS:
+        X, y = DATASETS[source]()
+        X, y, names = _tables.features(source, X), _tables.targets(source, y, task), \
+            [f"x{i}" for i in range(X.shape[1])]
+    else:
+        path = _file(source)
+        if path.suffix.lower() == ".csv":
+            if target is None:
+                raise ValueError(f"{path}: name the target column with --target")
+            return load_csv(path, target, drop=drop, task=task, sep=sep, encoding=encoding)
+        X, y, names = load_npz(path, target, task=task)
+    X, names = _tables.drop_columns(source, X, names, drop)
     return X, y, names
 
 
-def _split_column(data, target):
-    if data.ndim != 2 or data.shape[1] < 2:
-        raise ValueError(f"a .npy file must be a 2-D array of features and a target "
-                         f"column, got shape {data.shape}")
-    column = data.shape[1] - 1 if target is None else int(target)
-    if not -data.shape[1] <= column < data.shape[1]:
-        raise ValueError(f"target column {target} is out of range for {data.shape[1]} "
-                         f"columns")
-    column %= data.shape[1]
-    return np.delete(data, column, axis=1), data[:, column]
-
-
-def load(source, target=None):
-    """(X, y, feature_names) from a built-in dataset's name, or a .csv/.npz/.npy file."""
+def load_features(source, features=None, *, sep=",", encoding="utf-8"):
+    """(X, feature_names) to predict from: a CSV's ``features`` columns (all by
+    default), a .npz file's X, a .npy file's whole array, or a dataset's X."""
     if source in DATASETS:
-        X, y = DATASETS[source]()
-        return X, y, [f"x{i}" for i in range(X.shape[1])]
+        X = DATASETS[source]()[0]
+    else:
+        path = _file(source)
+        if path.suffix.lower() == ".csv":
+            X, _, names = load_csv(path, features=features, sep=sep, encoding=encoding)
+            return X, names
+        data = _tables.read_npz(path, need_y=False)
+        X = data[0] if isinstance(data, tuple) else data
+    X = _tables.features(source, X)
+    return X, [f"x{i}" for i in range(X.shape[1])]
+
+
+def _file(source):
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"{source!r} is neither a file nor a built-in dataset "
                          f"({', '.join(DATASETS)})")
-    if path.suffix.lower() == ".csv":
-        if target is None:
-            raise ValueError(f"{path}: name the target column with --target")
-        return load_csv(path, target)
-    if path.suffix.lower() in (".npz", ".npy"):
-        return load_npz(path, target)
-    raise ValueError(f"{path}: unknown file type; use .csv, .npz or .npy")
-
-
-def _open(path):
-    try:
-        return open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc}") from None
+    if path.suffix.lower() not in (".csv", ".npz", ".npy"):
+        raise ValueError(f"{path}: unknown file type; use .csv, .npz or .npy")
+    return path

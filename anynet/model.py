@@ -5,10 +5,12 @@ its history, optimizer and classes. The estimator-style methods (``predict``,
 ``predict_classes``, ``score``) take their task-level behaviour (how classes
 are read from the outputs, which score) from ``anynet.tasks.TABLE``.
 """
+import copy
+
 import numpy as np
 
 from . import _checks, steps
-from ._backend import is_dask_array, to_numpy
+from ._backend import is_dask_array, namespace_of, to_numpy
 from ._dask import predict_dask
 from .activations import ACTIVATIONS
 from .metrics import r2
@@ -104,12 +106,16 @@ class Network(dict):
         return Task.of(self)
 
     def copy(self):
-        """A deep copy: new parameter arrays on the same backend and device."""
+        """A deep copy: new parameter arrays on the same backend and device, and
+        copies of the history, the metadata and the optimizer with its state."""
         with self.backend.activate():
             params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
-        twin = Network(params, backend=self.backend, **self.config)
-        twin.history = self.history
-        twin.metadata = dict(self.metadata)
+            twin = Network(params, backend=self.backend, **self.config)
+            if self.optimizer is not None:
+                twin.optimizer = self.optimizer.fresh()
+                twin.optimizer.restore(self.optimizer.snapshot(self.xp))
+        twin.history = copy.deepcopy(self.history)
+        twin.metadata = copy.deepcopy(self.metadata)
         return twin
 
     def __reduce__(self):
@@ -164,9 +170,12 @@ class Network(dict):
         return _checks.features(self.backend, self.dtype, X, self.layer_sizes[0], name)
 
     def _class_indices(self, X, task):
-        """Each row's class as ``tasks.output_classes`` reads it, on the host."""
+        """Each row's class as ``tasks.output_classes`` reads it, as host int64."""
         with self.backend.activate():
-            return to_numpy(output_classes(self.xp, task, self.predict(X)))
+            P = self.predict(X)
+            if is_dask_array(P):  # the outputs of every chunk, gathered
+                P = P.compute()
+            return to_numpy(output_classes(namespace_of(P), task, P)).astype(np.int64)
 
     def _classifier_task(self):
         task = self.task

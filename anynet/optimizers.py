@@ -31,9 +31,11 @@ optimizer saves, checkpoints and compiles like the built-in ones.
 """
 import copy
 import math
+import numbers
 
 from . import _checks
 from ._backend import is_writeable
+from ._description import is_count, is_finite_number
 from ._params import arguments_repr, constructor_arguments
 
 
@@ -302,6 +304,10 @@ def describe(optimizer, params):
     except ValueError as exc:
         raise ValueError(f"cannot save the {what}: {exc}") from None
     for key, value in settings.items():
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            settings[key] = value = int(value)  # NumPy's integers and floats too
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            settings[key] = value = float(value)
         if not (value is None or isinstance(value, (bool, int, str))
                 or isinstance(value, float) and math.isfinite(value)):
             raise ValueError(f"cannot save the {what}: its setting {key}={value!r} is not a "
@@ -342,10 +348,13 @@ def rebuild(description, template=None):
     if cls is None:
         raise ValueError(f"its optimizer is {name}, a class not imported here; import the "
                          f"module that defines it before loading")
-    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-        raise ValueError(f"its optimizer's step count t={t!r} is not a count")
-    if not isinstance(settings, dict):
-        raise ValueError(f"its optimizer settings {settings!r} are not a mapping")
+    if not is_count(t):
+        raise ValueError(f"its optimizer's step count t={str(t)[:40]} is not a step count")
+    if not isinstance(settings, dict) or not all(
+            v is None or isinstance(v, (bool, str)) or is_finite_number(v)
+            for v in settings.values()):
+        raise ValueError(f"its optimizer settings {str(settings)[:80]} are not finite "
+                         f"numbers, strings, bools or None")
     try:
         optimizer = cls(**settings)
     except (TypeError, ValueError, OverflowError) as exc:

@@ -9,31 +9,35 @@ asked for, the optimizer's hyperparameters (its state arrays are stored as
 content in that format (the JSON goes in its metadata), for PyTorch users.
 
 Saving writes a temporary file beside the target and renames it over the
-target, so a crash never leaves a half-written model.
+target (``anynet._files``), so a crash never leaves a half-written model.
+
+Loading treats the file as hostile: each array's header is read and checked
+before its data (``anynet._npz``), compressed members may not inflate beyond a
+small factor of what they hold (anynet writes none), and the description's
+structure (its size, nesting, number of layers, the numbers it gives) is
+checked before anything is built. Every way a file can be damaged is a
+ValueError that names the file.
 """
 import contextlib
 import json
-import os
-import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from . import _description, _npz
 from ._backend import resolve_backend, float_dtype, to_numpy
+from ._description import FORMAT, FORMAT_VERSION
+from ._files import atomic_write, check_target  # noqa: F401 (check_target: for callers)
 from ._version import __version__
-from .activations import check_activation
-from .losses import check_loss
 from .model import Network
 from .optimizers import Optimizer, describe as describe_optimizer, rebuild as rebuild_optimizer
-from .tasks import Task
 
-FORMAT = "anynet"
-FORMAT_VERSION = 1
 _META_KEY = "__anynet__"
-_MAX_PARAMETERS = 2 ** 31  # a description asking for more is refused before allocating
 _MAX_DESCRIPTION = 64 << 20  # bytes of JSON
+# anynet writes its arrays uncompressed: a deflated member (someone recompressed
+# the file) may state at most 16 times its compressed size, plus 1 MiB for the
+# small ones, so that memory stays in proportion to the file
+_INFLATION = (16, 1 << 20)
 
 
 def save(net, path, *, optimizer=False, _extra=None):
@@ -64,13 +68,17 @@ def save(net, path, *, optimizer=False, _extra=None):
     if _extra is not None:  # a training checkpoint's state (see anynet.training)
         description["training"] = _extra["description"]
         arrays.update({k: to_numpy(v) for k, v in _extra["arrays"].items()})
-    text = json.dumps(description)
+    try:
+        text = json.dumps(description)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"cannot save {path}: net.metadata must hold JSON values only "
+                        f"(dicts, lists, strings, numbers, None): {exc}") from None
     if path.suffix == ".safetensors":
         writer = _safetensors_writer(arrays, text)
     else:
         arrays[_META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         writer = lambda f: np.savez(f, **arrays)  # noqa: E731
-    _atomic_write(path, writer)
+    atomic_write(path, writer, what="model")
     return path
 
 
@@ -104,8 +112,17 @@ def load_checkpoint(path, backend, dtype, optimizer):
 def _load(path, backend="numpy", device=None, dtype=None, optimizer=None):
     """(network, description, best parameters): ``load``, for checkpoints too."""
     path = Path(path)
+    try:
+        return _read(path, backend, device, dtype, optimizer)
+    except (OverflowError, RecursionError, MemoryError) as exc:  # what no check foresaw
+        raise ValueError(f"{path}: cannot load: {type(exc).__name__}: {exc}") from None
+
+
+def _read(path, backend, device, dtype, optimizer):
     with _open_model(path) as (arrays, description):
-        config = _check_description(path, description)
+        config = _description.check_config(path, description)
+        if "training" in description:
+            _description.check_training(path, description["training"])
         be = resolve_backend(backend, device)
         dtype_name, _ = float_dtype(be, dtype or config["dtype"])
         sizes = config["layer_sizes"]
@@ -151,23 +168,6 @@ def _safetensors_writer(arrays, text):
     return lambda f: f.write(data)
 
 
-def _atomic_write(path, writer):
-    """Write through a temporary file in the same folder, then rename it over ``path``."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"cannot save to {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --- reading ----------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -178,7 +178,8 @@ def _open_model(path):
     header: a damaged file cannot make anynet allocate more than it describes.
     """
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError(f"{path}: " + ("not a regular file" if path.exists() else
+                                        "no such file"))
     if path.suffix == ".safetensors":
         yield _read_safetensors(path)
         return
@@ -186,13 +187,11 @@ def _open_model(path):
         raise ValueError(f"{path}: cannot load: it holds a single array, not an anynet model")
     with open(path, "rb") as handle:
         try:
-            archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError,
-                NotImplementedError, RuntimeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
-                             f"({type(exc).__name__}: {exc})") from None
+            archive = _npz.open_archive(handle)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         with archive:
-            arrays = _NpzMembers(path, archive)
+            arrays = _npz.NpzMembers(archive, *_INFLATION)
             if _META_KEY not in arrays.keys():
                 raise ValueError(f"{path}: cannot load: it has no anynet description "
                                  f"(not an anynet model)")
@@ -206,54 +205,7 @@ def _open_model(path):
 
 def _is_npy(path):
     with open(path, "rb") as f:
-        return f.read(6) == b"\x93NUMPY"
-
-
-class _NpzMembers:
-    """The .npy members of an open zip archive, read one at a time, headers first."""
-
-    def __init__(self, path, archive):
-        self.path, self.archive = path, archive
-        self.names = {n[:-4]: n for n in archive.namelist() if n.endswith(".npy")}
-
-    def keys(self):
-        return self.names.keys()
-
-    def fetch(self, key, shape, limit=None):
-        """The array ``key`` (None if absent); a ValueError for any damage."""
-        if key not in self.names:
-            return None
-        try:
-            return self._read(key, shape, limit)
-        except ValueError as exc:
-            if str(exc).startswith("array "):  # a shape that disagrees: said as is
-                raise
-            raise ValueError(f"cannot load: array {key!r} is damaged ({exc})") from None
-        except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error,
-                NotImplementedError, RuntimeError, MemoryError) as exc:
-            raise ValueError(f"cannot load: the file is truncated or corrupted "
-                             f"({type(exc).__name__}: {exc})") from None
-
-    def _read(self, key, shape, limit):
-        with self.archive.open(self.names[key]) as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                found, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                found, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            if dtype.hasobject:
-                raise ValueError("it holds Python objects, which anynet never unpickles")
-            if shape is not None and tuple(found) != shape:
-                raise ValueError(f"array {key!r} has shape {tuple(found)}, but the "
-                                 f"description says {shape}")
-            size = int(np.prod(found, dtype=np.int64)) * dtype.itemsize
-            held = self.archive.getinfo(self.names[key]).file_size
-            if size > min(held, limit or held):
-                raise ValueError(f"its header claims {size} bytes, more than the file holds")
-            data = f.read(size)
-            if len(data) != size:
-                raise ValueError(f"it is cut short ({len(data)} of {size} bytes)")
-        return np.frombuffer(data, dtype=dtype).reshape(found, order="F" if fortran else "C")
+        return f.read(6) == _npz.NPY_MAGIC
 
 
 class _LoadedMembers:
@@ -282,8 +234,12 @@ def _read_safetensors(path):
     try:
         with safe_open(str(path), framework="numpy") as f:
             text = (f.metadata() or {}).get(_META_KEY)
-            if text is None:
-                raise ValueError("it has no anynet description (not an anynet model)")
+            if not isinstance(text, str):
+                raise ValueError(f"{path}: cannot load: it has no anynet description "
+                                 f"(not an anynet model)")
+            if len(text) > _MAX_DESCRIPTION:
+                raise ValueError(f"{path}: cannot load: its description is {len(text)} "
+                                 f"characters, more than anynet reads ({_MAX_DESCRIPTION})")
             arrays = {k: f.get_tensor(k) for k in f.keys()}
     except ValueError:
         raise
@@ -294,52 +250,7 @@ def _read_safetensors(path):
 
 
 def _parse(path, raw):
-    try:
-        description = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: its anynet description is not valid JSON ({exc})") from None
-    if not isinstance(description, dict) or description.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an anynet model file")
-    version = description.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path}: format_version {version!r} is not valid")
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{path}: written in format version {version} by anynet "
-                         f"{description.get('anynet_version')}; this anynet "
-                         f"{_version()} reads up to version {FORMAT_VERSION}: upgrade anynet")
-    return description
-
-
-def _check_description(path, description):
-    config = description.get("config")
-    keys = {"layer_sizes", "activation", "output_activation", "loss", "init", "seed",
-            "dtype", "classes"}
-    if not isinstance(config, dict) or set(config) != keys:
-        raise ValueError(f"{path}: its description lacks a valid config (expected the keys "
-                         f"{sorted(keys)})")
-    sizes = config["layer_sizes"]
-    if (not isinstance(sizes, list) or len(sizes) < 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
-                       for n in sizes)):
-        raise ValueError(f"{path}: layer_sizes {sizes!r} is not a list of positive integers")
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    if n_params > _MAX_PARAMETERS:
-        raise ValueError(f"{path}: its description asks for {n_params} parameters, more "
-                         f"than anynet loads ({_MAX_PARAMETERS})")
-    try:
-        check_activation(config["activation"])
-        check_activation(config["output_activation"], output=True,
-                         argument="output_activation")
-        check_loss(config["loss"], config["output_activation"])
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    if config["dtype"] not in ("float32", "float64"):
-        raise ValueError(f"{path}: dtype {config['dtype']!r} is not float32 or float64")
-    classes = config["classes"]
-    expected = Task(config["loss"], config["output_activation"], sizes[-1]).expected_classes()
-    if classes is not None and (not isinstance(classes, list) or len(classes) != expected):
-        raise ValueError(f"{path}: classes {classes!r} do not match the output layer")
-    return config
+    return _description.parse(path, raw, _version())
 
 
 def _array(path, arrays, key, shape):

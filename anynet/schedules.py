@@ -113,6 +113,9 @@ def make_schedule(lr_schedule):
             raise ValueError(f"lr_schedule={lr_schedule!r} is not known; use one of "
                              f"{', '.join(map(repr, SCHEDULES))}, a Schedule or a callable")
         return SCHEDULES[lr_schedule]()
+    if isinstance(lr_schedule, type):
+        raise TypeError(f"lr_schedule={lr_schedule.__name__} is a class; pass an instance, "
+                        f"e.g. {lr_schedule.__name__}()")
     if callable(lr_schedule):
         return lr_schedule
     raise TypeError(f"lr_schedule must be a name, a Schedule or a callable, "

@@ -3,7 +3,7 @@
 They take the options of ``anynet.train`` as constructor parameters, ``backend=``
 and ``device=`` included: with ``backend="cupy"`` a scikit-learn pipeline trains
 on the GPU, while ``predict`` and ``predict_proba`` return NumPy arrays as
-scikit-learn expects. Needs scikit-learn (``pip install anynet[sklearn]``).
+scikit-learn expects. Needs scikit-learn (``pip install scikit-learn``).
 
 Fitted attributes: ``network_`` (the anynet Network), ``classes_`` (classifier),
 ``loss_curve_`` (training loss per epoch), ``n_iter_`` (epochs run),

@@ -264,8 +264,9 @@ def class_indices(y, task, name="y"):
 
 
 def output_classes(xp, task, P):
-    """On the device: the class of each row of outputs ``P`` (see ``class_indices``)."""
+    """On the device: the class of each row of outputs ``P`` (see ``class_indices``):
+    an index, or for a threshold a bool (True: class 1, or that label)."""
     if task.kind.classes_by == "argmax":
         return xp.argmax(P, axis=1)
-    above = xp.astype(P > 0.5, xp.int64)
+    above = P > 0.5
     return above if task.multilabel else above[:, 0]

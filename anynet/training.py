@@ -18,14 +18,15 @@ import warnings
 import numpy as np
 
 from . import steps
-from ._arguments import backend_and_dtype, checked_options
-from ._backend import floating_point_warnings_off, to_numpy, tune_host_allocator
+from ._arguments import backend_and_dtype, checked_options, run_optimizer
+from ._backend import (caller_stacklevel, floating_point_warnings_off, to_numpy,
+                       tune_host_allocator)
 from ._run_data import pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
                           write_checkpoint)
 from .distributed import communicator
 from .network import initialize_network
-from .optimizers import make_optimizer
+from .optimizers import describe as describe_optimizer
 from .progress import Progress
 from .schedules import Schedule, make_schedule
 from .tasks import TABLE
@@ -211,24 +212,11 @@ class _Run:
         if isinstance(schedule, Schedule):
             schedule = copy.deepcopy(schedule)  # a template: this run's own copy
             schedule.start(opts.epochs)
-        return RunState(net, self._optimizer(net), schedule, rng, history=history)
-
-    def _optimizer(self, net):
-        """This run's own optimizer: a fresh one, or a copy of the warm-started
-        network's own optimizer with its state when that is what was passed."""
-        opts = self.opts
-        options = dict(opts.optimizer_options)
-        if opts.weight_decay is not None:
-            options["weight_decay"] = opts.weight_decay
-        own = opts.network.optimizer if opts.network is not None else None
-        if own is not None and opts.optimizer is own:
-            if options:
-                raise ValueError(f"optimizer options {sorted(options)} cannot be combined "
-                                 f"with the network's own optimizer")
-            optimizer = own.fresh()
-            optimizer.restore(own.snapshot(net.xp))  # continue it, on a copy
-            return optimizer
-        return make_optimizer(opts.optimizer, **options)
+        state = RunState(net, run_optimizer(opts, net.xp), schedule, rng, history=history)
+        net.optimizer = state.optimizer  # a callback may save the working network whole
+        if opts.checkpoint:  # an optimizer that cannot be written is said before training
+            describe_optimizer(state.optimizer, net)
+        return state
 
     # --- the loop ---------------------------------------------------------------
 
@@ -277,7 +265,7 @@ class _Run:
             else:
                 state.waited += 1
                 stop = "early_stopping" if state.waited >= opts.patience else None
-        called = [cb(epoch, history, state.network) is True for cb in opts.callbacks]
+        called = [_says_stop(cb(epoch, history, state.network)) for cb in opts.callbacks]
         if self.comm.agree(any(called)):  # a callback may stop one rank only: then all stop
             stop = stop or "callback"
         state.epoch, state.stopped = epoch + 1, stop
@@ -347,7 +335,7 @@ class _Run:
         self.state.stopped = self.state.history["stopped"] = "interrupted"
         where = f"; checkpoint {checkpoint} holds epoch {epoch}" if checkpoint else ""
         warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
-                      f"trained so far{where}", UserWarning, stacklevel=4)
+                      f"trained so far{where}", UserWarning, stacklevel=caller_stacklevel())
 
     def _fingerprint(self):
         o = self.opts
@@ -395,3 +383,7 @@ class _Run:
         original.history, original.optimizer = net.history, net.optimizer
         return original
 
+
+def _says_stop(result):
+    """A callback's True (Python's or NumPy's) stops training; anything else does not."""
+    return result is True or (isinstance(result, np.bool_) and bool(result))

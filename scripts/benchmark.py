@@ -9,8 +9,8 @@ Workloads (each printed as anynet's time per epoch and its ratio to each peer):
   MLPClassifier (same sizes, solver adam, max_iter=1), and a GEMM floor (only
   the matrix products one epoch of forward and backward needs, in NumPy).
 - tutorial: the tutorial's XOR, 2-2-1 sigmoid, 10,000 full-batch steps:
-  ``anynet.train_network`` against the tutorial's own code, read from
-  ../shared/seed at run time (the project does not carry it).
+  ``anynet.train_network`` against the tutorial's own code, copied as the
+  tutorial gives it into scripts/tutorial_reference.py.
 - wide: batch 1024, 1024-4096-4096-10, float32, 4 batches: anynet against PyTorch.
 - mpi: mnist-shaped on 2 MPI ranks against 1 (distributed="mpi"), and 2 ranks each
   holding only its half of the rows (sharded=True), one BLAS thread
@@ -37,7 +37,6 @@ import importlib.util
 import io
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -51,8 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import anynet  # noqa: E402
 from anynet._backend import cuda_unavailable_reason  # noqa: E402
 
-TUTORIAL = Path(__file__).resolve().parents[2] / "shared" / "seed" / \
-    "neural-network-from-scratch.txt"
 ROWS = []
 SAME_ALLOCATOR = False
 
@@ -236,28 +233,16 @@ def bench_mnist(repeats):
 
 # --- tutorial -------------------------------------------------------------------
 
-def tutorial_namespace():
-    """The tutorial's functions, executed from its text (never copied into anynet)."""
-    text = TUTORIAL.read_text()
-    blocks = re.findall(r"```\n(.*?)```", text, flags=re.S)
-    code = "\n".join(b.split("# Example data")[0] for b in blocks)
-    namespace = {}
-    exec(compile(code, str(TUTORIAL), "exec"), namespace)
-    return namespace
-
-
 def bench_tutorial(repeats):
-    if not TUTORIAL.exists():
-        print(f"tutorial      {TUTORIAL} not found: skipped")
-        return
-    tut = tutorial_namespace()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import tutorial_reference as tut  # the tutorial's code, beside this script
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     y = np.array([[0], [1], [1], [0]])
     steps = 10000
 
     def theirs():
         with contextlib.redirect_stdout(io.StringIO()):
-            tut["train_network"](X, y, 2, 2, 1, steps, 0.1)
+            tut.train_network(X, y, 2, 2, 1, steps, 0.1)
 
     def ours():  # printing every 100 epochs too: the same work
         with contextlib.redirect_stdout(io.StringIO()):
@@ -319,7 +304,7 @@ def bench_mpi(repeats):
     beside = Path(sys.executable).parent / "mpiexec"
     mpiexec = shutil.which("mpiexec") or (str(beside) if beside.exists() else None)
     if not _available("mpi4py") or mpiexec is None:
-        print("mpi           skipped: mpi4py or mpiexec is not installed (anynet[mpi])")
+        print("mpi           skipped: mpi4py or mpiexec is not installed (pip install mpi4py mpich)")
         return
     script = Path(__file__).with_name("_mpi_epoch.py")
     script.write_text(MPI_SCRIPT)

@@ -10,10 +10,12 @@ catch code that forgets to make its device current. This namespace can:
 - ``Device`` objects are context managers, as ``cupy.cuda.Device``: ``with
   Device("device1"):`` makes it current (per thread), and ``Device()`` is the
   current device;
-- creation functions ignore ``device=`` and make arrays on the current device,
-  ``*_like`` functions included (as CuPy's do); ``asarray`` honours ``device=``;
-- every namespace function refuses arrays that are not on the current device,
-  as CuPy's kernels do ("Array device must be same as the current device");
+- creation functions make arrays on the current device, ``*_like`` functions
+  included (as CuPy's do), and where CuPy would silently ignore a ``device=``
+  that is not the current one, they raise; ``asarray`` honours ``device=``;
+- every namespace function and every operator (``+``, ``@``, ``-=``, indexing)
+  refuses arrays of this namespace that are not on the current device, as
+  CuPy's kernels do ("Array device must be same as the current device");
 - the default device (``__array_namespace_info__().default_device()``) is fixed,
   as CuPy's ``Device(0)``;
 - array_api_strict itself refuses to combine arrays of two devices and to turn
@@ -65,29 +67,67 @@ def current_device():
     return stack[-1] if stack else _strict.Device("CPU_DEVICE")
 
 
+def _check(x, what):
+    here = current_device()
+    if isinstance(x, _Array) and x.device != here:
+        raise ValueError(f"cupy_like {what}: array device must be the current device: "
+                         f"array device = {x.device!r}, current = {here!r}")
+
+
 def _on_current_device(function):
     """A namespace function that, like a CuPy kernel, runs on the current device only."""
 
     @functools.wraps(function)
     def checked(*args, **kwargs):
-        here = current_device()
         for value in (*args, *kwargs.values()):
             for x in (value if isinstance(value, (list, tuple)) else (value,)):
-                if isinstance(x, _Array) and x.device != here:
-                    raise ValueError(f"cupy_like.{function.__name__}: array device must be "
-                                     f"the current device: array device = {x.device!r}, "
-                                     f"current = {here!r}")
+                _check(x, function.__name__)
         return function(*args, **kwargs)
     return checked
 
 
 def _ignoring_device(function):
-    """A creation function that, like array-api-compat's CuPy ones, ignores device=."""
+    """A creation function that, like array-api-compat's CuPy ones, makes its array on
+    the current device; a device= that is not current, which CuPy would silently
+    ignore, is an error here."""
 
     @functools.wraps(function)
     def create(*args, device=None, **kwargs):
-        return function(*args, device=current_device(), **kwargs)
+        here = current_device()
+        if device is not None and device != here:
+            raise ValueError(f"cupy_like.{function.__name__}(device={device!r}) outside "
+                             f"`with device:`: CuPy would make it on the current device, "
+                             f"{here!r}")
+        return function(*args, device=here, **kwargs)
     return create
+
+
+_OPERATORS = ("__abs__", "__add__", "__and__", "__eq__", "__floordiv__", "__ge__",
+              "__getitem__", "__gt__", "__iadd__", "__iand__", "__imatmul__", "__imul__",
+              "__invert__", "__ior__", "__ipow__", "__isub__", "__itruediv__", "__le__",
+              "__lt__", "__matmul__", "__mod__", "__mul__", "__ne__", "__neg__", "__or__",
+              "__pos__", "__pow__", "__radd__", "__rmatmul__", "__rmul__", "__rpow__",
+              "__rsub__", "__rtruediv__", "__setitem__", "__sub__", "__truediv__",
+              "__xor__")
+
+
+def _operators_on_current_device():
+    """array_api_strict's operators, checked like CuPy's kernels for this namespace's
+    arrays (those whose device is a cupy_like.Device); other arrays as before."""
+    for name in _OPERATORS:
+        original = getattr(_Array, name, None)
+        if original is None or getattr(original, "cupy_like", False):
+            continue
+
+        def checked(self, *args, _original=original, _name=name):
+            if isinstance(self.device, Device):
+                _check(self, _name)
+                for other in args:
+                    if isinstance(other, _Array) and isinstance(other.device, Device):
+                        _check(other, _name)
+            return _original(self, *args)
+        checked.cupy_like = True
+        setattr(_Array, name, checked)
 
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None):
@@ -114,6 +154,9 @@ class _Info:
 
 def __array_namespace_info__():
     return _Info()
+
+
+_operators_on_current_device()
 
 
 def __getattr__(name):

@@ -14,18 +14,18 @@ import anynet
 PACKAGE = Path(anynet.__file__).parent
 
 LAYERS = [
-    ["_version", "_backend"],  # the one module that knows the array libraries
-    ["activations", "initializers", "_params", "progress", "datasets"],
-    ["losses", "metrics", "_nccl"],
+    ["_version", "_backend", "_npz", "_files"],  # _backend: the array libraries
+    ["activations", "initializers", "_params", "progress", "_csv", "_tables"],
+    ["losses", "metrics", "_nccl", "datasets"],
     ["tasks"],  # the one table: what each loss means for a task
-    ["_checks", "propagation", "_dask"],
+    ["_checks", "propagation", "_dask", "_description"],
     ["steps"],  # the steps as pure functions, compiled where the backend can
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
     ["persistence"],
     ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
     ["training"],
-    ["sklearn", "demo"],
+    ["sklearn", "demo", "_cli", "_cli_model"],
     ["__init__"],
     ["__main__"],
 ]

@@ -195,7 +195,7 @@ def test_bad_input_on_the_device(xp_backend):
     with pytest.raises(ValueError, match="X contains NaN"):
         anynet.predict(net, xp.asarray(np.array([[np.nan, 0.0]]), device=dev))
     with pytest.raises(ValueError, match="X has 3 features"):
-        anynet.predict(net, xp.ones((2, 3), device=dev))
+        anynet.predict(net, xp.asarray(np.ones((2, 3)), device=dev))
     _, cache = anynet.forward_propagation(net, X)
     with pytest.raises(ValueError, match="y contains NaN"):
         anynet.backward_propagation(net, cache, X, xp.asarray(Y * np.nan, device=dev))

@@ -51,3 +51,23 @@ def test_local_cluster_of_two_workers(net):
         result = P.compute()
         assert len(client.scheduler_info()["workers"]) == 2
     np.testing.assert_array_equal(result, anynet.predict(net, X))
+
+
+def test_chunks_without_rows_give_predictions_without_rows(net):
+    """Boolean filtering routinely leaves chunks of no rows (and unknown sizes)."""
+    D = da.from_array(X, chunks=(100, 4))
+    keep = X[:, 0] > 2.0  # some chunks of 100 rows hold none of these
+    filtered = D[da.from_array(keep, chunks=100)]
+    assert np.isnan(filtered.chunks[0][0])
+    P = anynet.predict(net, filtered).compute()  # float32, rows batched otherwise: 1e-6
+    np.testing.assert_allclose(P, anynet.predict(net, X[keep]), rtol=1e-6)
+    explicit = da.from_array(X, chunks=((500, 0, 500), (4,)))
+    np.testing.assert_array_equal(anynet.predict(net, explicit).compute(),
+                                  anynet.predict(net, X))
+    assert anynet.predict(net, D[D[:, 0] > 100]).compute().shape == (0, 1)
+
+
+def test_classes_and_scores_of_dask_arrays(net):
+    D = da.from_array(X, chunks=(300, 4))
+    np.testing.assert_array_equal(net.predict_classes(D), net.predict_classes(X))
+    assert net.score(D, da.from_array(LABELS, chunks=300)) == net.score(X, LABELS)

@@ -25,7 +25,7 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     filter(None, [str(Path(anynet.__file__).parents[1]), os.environ.get("PYTHONPATH")]))}
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
-    reason="no MPI here: pip install anynet[mpi] (mpi4py with the mpich package)")
+    reason="no MPI here: pip install mpi4py mpich")
 
 SCRIPT = textwrap.dedent("""
     import json, sys

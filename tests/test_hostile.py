@@ -84,24 +84,33 @@ def test_fuzzed_model_files(tmp_path):
     net = anynet.train(rng.standard_normal((20, 3)), rng.integers(0, 3, 20), hidden=(4,),
                        epochs=2, backend="numpy", verbose=False)
     good = anynet.save(net, tmp_path / "good.npz", optimizer=True).read_bytes()
+    counts = _fuzz(tmp_path, 400, lambda path, case: path.write_bytes(
+        _mutated_bytes(good, case % 4, rng)))
+    HOSTILE["fuzzed model files"] = counts
+    assert counts["ValueError"] > 200
+
+
+def test_fuzzed_model_structures(tmp_path, good_model):
+    """Issue 11's cases, mutated: forged header shapes, every compression method (and
+    bombs), hostile JSON values (Infinity, NaN, 1e400, 5,000 digits, deep nesting)."""
+    import json
+    rng = np.random.default_rng(4)
+    arrays, description = good_model
+    text = json.dumps(description)
+    counts = _fuzz(tmp_path, 200, lambda path, case: _mutated_structure(
+        path, arrays, text, case % 4, rng))
+    HOSTILE["fuzzed model structures"] = counts
+    assert counts["ValueError"] > 120
+
+
+def _fuzz(tmp_path, n_cases, write):
+    """Load ``n_cases`` files made by ``write(path, case)``: each loads (finite) or is a
+    ValueError that names the file."""
     counts = {"loaded": 0, "ValueError": 0}
     deadline = time.monotonic() + 60
-    for case in range(400):
-        data = bytearray(good)
-        kind = case % 4
-        if kind == 0:  # flip a few bytes
-            for pos in rng.integers(0, len(data), rng.integers(1, 8)):
-                data[pos] ^= int(rng.integers(1, 256))
-        elif kind == 1:  # truncate
-            data = data[: int(rng.integers(0, len(data)))]
-        elif kind == 2:  # overwrite a run with random bytes
-            pos = int(rng.integers(0, len(data)))
-            data[pos:pos + 32] = rng.bytes(32)
-        else:  # insert junk
-            pos = int(rng.integers(0, len(data)))
-            data[pos:pos] = rng.bytes(int(rng.integers(1, 64)))
+    for case in range(n_cases):
         path = tmp_path / f"case{case}.npz"
-        path.write_bytes(bytes(data))
+        write(path, case)
         try:
             loaded = anynet.load(path)
             assert all(np.all(np.isfinite(v)) for v in loaded.values())
@@ -111,8 +120,55 @@ def test_fuzzed_model_files(tmp_path):
             counts["ValueError"] += 1
         path.unlink()
         assert time.monotonic() < deadline, "the fuzzer ran past its time"
-    HOSTILE["fuzzed model files"] = counts
-    assert counts["ValueError"] > 200
+    return counts
+
+
+def _mutated_bytes(good, kind, rng):
+    data = bytearray(good)
+    if kind == 0:  # flip a few bytes
+        for pos in rng.integers(0, len(data), rng.integers(1, 8)):
+            data[pos] ^= int(rng.integers(1, 256))
+    elif kind == 1:  # truncate
+        data = data[: int(rng.integers(0, len(data)))]
+    elif kind == 2:  # overwrite a run with random bytes
+        pos = int(rng.integers(0, len(data)))
+        data[pos:pos + 32] = rng.bytes(32)
+    else:  # insert junk
+        pos = int(rng.integers(0, len(data)))
+        data[pos:pos] = rng.bytes(int(rng.integers(1, 64)))
+    return bytes(data)
+
+
+FORGED_SHAPES = [(-1,), (-3_000_000_000,), (2 ** 62, 3), (2 ** 63 - 1,), (10 ** 30,), (0,),
+                 (3, 0, 4), (1 << 40, 1 << 40)]
+JSON_VALUES = ["Infinity", "-Infinity", "NaN", "1e30", "1e400", "-1", "0", "9" * 5000,
+               '"x"', "null", "true", "[]", "{}", "[" * 5000 + "]" * 5000, "1.5"]
+METHODS = [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+
+
+def _mutated_structure(path, arrays, text, kind, rng):
+    """The new cases of issue 11: forged headers, compression, hostile JSON numbers."""
+    import re
+    members = _members(arrays, text=text)
+    method = zipfile.ZIP_STORED
+    if kind == 0:  # one member's header claims another shape
+        name = sorted(members)[int(rng.integers(len(members)))]
+        shape = FORGED_SHAPES[int(rng.integers(len(FORGED_SHAPES)))]
+        array = arrays.get(name[:-4], np.frombuffer(text.encode(), np.uint8))
+        members[name] = _npy(array, shape=shape)
+    elif kind == 1:  # every member compressed, maybe a bomb among them
+        method = METHODS[int(rng.integers(len(METHODS)))]
+        if rng.integers(2):
+            members["W1.npy"] = _npy(np.zeros((3, 4), np.float32), shape=(3, 4)) + bytes(
+                int(rng.integers(2, 4)) << 20)
+    else:  # a number of the description (kind 2) or any value (kind 3) replaced
+        pattern = r"-?\d+(\.\d+)?(e-?\d+)?" if kind == 2 else \
+            r"-?\d+(\.\d+)?(e-?\d+)?|\"[^\"]*\"|null|true|false"
+        spots = list(re.finditer(pattern, text))
+        spot = spots[int(rng.integers(len(spots)))]
+        value = JSON_VALUES[int(rng.integers(len(JSON_VALUES)))]
+        members["__anynet__.npy"] = _json_npy(text[:spot.start()] + value + text[spot.end():])
+    _zip(path, members, method)
 
 
 def test_a_header_claiming_a_huge_array_allocates_nothing(tmp_path):
@@ -138,3 +194,245 @@ def test_a_header_claiming_a_huge_array_allocates_nothing(tmp_path):
                                          r"\(its header claims 800000000 bytes"):
         anynet.load(tmp_path / "huge.npz")
     assert time.perf_counter() - start < 1.0
+
+
+# --- hostile model files: each attack of issue 11, built by hand -----------------
+
+def _npy(data, shape=None):
+    """The bytes of a .npy member holding ``data``, its header's shape optionally forged."""
+    array = np.asarray(data)
+    header = np.lib.format.header_data_from_array_1_0(array)
+    if shape is not None:
+        header["shape"] = shape
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, header)
+    out.write(array.tobytes())
+    return out.getvalue()
+
+
+def _json_npy(text):
+    return _npy(np.frombuffer(text.encode(), np.uint8))
+
+
+def _zip(path, members, method=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data, compress_type=method if name != "plain" else None)
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory):
+    """(arrays, description) of a small saved model with its optimizer state."""
+    import json
+    rng = np.random.default_rng(3)
+    net = anynet.train(rng.standard_normal((20, 3)), rng.integers(0, 3, 20), hidden=(4,),
+                       epochs=2, backend="numpy", verbose=False)
+    path = anynet.save(net, tmp_path_factory.mktemp("good") / "good.npz", optimizer=True)
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    return arrays, json.loads(arrays.pop("__anynet__").tobytes())
+
+
+def _members(arrays, description=None, text=None):
+    import json
+    members = {f"{k}.npy": _npy(v) for k, v in arrays.items()}
+    members["__anynet__.npy"] = _json_npy(text if text is not None else json.dumps(description))
+    return members
+
+
+def _with(description, *path_and_value):
+    """A deep copy of ``description`` with the value at a key path replaced."""
+    import copy
+    description = copy.deepcopy(description)
+    *keys, last = path_and_value[0]
+    node = description
+    for key in keys:
+        node = node[key]
+    node[last] = path_and_value[1]
+    return description
+
+
+def _nested(depth):
+    value = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def _hostile_cases(arrays, description):
+    """name -> (members, zip method, the message's fragment)."""
+    import json
+    d = description
+    twenty_million = json.dumps(d).replace(json.dumps(d["config"]["layer_sizes"]),
+                                           "[" + "1, " * 20_000_000 + "1]")
+    deep = json.dumps(_with(d, ("metadata",), {})).replace('"metadata": {}',
+                                                           '"metadata": ' + "[" * 100_000)
+    zeros = np.zeros(16 << 20, np.uint8)
+    # 16 MB of weights a description asks for, all zeros: a few KB compressed
+    sizes = [2000, 2000, 3]
+    big = _members({"W1": np.zeros((2000, 2000), np.float32),
+                    "b1": np.zeros((1, 2000), np.float32),
+                    "W2": np.zeros((2000, 3), np.float32), "b2": np.zeros((1, 3), np.float32)},
+                   {k: v for k, v in _with(d, ("config", "layer_sizes"), sizes).items()
+                    if k != "optimizer"})
+    return {
+        "description header: negative shape": (
+            {**_members(arrays, d), "__anynet__.npy": _npy(np.zeros(8, np.uint8),
+                                                           shape=(-3_000_000_000,))},
+            zipfile.ZIP_STORED, "claims the shape"),
+        "description header: negative shape, 16 MB deflated": (
+            {**_members(arrays, d), "__anynet__.npy": _npy(zeros, shape=(-1,))},
+            zipfile.ZIP_DEFLATED, "compression bomb"),
+        "description header: shape overflowing int64": (
+            {**_members(arrays, d), "__anynet__.npy": _npy(np.zeros(8, np.uint8),
+                                                           shape=(2 ** 62, 3))},
+            zipfile.ZIP_STORED, "more than the file holds"),
+        "description header: shape overflowing int64, 16 MB deflated": (
+            {**_members(arrays, d), "__anynet__.npy": _npy(zeros, shape=(2 ** 62, 3))},
+            zipfile.ZIP_DEFLATED, "compression bomb"),
+        "weights header: a shape of 10^30": (
+            {**_members(arrays, d), "W1.npy": _npy(arrays["W1"], shape=(10 ** 30, 4))},
+            zipfile.ZIP_STORED, "has shape"),
+        "bzip2 bomb": (big, zipfile.ZIP_BZIP2, "NumPy never writes"),
+        "lzma bomb": (big, zipfile.ZIP_LZMA, "NumPy never writes"),
+        "deflate bomb": (big, zipfile.ZIP_DEFLATED, "compression bomb"),
+        "20 million layers, deflated": (_members(arrays, text=twenty_million),
+                                        zipfile.ZIP_DEFLATED, "compression bomb"),
+        "20,001 layers": (_members(arrays, _with(d, ("config", "layer_sizes"),
+                                                 [1] * 20_002)),
+                          zipfile.ZIP_STORED, "lists 20001 layers"),
+        "JSON nested 100,000 deep": (_members(arrays, text=deep), zipfile.ZIP_STORED,
+                                     "nested too deeply"),
+        "JSON nested 100 deep": (_members(arrays, _with(d, ("metadata",), {"a": _nested(100)})),
+                                 zipfile.ZIP_STORED, "nested more than 64"),
+        "t: Infinity": (_members(arrays, _with(d, ("optimizer", "t"), float("inf"))),
+                        zipfile.ZIP_STORED, "is not a step count"),
+        "t: NaN": (_members(arrays, _with(d, ("optimizer", "t"), float("nan"))),
+                   zipfile.ZIP_STORED, "is not a step count"),
+        "t: 1e30": (_members(arrays, _with(d, ("optimizer", "t"), 1e30)),
+                    zipfile.ZIP_STORED, "is not a step count"),
+        "t: 10^30": (_members(arrays, _with(d, ("optimizer", "t"), 10 ** 30)),
+                     zipfile.ZIP_STORED, "is not a step count"),
+        "a setting of Infinity": (
+            _members(arrays, _with(d, ("optimizer", "settings", "beta1"), float("inf"))),
+            zipfile.ZIP_STORED, "not finite numbers"),
+        "a layer of 10^30 units": (
+            _members(arrays, _with(d, ("config", "layer_sizes"), [3, 10 ** 30, 3])),
+            zipfile.ZIP_STORED, "a layer of"),
+        "an integer of 5,000 digits": (
+            _members(arrays, text=json.dumps(d).replace('"seed": 0', '"seed": ' + "9" * 5000)),
+            zipfile.ZIP_STORED, "not valid JSON"),
+        "seed: Infinity": (_members(arrays, _with(d, ("config", "seed"), float("inf"))),
+                           zipfile.ZIP_STORED, "seed"),
+        "metadata a list": (_members(arrays, _with(d, ("metadata",), [1, 2])),
+                            zipfile.ZIP_STORED, "metadata is list"),
+        "classes nested": (_members(arrays, _with(d, ("config", "classes"), [[0], [1], [2]])),
+                           zipfile.ZIP_STORED, "classes"),
+        "training: epoch Infinity": (
+            _members(arrays, _with(d, ("training",), {"epoch": float("inf")})),
+            zipfile.ZIP_STORED, "training state is not valid"),
+        "a stored member that lies about its size": (
+            _members(arrays, d), "lie", "states"),
+    }
+
+
+def _write_case(path, members, method):
+    if method != "lie":
+        return _zip(path, members, method)
+    _zip(path, members)
+    data = bytearray(path.read_bytes())  # W1's central-directory entry: file_size x 1000
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("W1.npy")
+    entry = data.rfind(b"PK\x01\x02", 0, data.rfind(b"W1.npy"))
+    data[entry + 24:entry + 28] = (info.file_size * 1000).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_hostile_model_files_are_refused_in_proportion(tmp_path, good_model):
+    """Each attack is a ValueError naming the file, before memory grows beyond the file's."""
+    import tracemalloc
+    counts = {}
+    for name, (members, method, fragment) in _hostile_cases(*good_model).items():
+        path = _write_case(tmp_path / "hostile.npz", members, method)
+        size = path.stat().st_size
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            anynet.load(path)
+        except ValueError as exc:
+            message = str(exc)
+        else:
+            pytest.fail(f"{name}: loaded")
+        finally:
+            seconds = time.perf_counter() - start
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert message.startswith(str(path)) and fragment in message, (name, message)
+        assert seconds < 3, (name, seconds)
+        assert peak < 20 * size + (8 << 20), (name, peak, size)
+        counts["ValueError"] = counts.get("ValueError", 0) + 1
+    HOSTILE["hostile model files"] = counts
+
+
+def test_a_recompressed_model_still_loads(tmp_path, good_model):
+    arrays, description = good_model
+    path = _zip(tmp_path / "deflated.npz", _members(arrays, description), zipfile.ZIP_DEFLATED)
+    net = anynet.load(path)
+    np.testing.assert_array_equal(net["W1"], arrays["W1"])
+
+
+def test_fuzzed_data_files(tmp_path):
+    """The CLI's .npz/.npy input gets the model files' guards: loaded, or a ValueError
+    naming the file (never a BadZipFile, an EOFError or a huge allocation)."""
+    from anynet import datasets
+    rng = np.random.default_rng(2)
+    arrays = {"X": rng.standard_normal((12, 3)), "y": rng.integers(0, 2, 12)}
+    np.savez(tmp_path / "good.npz", **arrays)
+    good = (tmp_path / "good.npz").read_bytes()
+    counts = {"loaded": 0, "ValueError": 0}
+    for case in range(240):
+        path = tmp_path / f"case{case}.npz"
+        if case < 160:
+            path.write_bytes(_mutated_bytes(good, case % 4, rng))
+        else:
+            members = {f"{k}.npy": _npy(v) for k, v in arrays.items()}
+            if case % 2:
+                name = ["X.npy", "y.npy"][int(rng.integers(2))]
+                shape = FORGED_SHAPES[int(rng.integers(len(FORGED_SHAPES)))]
+                members[name] = _npy(arrays[name[:-4]], shape=shape)
+            _zip(path, members, METHODS[int(rng.integers(len(METHODS)))])
+        try:
+            X, y, _ = datasets.load_npz(path)
+            assert np.all(np.isfinite(X)) and len(X) == len(y)
+            counts["loaded"] += 1
+        except ValueError as exc:
+            assert str(exc).startswith(str(path)), exc
+            counts["ValueError"] += 1
+        path.unlink()
+    HOSTILE["fuzzed data files"] = counts
+    assert counts["ValueError"] > 120
+
+
+def test_hostile_safetensors_descriptions(tmp_path, good_model):
+    """The .safetensors reader checks the same description (it sits in the metadata)."""
+    import json
+    safetensors = pytest.importorskip("safetensors.numpy")
+    arrays, d = good_model
+    cases = {"deep": (json.dumps(d).replace('"metadata": {}', '"metadata": ' + "[" * 50_000),
+                      "nested too deeply"),
+             "t": (json.dumps(_with(d, ("optimizer", "t"), float("inf"))), "not a step count"),
+             "layers": (json.dumps(_with(d, ("config", "layer_sizes"), [1] * 20_002)),
+                        "lists 20001 layers"),
+             "not text": (None, "no anynet description")}
+    counts = {}
+    for name, (text, fragment) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.safetensors"
+        safetensors.save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                              str(path), metadata=None if text is None else {"__anynet__": text})
+        with pytest.raises(ValueError, match=fragment) as caught:
+            anynet.load(path)
+        assert str(caught.value).startswith(str(path)), caught.value
+        counts["ValueError"] = counts.get("ValueError", 0) + 1
+    HOSTILE["hostile safetensors"] = counts

@@ -161,3 +161,135 @@ def test_pickled_objects_are_never_executed(tmp_path):
     (tmp_path / "evil2.npz").write_bytes(pickle.dumps(Boom()))
     with pytest.raises(ValueError, match="evil2.npz: cannot load"):
         anynet.load(tmp_path / "evil2.npz")
+
+
+# --- saving: what was asked, where it was asked ---------------------------------------
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for one test, and put the old one back."""
+    import os
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+def test_a_new_file_follows_the_umask_and_an_old_one_keeps_its_mode(tmp_path, umask):
+    import os
+    net = _trained()
+    for mask, mode in [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)]:
+        umask(mask)
+        path = anynet.save(net, tmp_path / f"new{mask:o}.npz")
+        assert os.stat(path).st_mode & 0o777 == mode, (oct(mask), oct(os.stat(path).st_mode))
+    umask(0o077)
+    path = tmp_path / "shared.npz"
+    anynet.save(net, path)
+    os.chmod(path, 0o644)  # the user opened it to the group
+    anynet.save(net, path, optimizer=True)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+
+
+def test_saving_to_a_symlink_writes_through_to_its_target(tmp_path):
+    target = tmp_path / "store" / "model.npz"
+    target.parent.mkdir()
+    anynet.save(_trained(), target)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    net = _trained(seed=5)
+    anynet.save(net, link)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    np.testing.assert_array_equal(anynet.load(target)["W1"], net["W1"])
+    dangling = tmp_path / "next.npz"
+    dangling.symlink_to(tmp_path / "store" / "new.npz")  # the link names a file to create
+    anynet.save(net, dangling)
+    assert dangling.is_symlink() and (tmp_path / "store" / "new.npz").is_file()
+
+
+def test_a_path_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path):
+    import os
+    import stat
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.npz"
+    folder.mkdir()
+    net = _trained()
+    for path, kind in [(fifo, "a FIFO"), (folder, "a folder"), ("/dev/null", "a character device")]:
+        with pytest.raises(ValueError, match=f"{path}: it exists and is {kind}"):
+            anynet.save(net, path)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and folder.is_dir()
+    with pytest.raises(ValueError, match="pipe.npz: not a regular file"):
+        anynet.load(fifo)  # and loading does not block on it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.npz", "pipe.npz"]
+    loop = tmp_path / "loop.npz"
+    loop.symlink_to(loop)
+    with pytest.raises(ValueError, match="loop.npz: .*symbolic links"):
+        anynet.save(net, loop)
+
+
+def test_check_target_reports_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot write checkpoint .*m.npz: folder .*missing "
+                                         r"does not exist"):
+        persistence.check_target(tmp_path / "missing" / "m.npz", "checkpoint")
+    assert persistence.check_target(tmp_path / "m.npz") == (tmp_path / "m.npz").resolve()
+    assert list(tmp_path.iterdir()) == []  # checking writes nothing
+
+
+def test_a_file_name_of_250_characters_saves(tmp_path):
+    path = tmp_path / ("m" * 246 + ".npz")
+    anynet.save(_trained(), path)
+    assert anynet.load(path).layer_sizes == (4, 8, 5, 3)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+KILLED_WRITER = """
+import sys, time
+import numpy as np
+import anynet
+from anynet import persistence
+def stall(f, **arrays):
+    f.write(b"half a model" * 100000)
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+persistence.np.savez = stall
+anynet.save(anynet.initialize_network([2, 3, 1]), sys.argv[1])
+"""
+
+
+def test_a_killed_writer_leaves_no_temporary_behind_the_next_save(tmp_path):
+    """SIGKILL mid-write, then save again: the stale temporary goes, others stay."""
+    import os
+    import subprocess
+    import sys
+    path = tmp_path / "model.npz"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    writer.kill()
+    writer.wait()
+    writer.stdout.close()
+    stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].stat().st_size == 1_200_000
+    assert len(stale[0].name) < 80
+    anynet.save(_trained(), path)
+    assert stale[0].exists()  # written a moment ago: perhaps another machine's, kept
+    old = stale[0].stat().st_mtime - 120
+    os.utime(stale[0], (old, old))
+    other_target = tmp_path / stale[0].name.replace("model.npz", "other.npz")
+    other_target.write_bytes(b"not ours")
+    os.utime(other_target, (old, old))
+    anynet.save(_trained(), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.npz",
+                                                                other_target.name])
+
+
+def test_the_description_size_cap(tmp_path, monkeypatch):
+    """At most 64 MB of JSON are read; tried here with the cap lowered to 100 bytes."""
+    path = anynet.save(_trained(), tmp_path / "model.npz")
+    monkeypatch.setattr(persistence, "_MAX_DESCRIPTION", 100)
+    with pytest.raises(ValueError, match=r"model.npz: cannot load: array '__anynet__' is "
+                                         r"damaged \(its header claims \d+ bytes, more than "
+                                         r"anynet reads \(100\)\)"):
+        anynet.load(path)
+    monkeypatch.undo()
+    assert persistence._MAX_DESCRIPTION == 64 << 20

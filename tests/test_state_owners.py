@@ -137,8 +137,22 @@ def test_weight_decay_none_is_the_optimizer_default_and_zero_is_none():
     assert default.optimizer.weight_decay == 0.01 and none.optimizer.weight_decay == 0.0
     assert _quiet(X, y, epochs=1).optimizer.weight_decay == 0.0
     assert not np.array_equal(default["W1"], none["W1"])
+    template = Adam()  # an explicit weight_decay is the run's copy's, not the template's
+    assert _quiet(X, y, epochs=1, optimizer=template, weight_decay=0.1).optimizer \
+        .weight_decay == 0.1 and template.weight_decay == 0.0
     with pytest.raises(ValueError, match="cannot be combined with an Optimizer instance"):
-        _quiet(X, y, epochs=1, optimizer=Adam(), weight_decay=0.1)
+        _quiet(X, y, epochs=1, optimizer=Adam(), beta1=0.5)
+
+
+def test_optimizer_mistakes_are_said_before_the_data_is_read():
+    X = np.ones((4, 2))
+    X[0, 0] = np.nan  # the data's own error would come second
+    with pytest.raises(ValueError, match="optimizer='adamm' is not known"):
+        _quiet(X, [0, 1, 0, 1], optimizer="adamm")
+    with pytest.raises(TypeError, match="optimizer='adam'.*momentum"):
+        _quiet(X, [0, 1, 0, 1], optimizer="adam", momentum=0.9)
+    with pytest.raises(TypeError, match="lr_schedule=ReduceLROnPlateau is a class"):
+        _quiet(X, [0, 1, 0, 1], lr_schedule=ReduceLROnPlateau)
 
 
 class Lion(Optimizer):
@@ -167,6 +181,16 @@ class Opaque(Optimizer):
         return p
 
 
+class Forwarding(Optimizer):
+    def __init__(self, scale=1.0, **options):  # weight_decay passes through unnamed
+        super().__init__(**options)
+        self.scale = scale
+
+    def _update(self, key, p, g, s):
+        p -= s["lr"] * self.scale * g
+        return p
+
+
 def test_a_custom_optimizer_saves_checkpoints_and_resumes(tmp_path):
     X, y = _blobs()
     options = dict(hidden=(8,), epochs=4, batch_size=16, optimizer=Lion(beta1=0.8),
@@ -189,8 +213,17 @@ def test_a_custom_optimizer_that_cannot_be_saved_is_named(tmp_path):
     with pytest.raises(ValueError, match="cannot save the optimizer .*Opaque.*'rate'"):
         anynet.save(net, tmp_path / "m.npz", optimizer=True)
     assert not (tmp_path / "m.npz").exists()
+    epochs = []  # refused before the first epoch, not after it
     with pytest.raises(ValueError, match="cannot save the optimizer .*Opaque"):
-        _quiet(X, y, epochs=1, optimizer=Opaque(0.5), checkpoint=tmp_path / "c.npz")
+        _quiet(X, y, epochs=1, optimizer=Opaque(0.5), checkpoint=tmp_path / "c.npz",
+               callbacks=[lambda e, h, n: epochs.append(e)])
+    assert epochs == []
+    with pytest.raises(ValueError, match=r"cannot save the optimizer .*Forwarding.*\*\*options"):
+        anynet.save(_quiet(X, y, epochs=1, optimizer=Forwarding(0.5, weight_decay=0.1)),
+                    tmp_path / "f.npz", optimizer=True)
+    saved = _quiet(X, y, epochs=1, optimizer=Lion(beta1=np.float32(0.5)))
+    anynet.save(saved, tmp_path / "np.npz", optimizer=True)  # NumPy's floats are numbers
+    assert anynet.load(tmp_path / "np.npz").optimizer.beta1 == 0.5
     # a file naming an optimizer class that is not imported: a ValueError naming it
     anynet.save(_quiet(X, y, epochs=1, optimizer=Lion()), tmp_path / "l.npz", optimizer=True)
     path = tmp_path / "l.npz"
@@ -211,6 +244,51 @@ def test_optimizers_and_schedules_read_well():
     assert repr(anynet.schedules.StepLR(5, 0.5)) == "StepLR(step_size=5, gamma=0.5)"
     assert repr(ReduceLROnPlateau()) == \
         "ReduceLROnPlateau(factor=0.1, patience=10, threshold=0.0001, min_lr=0.0)"
+
+
+def test_a_warm_start_on_a_non_default_device_accepts_its_backend_by_name():
+    X, y = _blobs()
+    strict = pytest.importorskip("array_api_strict")
+    for module, device in ((strict, strict.Device("device1")), (cupy_like, DEVICE1)):
+        net = _quiet(X, y, epochs=1, backend=module, device=device)
+        for spelling in ("array_api_strict", module, net.backend):
+            more = anynet.train(X, y, network=net, backend=spelling, epochs=1, verbose=False)
+            assert more.device == device
+        with pytest.raises(ValueError, match="device=.*device2.*differs"):
+            anynet.train(X, y, network=net, device=type(device)("device2"), epochs=1,
+                         verbose=False)
+
+
+def test_callbacks_see_the_working_network_whole_and_numpy_true_stops(tmp_path):
+    X, y = _blobs()
+
+    def save_and_stop(epoch, history, network):
+        anynet.save(network, tmp_path / f"e{epoch}.npz", optimizer=True)
+        return np.bool_(epoch == 1)
+
+    net = _quiet(X, y, epochs=5, callbacks=[save_and_stop])
+    assert len(net.history["loss"]) == 2 and net.history["stopped"] == "callback"
+    assert anynet.load(tmp_path / "e1.npz").optimizer.t == net.optimizer.t
+
+
+def test_copies_pickles_and_warnings():
+    X, y = _blobs()
+    net = _quiet(X, y, epochs=2)
+    twin = net.copy()  # deep: history, metadata and optimizer state too
+    twin.history["loss"].append(0.0)
+    twin.optimizer.state["m"]["W1"] += 1.0
+    assert len(net.history["loss"]) == 2
+    assert not np.array_equal(twin.optimizer.state["m"]["W1"], net.optimizer.state["m"]["W1"])
+    with pytest.raises(anynet.DivergenceError) as caught:
+        anynet.train(X * 1e6, y, network=net, optimizer="sgd", learning_rate=1e6, epochs=3,
+                     verbose=False)
+    again = pickle.loads(pickle.dumps(caught.value))  # joblib's workers send it back
+    assert (again.epoch, str(again)) == (caught.value.epoch, str(caught.value))
+    import signal
+    with pytest.warns(UserWarning, match="training interrupted") as seen:
+        _quiet(X, y, epochs=3, callbacks=[lambda e, h, n: os.kill(os.getpid(),
+                                                                  signal.SIGINT)])
+    assert seen[0].filename == __file__  # the warning points at the caller's line
 
 
 def test_an_estimator_refit_equals_its_fit():
@@ -349,6 +427,8 @@ def test_jax_without_x64_trains_float32_silently_and_refuses_float64():
         net = anynet.train(X, y, hidden=(4,), epochs=2, batch_size=8, backend="jax",
                            validation_split=0.2, early_stopping=True, verbose=False)
         net.score(X, y); anynet.predict(net, X); net.predict_classes(X)
+        binary = anynet.train(X, y % 2, epochs=1, backend="jax", verbose=False)
+        binary.predict_classes(X); binary.score(X, y % 2)
         y_pred, cache = anynet.forward_propagation(net, X)
         anynet.backward_propagation(net, cache, X, y)
         anynet.compute_loss(y, y_pred, "cross_entropy")

@@ -1,0 +1,128 @@
+"""The work of ``anynet predict`` and ``anynet evaluate``: a saved model applied to data.
+
+The data's features are the model's columns (by name for a CSV, when the model
+knows them), of the width the network expects, standardised with the means and
+scales ``anynet train`` kept in the model's metadata; that metadata is checked
+before it is used, since a model file may come from anywhere.
+"""
+import csv
+import io
+import sys
+
+import numpy as np
+
+from ._files import atomic_write, check_outputs
+
+
+
+def predict(args):
+    """``anynet predict``: one CSV row per input row."""
+    from ._backend import to_numpy
+    from .persistence import load
+    check_outputs([("-o", args.output, "output")], [args.model, args.data])
+    net = load(args.model, backend=args.backend)
+    X = _model_features(args, net)
+    classifier = net.task.is_classifier
+    if args.proba and not classifier:
+        raise ValueError(f"--proba needs a classifier; {args.model} is a regressor")
+    if classifier:
+        labels = net.predict_classes(X).tolist()
+        if net.task.multilabel:  # one 0/1 column per label
+            header, rows = [f"prediction_{c}" for c in net.task.classes], labels
+        else:
+            header, rows = ["prediction"], [[label] for label in labels]
+        if args.proba:
+            P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
+            P = np.concatenate([1.0 - P, P], axis=1) if P.shape[1] == 1 else P
+            header += [f"proba_{c}" for c in net.task.classes]
+            rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, P)]
+    else:
+        P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
+        header = ["prediction"] if P.shape[1] == 1 else [f"prediction_{i}"
+                                                         for i in range(P.shape[1])]
+        rows = [[f"{v:.6g}" for v in row] for row in P]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if args.output:
+        atomic_write(args.output, lambda f: f.write(out.getvalue().encode("utf-8")))
+        print(f"wrote {len(rows)} predictions to {args.output}")
+    else:
+        sys.stdout.write(out.getvalue())
+    return 0
+
+
+def evaluate(args):
+    """``anynet evaluate``: the model's accuracy (R^2 for a regressor) on the data."""
+    from .datasets import load, load_csv
+    from .persistence import load as load_model
+    net = load_model(args.model, backend=args.backend)
+    meta = net.metadata or {}
+    classifier = net.task.is_classifier
+    task = "classify" if classifier else "regress"
+    names = _feature_names(args.model, meta, net.layer_sizes[0])
+    if str(args.data).lower().endswith(".csv"):
+        target = args.target or meta.get("target")
+        if not isinstance(target, str):
+            raise ValueError(f"{args.model} does not say its target column: give --target")
+        X, y, _ = load_csv(args.data, target, features=names, task=task, sep=args.sep,
+                           encoding=args.encoding)
+    else:
+        X, y, _ = load(args.data, args.target, task=task)
+    X = _standardised(args, net, meta, X, names)
+    if classifier and all(isinstance(c, str) for c in net.task.classes):
+        y = y.astype(str)  # labels read as integers, where the model's classes are text
+    score = net.score(X, y)
+    print(f"{'accuracy' if classifier else 'R^2'} {score:.4f} on {len(X)} samples of "
+          f"{args.data}")
+    return 0
+
+
+def _model_features(args, net):
+    """X for ``net`` from ``args.data``: the model's columns, standardised as in training."""
+    from .datasets import load_features
+    meta = net.metadata or {}
+    n = net.layer_sizes[0]
+    names = _feature_names(args.model, meta, n)
+    X, _ = load_features(args.data, names, sep=args.sep, encoding=args.encoding)
+    if str(args.data).lower().endswith(".npy") and X.shape[1] == n + 1:
+        X = X[:, :-1]  # features and the target column, as 'anynet train' read it
+    return _standardised(args, net, meta, X, names)
+
+
+def _standardised(args, net, meta, X, names):
+    n = net.layer_sizes[0]
+    if X.shape[1] != n:
+        expected = f": {', '.join(map(repr, names))}" if names else ""
+        raise ValueError(f"{args.data}: {X.shape[1]} feature columns, but the model "
+                         f"{args.model} expects {n}{expected}")
+    if "standardize" not in meta:
+        return X
+    mean, scale = _standardize_meta(args.model, meta["standardize"], n)
+    return (X - mean) / scale
+
+
+def _feature_names(model, meta, n):
+    names = meta.get("features")
+    if names is None:
+        return None
+    if not (isinstance(names, list) and len(names) == n
+            and all(isinstance(name, str) for name in names)):
+        raise ValueError(f"{model}: its metadata 'features' is not a list of {n} column "
+                         f"names")
+    return names
+
+
+def _standardize_meta(model, value, n):
+    try:
+        mean = np.asarray(value["mean"], dtype=np.float64)
+        scale = np.asarray(value["scale"], dtype=np.float64)
+        valid = mean.shape == scale.shape == (n,) and np.all(np.isfinite(mean)) and \
+            np.all(np.isfinite(scale)) and np.all(scale != 0)
+    except (TypeError, ValueError, KeyError, IndexError):
+        valid = False
+    if not valid:
+        raise ValueError(f"{model}: its metadata 'standardize' is not {n} finite means and "
+                         f"non-zero scales")
+    return mean, scale
