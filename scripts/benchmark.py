@@ -304,7 +304,8 @@ def bench_mpi(repeats):
     beside = Path(sys.executable).parent / "mpiexec"
     mpiexec = shutil.which("mpiexec") or (str(beside) if beside.exists() else None)
     if not _available("mpi4py") or mpiexec is None:
-        print("mpi           skipped: mpi4py or mpiexec is not installed (pip install mpi4py mpich)")
+        print("mpi           skipped: mpi4py or mpiexec is not installed "
+              "(pip install mpi4py mpich)")
         return
     script = Path(__file__).with_name("_mpi_epoch.py")
     script.write_text(MPI_SCRIPT)
