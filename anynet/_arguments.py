@@ -87,6 +87,12 @@ def check_arguments(args):
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
     if args["checkpoint"]:  # a missing folder is said now, not after training
         check_target(args["checkpoint"], "checkpoint")
+    if not isinstance(args["standardize"], bool):
+        raise TypeError(f"standardize must be True or False, got {args['standardize']!r}")
+    net = args["network"]
+    if args["standardize"] and isinstance(net, Network) and net.input_scaling is None:
+        raise ValueError("standardize=True is for a new network: this one was trained on "
+                         "features as they are, and keeps taking them so")
     if args["loss"] is not None and args["loss"] not in TABLE:
         raise ValueError(f"loss={args['loss']!r} is not a known loss; use one of "
                          f"{', '.join(map(repr, TABLE))} or None to infer it")

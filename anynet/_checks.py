@@ -66,15 +66,35 @@ def features(backend, dtype, X, n_features, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} has no samples (shape {tuple(X.shape)})")
     xp = backend.xp
+    original = X
     X = xp.astype(move(_host_cast(X, dtype), backend), getattr(xp, dtype), copy=False)
     if not _all_finite(xp, X):
-        raise ValueError(f"{name} contains NaN or infinity")
+        raise _not_finite(original, dtype, name)
     return X
 
 
 def _host_cast(x, dtype):
-    # cast host data before the transfer: float32 moves half the bytes
-    return x.astype(dtype, copy=False) if isinstance(x, np.ndarray) else x
+    # cast host data before the transfer: float32 moves half the bytes (values beyond
+    # its range become infinite, said by _not_finite)
+    if not isinstance(x, np.ndarray):
+        return x
+    with np.errstate(over="ignore"):
+        return x.astype(dtype, copy=False)
+
+
+def _not_finite(original, dtype, name):
+    """The error for features that are not finite in ``dtype``: NaN or infinity in
+    the data, or finite host values too large for it (naming the first column)."""
+    if not (isinstance(original, np.ndarray) and original.dtype.kind == "f"
+            and np.all(np.isfinite(original))):
+        return ValueError(f"{name} contains NaN or infinity")
+    with np.errstate(over="ignore"):
+        column = int(np.flatnonzero(~np.all(np.isfinite(original.astype(dtype)), axis=0))[0])
+    reason = (f"holds values too large for {dtype} (beyond {np.finfo(dtype).max:.3g}); "
+              f"rescale them, or use dtype='float64'")
+    error = ValueError(f"{name} column {column} {reason}")
+    error.column, error.reason = column, reason  # for a caller who knows the columns' names
+    return error
 
 
 def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X"):

@@ -4,14 +4,14 @@ Everything that can be checked before training is: the files to write
 (writable, regular, none of them an input or another output), matplotlib for
 ``--plot``, the data and its task, the network's size. The task is decided
 here and passed to ``anynet.train`` as an explicit loss. The features are
-standardised, and the means and scales kept in the model's metadata so that
-``predict`` and ``evaluate`` apply them again.
+standardised by the network itself (``anynet.train(..., standardize=True)``),
+which keeps the means and scales, so a saved model (or checkpoint) predicts
+from raw features in Python as in ``predict`` and ``evaluate``.
 """
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from ._description import MAX_PARAMETERS
 from ._files import check_outputs
@@ -23,15 +23,13 @@ def train(args):
     from .persistence import save
     hidden = _preflight(args)
     X, y, features, task, loss = _read(args, hidden)
-    mean, scale = _standardisation(args.data, X, features)
     start = time.perf_counter()
-    net, stopped = _fit((X - mean) / scale, y, hidden, loss, args)
+    net, stopped = _fit(X, y, hidden, loss, args, features)
     if args.distributed:
         from mpi4py import MPI
         if MPI.COMM_WORLD.Get_rank() != 0:
             return 0  # rank 0 reports and writes the model
-    net.metadata = {"features": features, "target": args.target or "y", "data": args.data,
-                    "standardize": {"mean": mean.tolist(), "scale": scale.tolist()}}
+    net.metadata = {"features": features, "target": args.target or "y", "data": args.data}
     path = save(net, args.output)
     print(_summary(net, len(X), task, time.perf_counter() - start))
     print(f"saved {path}")
@@ -78,7 +76,7 @@ def _read(args, hidden):
     return X, y, features, task, kind.loss
 
 
-def _fit(X, y, hidden, loss, args):
+def _fit(X, y, hidden, loss, args, features):
     """(network, stopped by Ctrl-C): ``anynet.train`` with the command's options.
 
     The command says itself when Ctrl-C stopped training (``main`` silences the
@@ -92,11 +90,16 @@ def _fit(X, y, hidden, loss, args):
                     validation_split=args.validation_split,
                     early_stopping=args.early_stopping, patience=args.patience,
                     seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
-                    verbose=not args.quiet, distributed=args.distributed)
+                    verbose=not args.quiet, distributed=args.distributed, standardize=True)
     except DivergenceError as exc:
         raise ValueError(f"training diverged during epoch {exc.epoch + 1}: the loss or a "
                          f"parameter became NaN or infinite; try a smaller --lr than "
                          f"{args.lr:g}. Nothing was saved") from None
+    except ValueError as exc:  # a column named by its index: named by its name
+        if getattr(exc, "column", None) is None:
+            raise
+        raise ValueError(f"{args.data}: column {features[exc.column]!r} "
+                         f"{exc.reason}") from None
     return net, net.history["stopped"] == "interrupted"
 
 
@@ -129,20 +132,6 @@ def _check_size(text, sizes):
         raise ValueError(f"--hidden {text}: a {'-'.join(map(str, sizes))} network has "
                          f"{n_params:,} parameters, more than anynet saves and loads "
                          f"({MAX_PARAMETERS:,})")
-
-
-def _standardisation(source, X, names):
-    """(mean, scale) of each column; a column too large to standardise is an error."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean, scale = X.mean(axis=0), X.std(axis=0)
-        scale[scale == 0] = 1.0  # constant columns stay as they are
-        finite = np.isfinite(mean) & np.isfinite(scale) & np.all(
-            np.isfinite((X - mean) / scale), axis=0)
-    if not np.all(finite):
-        name = names[int(np.flatnonzero(~finite)[0])]
-        raise ValueError(f"{source}: column {name!r} cannot be standardised: its values "
-                         f"are too large (the standard deviation overflows); rescale it")
-    return mean, scale
 
 
 def _check_plot(path):

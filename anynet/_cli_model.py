@@ -1,9 +1,10 @@
 """The work of ``anynet predict`` and ``anynet evaluate``: a saved model applied to data.
 
 The data's features are the model's columns (by name for a CSV, when the model
-knows them), of the width the network expects, standardised with the means and
-scales ``anynet train`` kept in the model's metadata; that metadata is checked
-before it is used, since a model file may come from anywhere.
+knows them), of the width the network expects, as they are: the network
+standardises them itself. Models written by an older ``anynet train`` kept their
+means and scales in the metadata instead; those are checked, since a model file
+may come from anywhere, and applied here.
 """
 import csv
 import io
@@ -97,8 +98,9 @@ def _standardised(args, net, meta, X, names):
         expected = f": {', '.join(map(repr, names))}" if names else ""
         raise ValueError(f"{args.data}: {X.shape[1]} feature columns, but the model "
                          f"{args.model} expects {n}{expected}")
-    if "standardize" not in meta:
-        return X
+    if "standardize" not in meta or net.input_scaling is not None:
+        return X  # the network standardises its inputs itself
+    # a model from before anynet kept the scaling in the network: its metadata has it
     mean, scale = _standardize_meta(args.model, meta["standardize"], n)
     return (X - mean) / scale
 

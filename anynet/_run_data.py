@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
-from ._backend import index_dtype
+from ._backend import index_dtype, to_numpy
 from .metrics import pool
 from .tasks import Task, encode_targets, host_targets, infer_task, stack_samples, task_sample
 
@@ -36,6 +36,9 @@ class RunData:
     val_counts : list of int
         Validation rows each rank scores.
     sharded : bool
+    scaling : (mean, scale) or None
+        What a new network standardises its inputs with (``standardize=True``);
+        X and X_val hold the standardised rows.
     """
 
     task: Task
@@ -47,6 +50,7 @@ class RunData:
     offset: int
     val_counts: list
     sharded: bool
+    scaling: tuple = None
 
     @property
     def has_val(self):
@@ -85,8 +89,9 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
     n_val = 0 if X_val is None else int(X_val.shape[0])
-    return RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
+    data = RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
                    sharded=False)
+    return _standardized(data, opts, backend, comm)
 
 
 def _shards(X, y, opts, backend, dtype, comm):
@@ -116,8 +121,9 @@ def _shards(X, y, opts, backend, dtype, comm):
         X, Y, X_val, Y_val = _split(X, Y, task, opts, backend, dtype, own)
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
-    return RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
+    data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
                    comm.allgather(n_val), sharded=True)
+    return _standardized(data, opts, backend, comm)
 
 
 def _task(opts, y_host):
@@ -131,10 +137,11 @@ def _task(opts, y_host):
     return network.task
 
 
-def _features(X, opts, backend, dtype, name="X"):
+def _features(X, opts, backend, dtype, name="X", n_features=None):
+    """X checked and on the device; standardised as a warm-started network does."""
     if opts.network is not None:
-        n_features = opts.network.layer_sizes[0]
-    else:  # -1 when X is not 2-D: the check says so
+        return opts.network._features(X, name)
+    if n_features is None:  # -1 when X is not 2-D: the check says so
         shape = getattr(X, "shape", None) or np.shape(X)
         n_features = shape[1] if len(shape) == 2 else -1
     return _checks.features(backend, dtype, X, n_features, name=name)
@@ -151,7 +158,7 @@ def _split(X, Y, task, opts, backend, dtype, rng):
     if opts.validation_data is not None:
         Xv, yv = opts.validation_data
         _checks.same_origin(X_val=Xv, y_val=yv)
-        Xv = _checks.features(backend, dtype, Xv, X.shape[1], name="X_val")
+        Xv = _features(Xv, opts, backend, dtype, name="X_val", n_features=X.shape[1])
         Yv = _targets(host_targets(yv, "y_val"), task, Xv.shape[0], backend, dtype, "y_val")
         return X, Y, Xv, Yv
     split = opts.validation_split or (0.1 if opts.early_stopping else 0.0)
@@ -220,3 +227,58 @@ def pool_figures(rows, data, kind):
     bad = rows[:, -2][rows[:, -2] >= 0.0]
     return loss, val_loss, val_metric, float(bad.min()) if bad.size else -1.0, \
         float(rows[:, -1].min())
+
+
+def _standardized(data, opts, backend, comm):
+    """``data`` with its features standardised for a new network (``standardize=True``)."""
+    if not opts.standardize or opts.network is not None:
+        return data
+    with comm.together():
+        mean, scale = input_scaling(backend, data.X, comm)
+    data.X = (data.X - mean) / scale
+    if data.X_val is not None:
+        data.X_val = (data.X_val - mean) / scale
+    data.scaling = (mean, scale)
+    return data
+
+
+def input_scaling(backend, X, comm):
+    """(mean, scale), arrays of shape (1, n_features) on the device: the means and
+    standard deviations (1 where a column is constant) of the training rows of
+    every rank together, pooled in float64 on the host (Chan et al.).
+
+    Each column is divided by its largest magnitude before its moments are
+    summed, so float32 data up to its largest value standardise without overflow.
+
+    Raises
+    ------
+    ValueError
+        Naming the first column whose standard deviation overflows float64.
+    """
+    xp = backend.xp
+    peak = xp.max(xp.abs(X), axis=0)
+    peak = xp.where(peak > 0.0, peak, 1.0)
+    unit = X / peak
+    mean = xp.mean(unit, axis=0)
+    m2 = xp.sum((unit - mean) ** 2, axis=0)
+    host = to_numpy(xp.concat([peak, mean, m2])).astype(np.float64)  # one transfer
+    k = int(X.shape[1])
+    parts = comm.allgather((int(X.shape[0]), host))
+    n = np.asarray([rows for rows, _ in parts], dtype=np.float64)[:, None]
+    peaks, means, m2s = (np.stack([h[i * k:(i + 1) * k] for _, h in parts]) for i in range(3))
+    with np.errstate(over="ignore", invalid="ignore"):
+        means, m2s = means * peaks, m2s * peaks ** 2
+        total = np.sum(n)
+        mean = np.sum(n * means, axis=0) / total
+        std = np.sqrt((np.sum(m2s, axis=0) + np.sum(n * (means - mean) ** 2, axis=0)) / total)
+    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+    if bad.size:
+        reason = ("cannot be standardised: its values are too large (the standard "
+                  "deviation overflows); rescale it")
+        error = ValueError(f"X column {int(bad[0])} {reason}")
+        error.column, error.reason = int(bad[0]), reason  # for a caller who knows names
+        raise error
+    scale = np.where(std > 0.0, std, 1.0)  # a constant column stays as it is
+    dtype = X.dtype
+    return tuple(xp.asarray(v.reshape(1, k), dtype=dtype, device=backend.device)
+                 for v in (mean, scale))

@@ -146,6 +146,7 @@ def write_checkpoint(path, state, fingerprint, snapshot=None):
                                                                   state.optimizer.state),
                                             state.rng.bit_generator.state)
     net = Network(params, backend=state.network.backend, **state.network.config)
+    net.input_scaling = state.network.input_scaling
     optimizer = state.optimizer.fresh()
     optimizer.t, optimizer.state = t, arrays
     net.optimizer, net.metadata = optimizer, state.network.metadata

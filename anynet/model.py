@@ -51,7 +51,12 @@ class Network(dict):
         The optimizer of the last ``anynet.train`` run, with its state.
     metadata : dict
         Free-form JSON-serialisable notes saved with the network (the command
-        line keeps its feature names and standardisation here).
+        line keeps its feature names here).
+    input_scaling : (mean, scale) or None
+        Arrays of shape (1, n_inputs) on the network's device: the network
+        standardises its inputs, ``(X - mean) / scale``, at every entry point
+        (``anynet.train(..., standardize=True)`` sets them), so it takes the raw
+        features. Saved with the network.
     """
 
     def __init__(self, params, *, layer_sizes, activation, output_activation, loss,
@@ -61,6 +66,7 @@ class Network(dict):
         self.history = None
         self.optimizer = None
         self.metadata = {}
+        self.input_scaling = None
         self.layer_sizes = tuple(layer_sizes)
         self.activation = activation
         self.output_activation = output_activation
@@ -111,6 +117,7 @@ class Network(dict):
         with self.backend.activate():
             params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
             twin = Network(params, backend=self.backend, **self.config)
+            twin.input_scaling = self.input_scaling  # never changed in place: shared
             if self.optimizer is not None:
                 twin.optimizer = self.optimizer.fresh()
                 twin.optimizer.restore(self.optimizer.snapshot(self.xp))
@@ -121,7 +128,10 @@ class Network(dict):
     def __reduce__(self):
         """Pickle with host copies of the parameters; the optimizer is not kept."""
         params = {k: to_numpy(v) for k, v in self.items()}
-        return _rebuild, (params, self.config, self.backend, self.history, self.metadata)
+        scaling = None if self.input_scaling is None else tuple(
+            to_numpy(a) for a in self.input_scaling)
+        return _rebuild, (params, self.config, self.backend, self.history, self.metadata,
+                          scaling)
 
     # --- the estimator-style methods of anynet.train's networks ---------------------
 
@@ -166,8 +176,13 @@ class Network(dict):
         return float(r2(np, y.astype(np.float64).reshape(P.shape), P))
 
     def _features(self, X, name="X"):
-        """X checked and moved to the network's backend, device and dtype."""
-        return _checks.features(self.backend, self.dtype, X, self.layer_sizes[0], name)
+        """X checked, moved to the network's backend, device and dtype, and
+        standardised as the network's ``input_scaling`` says."""
+        X = _checks.features(self.backend, self.dtype, X, self.layer_sizes[0], name)
+        if self.input_scaling is None:
+            return X
+        mean, scale = self.input_scaling
+        return (X - mean) / scale
 
     def _class_indices(self, X, task):
         """Each row's class as ``tasks.output_classes`` reads it, as host int64."""
@@ -191,10 +206,13 @@ class Network(dict):
                 f"dtype={self.dtype!r})")
 
 
-def _rebuild(params, config, backend, history, metadata):
+def _rebuild(params, config, backend, history, metadata, scaling=None):
     """Unpickle a Network: its parameters go back to its backend and device."""
     with backend.activate():
         params = {k: backend.xp.asarray(v, device=backend.device) for k, v in params.items()}
-    net = Network(params, backend=backend, **config)
+        net = Network(params, backend=backend, **config)
+        if scaling is not None:
+            net.input_scaling = tuple(backend.xp.asarray(a, device=backend.device)
+                                      for a in scaling)
     net.history, net.metadata = history, metadata
     return net

@@ -59,9 +59,12 @@ def save(net, path, *, optimizer=False, _extra=None):
         raise TypeError(f"net must be an anynet Network, got {type(net).__name__}")
     path = Path(path)
     arrays = {k: to_numpy(v) for k, v in net.items()}
-    description = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                   "anynet_version": _version(), "config": net.config,
-                   "metadata": net.metadata}
+    description = {"format": FORMAT, "format_version": 1, "anynet_version": _version(),
+                   "config": net.config, "metadata": net.metadata}
+    if net.input_scaling is not None:  # an older anynet must refuse it, not ignore it
+        description["format_version"] = FORMAT_VERSION
+        description["input_scaling"] = True
+        arrays["input.mean"], arrays["input.scale"] = map(to_numpy, net.input_scaling)
     if optimizer:
         description["optimizer"], state = _optimizer_description(net)
         arrays.update(state)
@@ -134,6 +137,9 @@ def _read(path, backend, device, dtype, optimizer):
                                        device=be.device) for k, shape in shapes.items()}
             net = Network(params, backend=be, **dict(config, dtype=dtype_name))
             net.metadata = description.get("metadata") or {}
+            if description.get("input_scaling") is not None:
+                net.input_scaling = _input_scaling(path, description, arrays, be,
+                                                   dtype_name, sizes[0])
             if "optimizer" in description:
                 net.optimizer = _restore_optimizer(path, description["optimizer"], arrays,
                                                    net, optimizer)
@@ -265,6 +271,16 @@ def _array(path, arrays, key, shape):
     if not np.all(np.isfinite(value)):
         raise ValueError(f"{path}: array {key!r} contains NaN or infinity")
     return value
+
+
+def _input_scaling(path, description, arrays, be, dtype, n_inputs):
+    """The (mean, scale) a network standardises its inputs with, on its device."""
+    if description["input_scaling"] is not True:
+        raise ValueError(f"{path}: its input_scaling is not true")
+    mean, scale = (_array(path, arrays, f"input.{k}", (1, n_inputs)) for k in ("mean", "scale"))
+    if not np.all(scale > 0):
+        raise ValueError(f"{path}: array 'input.scale' holds scales that are not > 0")
+    return tuple(be.xp.asarray(a.astype(dtype), device=be.device) for a in (mean, scale))
 
 
 def _restore_optimizer(path, described, arrays, net, template=None):

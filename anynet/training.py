@@ -40,7 +40,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
           early_stopping=False, patience=10, weight_decay=None, lr_schedule=None,
           clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
           checkpoint=None, checkpoint_every=1, resume=False, distributed=None,
-          sharded=False, **optimizer_options):
+          sharded=False, standardize=False, **optimizer_options):
     """Train a network on (X, y) by mini-batch gradient descent.
 
     Parameters
@@ -135,6 +135,14 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         ``validation_split`` then holds out that fraction of each shard. The
         validation figures are those of all the ranks' validation rows together.
 
+    standardize : bool
+        Standardise the features: their means and standard deviations over the
+        training rows (of every rank) are kept in the network
+        (``network.input_scaling``), which applies them at every entry point,
+        ``predict``, ``score`` and the tutorial's functions included, and saves
+        them; it takes the raw features from then on. A warm-started network
+        keeps the scaling it has.
+
     Ctrl-C ends training after the batch that is running, writes the checkpoint
     (of the last whole epoch) and returns the network trained so far, with a
     warning. A NaN or infinite loss or parameter raises :class:`DivergenceError`
@@ -208,6 +216,7 @@ class _Run:
                 activation=opts.activation, output_activation=task.output_activation,
                 loss=task.loss, init=init, seed=opts.seed, backend=self.backend, dtype=dtype)
             net.classes = task.classes
+            net.input_scaling = self.data.scaling
         schedule = make_schedule(opts.lr_schedule)
         if isinstance(schedule, Schedule):
             schedule = copy.deepcopy(schedule)  # a template: this run's own copy

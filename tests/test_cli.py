@@ -239,6 +239,7 @@ def test_tracebacks_become_one_line(flowers, tmp_path):
         ["predict", odd["standardize"], features],
         ["predict", odd["features"], features],
         ["predict", odd["scale"], features],
+        ["train", big, "--target", "t", "-o", tmp_path / "m.npz", "--dtype", "float64"],
         ["train", big, "--target", "t", "-o", tmp_path / "m.npz"])
     expected = [("training diverged during epoch", "try a smaller --lr than 1e+06",
                  "Nothing was saved"),
@@ -249,7 +250,9 @@ def test_tracebacks_become_one_line(flowers, tmp_path):
                 ("odd_features.npz: its metadata 'features' is not a list of 2 column names",),
                 ("odd_scale.npz: its metadata 'standardize' is not 2 finite means and "
                  "non-zero scales",),
-                ("big.csv: column 'a' cannot be standardised", "overflows")]
+                ("big.csv: column 'a' cannot be standardised", "overflows"),
+                ("big.csv: column 'a' holds values too large for float32",
+                 "dtype='float64'")]
     for result, fragments in zip(results, expected):
         _one_error_line(result, *fragments)
     assert not (tmp_path / "m.npz").exists()

@@ -178,6 +178,9 @@ def shard_data(mode):
             else rng.integers(0, 3, 41)
     if mode == "split":
         options["validation_split"] = 0.2
+    if mode == "standardize":  # the means and scales of every rank's rows together
+        X = X * [1.0, 10.0, 100.0, 0.1, 1.0] + 5.0
+        options["standardize"] = True
     if mode in ("sse", "same-sse"):  # a loss summed over the samples, not averaged
         options.update(loss="sse", optimizer="sgd", learning_rate=1e-3)
     if mode == "stop":
@@ -219,7 +222,8 @@ def _assert_like_one_process(ranks, mode, **changes):
 
 
 @pytest.mark.parametrize("mode, n", [("classify", 3), ("regress", 2), ("noshuffle", 3),
-                                     ("sse", 3), ("same-sse", 3), ("same-jax", 2)])
+                                     ("sse", 3), ("same-sse", 3), ("same-jax", 2),
+                                     ("standardize", 3)])
 def test_shards_train_like_one_process_on_the_whole_dataset(tmp_path, mode, n):
     if mode == "same-jax":
         pytest.importorskip("jax")

@@ -452,3 +452,47 @@ def test_plot_history_leaves_the_matplotlib_backend_alone(tmp_path):
     """, MPLBACKEND="svg")
     assert out.split() == ["svg", "svg"]
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --- the network owns its input scaling (issue 11: Python and the CLI predict alike) ----
+
+def test_a_standardizing_network_takes_raw_features_everywhere(tmp_path):
+    X, y = _blobs(n=80)
+    X = X * [1.0, 100.0, 1e-3, 5.0] + [0.0, 1e4, 0.0, -7.0]
+    net = _quiet(X, y, hidden=(8,), epochs=4, dtype="float64", standardize=True)
+    mean, scale = (host(a) for a in net.input_scaling)
+    np.testing.assert_allclose(mean[0], X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale[0], X.std(axis=0), rtol=1e-12)
+    manual = _quiet((X - X.mean(axis=0)) / X.std(axis=0), y, hidden=(8,), epochs=4,
+                    dtype="float64")
+    for key in net:
+        np.testing.assert_allclose(net[key], manual[key], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(net.predict(X), manual.predict((X - mean) / scale), atol=1e-12)
+    np.testing.assert_allclose(anynet.forward_propagation(net, X)[0], net.predict(X))
+    path = anynet.save(net, tmp_path / "scaled.npz")
+    loaded = anynet.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    assert pickle.loads(pickle.dumps(net)).score(X, y) == net.score(X, y)
+    with np.load(path) as f:  # an older anynet refuses it rather than predict wrongly
+        assert json.loads(f["__anynet__"].tobytes())["format_version"] == 2
+    more = anynet.train(X, y, network=net, epochs=1, verbose=False)  # keeps its scaling
+    assert more.input_scaling is net.input_scaling and more.score(X, y) > 0.5
+    with pytest.raises(ValueError, match="standardize=True is for a new network"):
+        anynet.train(X, y, network=manual, standardize=True, verbose=False)
+    with pytest.raises(ValueError, match="X column 2 cannot be standardised"):
+        _quiet(np.c_[X[:, :2], np.r_[1e300, -1e300, np.zeros(78)], X[:, 3]], y,
+               dtype="float64", standardize=True)
+
+
+def test_a_model_trained_by_the_command_line_predicts_alike_in_python(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 2)) * [1.0, 1000.0] + [0.0, 5000.0]
+    y = (X[:, 0] + (X[:, 1] - 5000.0) / 1000.0 > 0).astype(int)
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    done = subprocess.run([sys.executable, "-m", "anynet", "train", tmp_path / "data.npz",
+                           "-o", tmp_path / "m.npz", "--epochs", "60", "--quiet",
+                           "--backend", "numpy", "--checkpoint", tmp_path / "c.npz"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for path in ("m.npz", "c.npz"):  # the model and the checkpoint: raw features
+        assert anynet.load(tmp_path / path).score(X, y) > 0.95, path

@@ -126,6 +126,7 @@ OPTION_CASES = {
     "early-stopping": dict(early_stopping=True, patience=1, learning_rate=0.3),
     "no-shuffle": dict(shuffle=False),
     "tanh-xavier": dict(activation="tanh", init="xavier"),
+    "standardize": dict(standardize=True, validation_split=0.2),
 }
 
 
