@@ -350,6 +350,11 @@ def device_of(x):
     return array_api_compat.device(x)
 
 
+def size(x):
+    """The number of elements of an array (torch's ``x.size`` is a method)."""
+    return array_api_compat.size(x)
+
+
 def is_writeable(x):
     """Whether ``x`` can be updated in place (False for JAX)."""
     return array_api_compat.is_writeable_array(x)

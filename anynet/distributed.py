@@ -94,8 +94,12 @@ class OneProcess:
     def check_replicated(self, xp, X, Y):
         pass
 
-    def sum_gradients(self, net, grads, weight, stop=False):
-        return stop
+    def batch(self, step, net, state, X, Y, index, total, bad, number, weight, share,
+              scalars, stop=False):
+        """One batch step (``anynet.steps.TrainingStep``) as one program:
+        (params, state, total, bad, stop)."""
+        return (*step.whole(dict(net), state, X, Y, index, total, bad, number, weight,
+                            scalars), stop)
 
     def thread_limit(self):
         return contextlib.nullcontext()
@@ -250,6 +254,20 @@ class MPIContext:
         return a, a + base + (self.rank < extra)
 
     # --- the per-step and per-epoch collectives --------------------------------
+
+    def batch(self, step, net, state, X, Y, index, total, bad, number, weight, share,
+              scalars, stop=False):
+        """One batch step over the ranks: this rank's gradients (of its ``index`` rows,
+        perhaps none), weighted by its ``share`` of the batch and summed over the
+        ranks, then every rank's same update. (params, state, total, bad, stop):
+        ``stop`` is True when any rank asked to stop (Ctrl-C)."""
+        if index.shape[0] > 0:
+            grads, total, bad = step.gradients(dict(net), X, Y, index, total, bad, number,
+                                               weight)
+        else:  # none of this batch's rows are this rank's
+            grads = {"d" + k: net.xp.zeros_like(v) for k, v in net.items()}
+        stop = self.sum_gradients(net, grads, share, stop=stop)
+        return (*step.update(dict(net), state, grads, scalars), total, bad, stop)
 
     def use_nccl(self, net):
         """Sum this CuPy network's gradients with NCCL if every rank can; say which."""

@@ -69,19 +69,30 @@ class TrainingStep:
 
     ``update(params, state, grads, scalars) -> (params, state)``: the clipped
     gradients' optimizer step.
+
+    ``whole(params, state, X, Y, index, total, bad, number, weight, scalars) ->
+    (params, state, total, bad)``: both halves as one program, for a run whose
+    gradients go nowhere between them (one process): on JAX one compiled call
+    per batch.
     """
 
     gradients: object
     update: object
+    whole: object
 
 
-def training_step(net, optimizer, clip_norm):
-    """The :class:`TrainingStep` of ``net`` trained by ``optimizer``, compiled and cached."""
-    key = ("train", _config(net), type(optimizer), repr(optimizer), clip_norm)
-    return _cached(key, lambda: _training_step(net, optimizer, clip_norm))
+def training_step(net, optimizer, clip_norm, apply=None):
+    """The :class:`TrainingStep` of ``net`` trained by ``optimizer``, compiled and cached.
+
+    ``apply``, if given, stands in for ``optimizer.apply`` (an accelerated twin of
+    it: see ``anynet._accelerate``).
+    """
+    key = ("train", _config(net), type(optimizer), repr(optimizer), clip_norm,
+           apply is not None)
+    return _cached(key, lambda: _training_step(net, optimizer, clip_norm, apply))
 
 
-def _training_step(net, optimizer, clip_norm):
+def _training_step(net, optimizer, clip_norm, apply):
     xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
     template = optimizer.fresh()  # hyperparameters only: the step keeps no run's state
 
@@ -95,15 +106,21 @@ def _training_step(net, optimizer, clip_norm):
         bad = xp.where((bad < 0.0) & ~xp.isfinite(loss), number, bad)
         return propagation.backward(params, outputs, Xb, Yb), total, bad
 
+    apply = apply or template.apply
+
     def update(params, state, grads, scalars):
         if clip_norm is not None:
             clip_global_norm(xp, grads, clip_norm)
-        return template.apply(xp, params, state, grads, scalars)
+        return apply(xp, params, state, grads, scalars)
+
+    def whole(params, state, X, Y, index, total, bad, number, weight, scalars):
+        grads, total, bad = gradients(params, X, Y, index, total, bad, number, weight)
+        params, state = update(params, state, grads, scalars)
+        return params, state, total, bad
 
     backend = net.backend
     # no donation: an epoch's snapshot (for rollback) keeps JAX's parameters by reference
-    return TrainingStep(compile_function(backend, gradients),
-                        compile_function(backend, update))
+    return TrainingStep(*(compile_function(backend, f) for f in (gradients, update, whole)))
 
 
 def clip_global_norm(xp, grads, max_norm):

@@ -18,8 +18,9 @@ import warnings
 import numpy as np
 
 from . import steps
+from ._accelerate import adam_apply
 from ._arguments import backend_and_dtype, checked_options, run_optimizer
-from ._backend import (caller_stacklevel, floating_point_warnings_off, to_numpy,
+from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
 from ._run_data import pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
@@ -193,8 +194,11 @@ class _Run:
         net, optimizer = self.state.network, self.state.optimizer
         optimizer.start(net)
         self.kind = TABLE[net.loss]
-        # the batch step and the epoch's figures, compiled on JAX
-        self.step = steps.training_step(net, optimizer, opts.clip_norm)
+        # the batch step and the epoch's figures, compiled on JAX; NumPy's Adam fused
+        # into one pass where numba is installed
+        n_parameters = sum(size(p) for p in net.values())
+        self.step = steps.training_step(net, optimizer, opts.clip_norm,
+                                        adam_apply(self.backend, optimizer, n_parameters))
         self.figures = steps.epoch_figures(net, self.kind.metric, self.data.X_val is not None)
         self.state.history["metric"] = self.kind.metric.name
         self.state.history["stopped"] = None
@@ -311,18 +315,13 @@ class _Run:
         for number, lo in enumerate(range(0, n, batch)):
             hi = min(lo + batch, n)
             a, b = rows(number, lo, hi)
-            if b > a:
-                grads, total, bad = step.gradients(dict(net), X, Y, order[a:b], total, bad,
-                                                   float(number),
-                                                   float(hi - lo if summed else b - a))
-            else:  # none of this batch's rows are this rank's
-                grads = {"d" + k: xp.zeros_like(v) for k, v in net.items()}
-            # this rank's share of the batch's gradient; Ctrl-C on any rank stops all
-            stop = comm.sum_gradients(net, grads, 1.0 if summed else (b - a) / (hi - lo),
-                                      stop=interrupt.requested)
             optimizer.t += 1
-            params, optimizer.state = step.update(dict(net), optimizer.state, grads,
-                                                  optimizer.scalars(lr))
+            # this process's rows of the batch; under MPI its share of the gradients
+            # is summed over the ranks, and Ctrl-C on any rank stops all
+            params, optimizer.state, total, bad, stop = comm.batch(
+                step, net, optimizer.state, X, Y, order[a:b], total, bad, float(number),
+                float(hi - lo if summed else b - a), 1.0 if summed else (b - a) / (hi - lo),
+                optimizer.scalars(lr), interrupt.requested)
             net.update(params)
             if stop:  # every rank after the same batch
                 return None

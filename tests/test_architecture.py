@@ -22,7 +22,7 @@ LAYERS = [
     ["steps"],  # the steps as pure functions, compiled where the backend can
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
-    ["persistence"],
+    ["persistence", "_accelerate"],
     ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
     ["training"],
     ["sklearn", "demo", "_cli", "_cli_model"],
