@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._backend import is_writeable, resolve_backend
+from ._backend import resolve_backend
 from .model import Network
 from .persistence import load_checkpoint, save
 
@@ -93,7 +93,7 @@ class RunState:
         """Copies of what an epoch changes before its figures are read: the
         parameters, the optimizer's state and the random state."""
         xp = self.network.xp
-        params = {k: kept(xp, v) for k, v in self.network.items()}
+        params = {k: xp.asarray(v, copy=True) for k, v in self.network.items()}
         return params, self.optimizer.snapshot(xp), self.rng.bit_generator.state
 
     def restore(self, snapshot):
@@ -105,13 +105,9 @@ class RunState:
     def best_copy(self, val_loss):
         """Remember the current parameters as the best ones (early stopping)."""
         xp = self.network.xp
-        self.best = (val_loss, {k: kept(xp, v) for k, v in self.network.items()})
+        self.best = (val_loss, {k: xp.asarray(v, copy=True)
+                                for k, v in self.network.items()})
         self.waited = 0
-
-
-def kept(xp, array):
-    """``array`` as it is now: a copy if it can change in place, else itself (JAX)."""
-    return xp.asarray(array, copy=True) if is_writeable(array) else array
 
 
 class Interrupt:

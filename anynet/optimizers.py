@@ -34,7 +34,6 @@ import math
 import numbers
 
 from . import _checks
-from ._backend import is_writeable
 from ._description import is_count, is_finite_number
 from ._params import arguments_repr, constructor_arguments
 
@@ -121,10 +120,9 @@ class Optimizer:
 
     def snapshot(self, xp):
         """A copy of the step count and state, for :meth:`restore` (made with the
-        network's namespace ``xp``, inside its device scope; immutable arrays, JAX's,
-        are kept as they are)."""
-        return self.t, {name: {k: xp.asarray(v, copy=True) if is_writeable(v) else v
-                                for k, v in arrays.items()}
+        network's namespace ``xp``, inside its device scope; copies even of JAX's
+        arrays, which a compiled step may donate)."""
+        return self.t, {name: {k: xp.asarray(v, copy=True) for k, v in arrays.items()}
                         for name, arrays in self.state.items()}
 
     def restore(self, snapshot):

@@ -75,6 +75,21 @@ def host(x):
     return np.asarray(to_numpy(x))
 
 
+def blobs(n=60, n_features=4, n_classes=3, seed=0):
+    """(X, y): n_classes Gaussian blobs, one shifted feature per class."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, size=n)
+    X = rng.standard_normal((n, n_features)) + 2.0 * np.eye(n_classes, n_features)[y]
+    return X, y
+
+
+def quiet(X, y, **kw):
+    """``anynet.train`` without a progress bar, on NumPy unless told otherwise."""
+    kw.setdefault("backend", "numpy")
+    kw.setdefault("verbose", False)
+    return anynet.train(X, y, **kw)
+
+
 # largest gradient-check error seen per backend, printed after the run
 GRADCHECK = {}
 # what the hostile-input tests ran: {test: {outcome: count}}

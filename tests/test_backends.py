@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import anynet
+from anynet import _checks, steps
 from anynet.activations import ACTIVATIONS, OUTPUT_ONLY
-from anynet.losses import FUSED, GRADIENTS
+from anynet.losses import FUSED, GRADIENTS, LOSSES
 from conftest import GRADCHECK, assert_on_backend, host
 
 HIDDEN = [name for name in ACTIVATIONS if name not in OUTPUT_ONLY]
@@ -32,9 +33,11 @@ def _net(backend, hidden, pair, dtype="float64", seed=3):
                                      backend=backend, dtype=dtype)
 
 
-def _loss_at(net, X, y):
-    y_pred, _ = anynet.forward_propagation(net, X)
-    return float(anynet.compute_loss(y, y_pred, net.loss))
+def _loss_at(net, X, Y):
+    """The network's loss at its parameters, for checked X and Y on its device: the
+    library's own arithmetic (predict, compiled on JAX, is forward_propagation's
+    output: tested below), without the public functions' checks at each call."""
+    return float(LOSSES[net.loss](net.xp, Y, steps.predictor(net)(dict(net), X)))
 
 
 def _record(backend, fd=0.0, torch_err=0.0):
@@ -51,6 +54,10 @@ def test_gradients_match_central_differences(xp_backend, hidden, pair):
     y_pred, cache = anynet.forward_propagation(net, X)
     grads = anynet.backward_propagation(net, cache, X, y)
     params = {k: host(v) for k, v in net.items()}
+    # the data checked and on the device once, not at each of the 118 evaluations below
+    with xp_backend.activate():
+        Xd = net._features(X)
+        Yd = _checks.targets(xp_backend, "float64", y, len(X), SIZES[-1], net.loss)
     h, worst = 1e-6, 0.0
     for key, value in params.items():
         numeric = np.zeros_like(value)
@@ -59,7 +66,8 @@ def test_gradients_match_central_differences(xp_backend, hidden, pair):
                 shifted = value.copy()
                 shifted[idx] += sign * h
                 net[key] = xp_backend.xp.asarray(shifted, device=xp_backend.device)
-                numeric[idx] += sign * _loss_at(net, X, y) / (2 * h)
+                with xp_backend.activate():
+                    numeric[idx] += sign * _loss_at(net, Xd, Yd) / (2 * h)
         net[key] = xp_backend.xp.asarray(value, device=xp_backend.device)
         analytic = host(grads["d" + key])
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=key)

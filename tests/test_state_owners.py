@@ -16,23 +16,12 @@ import pytest
 import anynet
 from anynet.optimizers import Adam, Optimizer
 from anynet.schedules import ReduceLROnPlateau
-from conftest import host
+from conftest import blobs as _blobs, quiet as _quiet, host
 
 cupy_like = pytest.importorskip("cupy_like")
 DEVICE1 = cupy_like.Device("device1")
 
 
-def _blobs(n=60, n_features=4, n_classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, n_classes, size=n)
-    X = rng.standard_normal((n, n_features)) + 2.0 * np.eye(n_classes, n_features)[y]
-    return X, y
-
-
-def _quiet(X, y, **kw):
-    kw.setdefault("backend", "numpy")
-    kw.setdefault("verbose", False)
-    return anynet.train(X, y, **kw)
 
 
 def _on(device, arrays):
@@ -286,8 +275,8 @@ def test_copies_pickles_and_warnings():
     assert (again.epoch, str(again)) == (caught.value.epoch, str(caught.value))
     import signal
     with pytest.warns(UserWarning, match="training interrupted") as seen:
-        _quiet(X, y, epochs=3, callbacks=[lambda e, h, n: os.kill(os.getpid(),
-                                                                  signal.SIGINT)])
+        anynet.train(X, y, epochs=3, backend="numpy", verbose=False,
+                     callbacks=[lambda e, h, n: os.kill(os.getpid(), signal.SIGINT)])
     assert seen[0].filename == __file__  # the warning points at the caller's line
 
 

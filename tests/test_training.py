@@ -7,20 +7,9 @@ import pytest
 import anynet
 from anynet import _run_data, training
 from anynet.demo import X_XOR, Y_XOR
-from conftest import assert_on_backend, host
+from conftest import blobs as _blobs, quiet as _quiet, assert_on_backend, host
 
 
-def _blobs(n=60, n_features=4, n_classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, n_classes, size=n)
-    X = rng.standard_normal((n, n_features)) + 2.0 * np.eye(n_classes, n_features)[y]
-    return X, y
-
-
-def _quiet(X, y, **kw):
-    kw.setdefault("backend", "numpy")
-    kw.setdefault("verbose", False)
-    return anynet.train(X, y, **kw)
 
 
 # --- the task read from y ----------------------------------------------------------
