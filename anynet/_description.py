@@ -30,6 +30,8 @@ MAX_DEPTH = 64  # nesting of lists and objects; json.dumps would recurse on deep
 CONFIG_KEYS = {"layer_sizes", "activation", "output_activation", "loss", "init", "seed",
                "dtype", "classes"}
 HISTORY = ("loss", "val_loss", "val_metric", "lr", "seconds")
+#: Why a run stopped before its last epoch (a RunState's ``stopped``, ``history["stopped"]``).
+STOP_REASONS = ("early_stopping", "callback", "interrupted")
 
 
 def parse(path, raw, version):
@@ -138,8 +140,8 @@ def _training_problem(training):
         return f"its history is not {epoch} epochs of figures"
     if not isinstance(training.get("run"), dict):
         return "run is not an object"
-    if training.get("stopped") not in (None, "early_stopping", "callback", "interrupted") \
-            or history.get("stopped") not in (None, "early_stopping", "callback", "interrupted"):
+    if training.get("stopped") not in (None, *STOP_REASONS) \
+            or history.get("stopped") not in (None, *STOP_REASONS):
         return f"stopped {_short(training.get('stopped'))} is not a reason a run stops"
     try:
         np.random.PCG64().state = training.get("rng")

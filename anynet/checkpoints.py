@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._backend import resolve_backend
+from ._description import STOP_REASONS  # noqa: F401 (RunState.stopped takes one of them)
 from .model import Network
 from .persistence import load_checkpoint, save
 
@@ -47,10 +48,6 @@ class DivergenceError(FloatingPointError):
 
     def __reduce__(self):  # pickles (joblib's workers send it back)
         return DivergenceError, (self.epoch, self.batch, self.learning_rate, self.network)
-
-
-#: Why a run stopped before its last epoch (``RunState.stopped``, ``history["stopped"]``).
-STOP_REASONS = ("early_stopping", "callback", "interrupted")
 
 
 @dataclass
