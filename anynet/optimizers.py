@@ -71,10 +71,9 @@ class Optimizer:
         """A copy with the same hyperparameters and no state: what one run works on."""
         twin = copy.copy(self)
         for name, value in vars(self).items():
-            if name not in ("t", "state", "xp"):  # hyperparameters: the template's own
+            if name not in ("t", "state"):  # hyperparameters: the template's own
                 setattr(twin, name, copy.deepcopy(value))
         twin.t, twin.state = 0, {}
-        twin.__dict__.pop("xp", None)
         return twin
 
     def start(self, net):

@@ -102,8 +102,8 @@ class Task:
         """Classes 0..n-1 for argmax and multi-label outputs, (0, 1) for one 0/1 output."""
         if not self.is_classifier:
             return self
-        n = 2 if self.kind.classes_by == "threshold" and self.n_outputs == 1 else self.n_outputs
-        return Task(self.loss, self.output_activation, self.n_outputs, tuple(range(n)))
+        return Task(self.loss, self.output_activation, self.n_outputs,
+                    tuple(range(self.expected_classes())))
 
     def expected_classes(self):
         """How many class labels this task has (None for a regressor)."""
