@@ -16,7 +16,7 @@ PACKAGE = Path(anynet.__file__).parent
 LAYERS = [
     ["_version", "_backend", "_npz", "_files"],  # _backend: the array libraries
     ["activations", "initializers", "_params", "progress", "_csv", "_tables"],
-    ["losses", "metrics", "_nccl", "datasets"],
+    ["losses", "metrics", "_nccl", "datasets", "lbfgs"],
     ["tasks"],  # the one table: what each loss means for a task
     ["_checks", "propagation", "_dask", "_description"],
     ["steps"],  # the steps as pure functions, compiled where the backend can
