@@ -123,11 +123,15 @@ def _train_options(train):
     train.add_argument("--hidden", default="100", help="hidden layer sizes, e.g. 64,64")
     train.add_argument("--activation", default="relu", help="of the hidden layers")
     train.add_argument("--optimizer", default="adam",
-                       help="sgd, momentum, adam, adamw or rmsprop")
+                       help="sgd, momentum, adam, adamw, rmsprop or lbfgs")
     train.add_argument("--lr", type=float, default=0.01, help="learning rate")
     train.add_argument("--weight-decay", type=float, default=None,
                        help="L2 penalty (default: the optimizer's own, 0.01 for adamw, "
                             "else none)")
+    train.add_argument("--alpha", type=float, default=0.0,
+                       help="L2 penalty on the weights only, scikit-learn's alpha")
+    train.add_argument("--dropout", type=float, default=None, metavar="RATE",
+                       help="drop hidden units with this probability while training")
     train.add_argument("--epochs", type=_positive_int, default=200, help="passes over the data")
     train.add_argument("--batch-size", type=_positive_int, default=200, help="rows per step")
     train.add_argument("--validation-split", type=float, default=0.1,

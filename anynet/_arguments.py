@@ -3,6 +3,8 @@
 Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
+import math
+import numbers
 from types import SimpleNamespace
 
 import numpy as np
@@ -53,7 +55,13 @@ def check_arguments(args):
     args["learning_rate"] = _checks.positive_number(args["learning_rate"],
                                                     "learning_rate")
     args["batch_size"] = _checks.positive_int(args["batch_size"], "batch_size")
-    args["patience"] = _checks.positive_int(args["patience"], "patience")
+    args["patience"] = math.inf if args["patience"] == math.inf else \
+        _checks.positive_int(args["patience"], "patience")
+    args["tol"] = _checks.positive_number(args["tol"], "tol", allow_zero=True)
+    args["alpha"] = _checks.positive_number(args["alpha"], "alpha", allow_zero=True)
+    args["monitor"] = _monitor(args["early_stopping"])
+    args["early_stopping"] = args["monitor"] in ("val_loss", "val_metric")
+    args["dropout"] = _dropout(args["dropout"])
     args["seed"] = _checks.positive_int(args["seed"], "seed", allow_zero=True)
     split = _checks.positive_number(args["validation_split"], "validation_split",
                                     allow_zero=True)
@@ -100,6 +108,13 @@ def check_arguments(args):
         args["weight_decay"] = _checks.positive_number(args["weight_decay"], "weight_decay",
                                                        allow_zero=True)
     make_schedule(args["lr_schedule"])  # a bad name or type is said now
+    if args["distributed"] is not None and args["sample_weight"] is not None:
+        raise ValueError("sample_weight is not supported with distributed='mpi' yet: each "
+                         "batch's weight sum spans the ranks")
+    lbfgs = args["optimizer"] == "lbfgs" or type(args["optimizer"]).__name__ == "LBFGS"
+    if lbfgs and (args["checkpoint"] or args["distributed"] is not None):
+        raise ValueError("optimizer='lbfgs' trains on one process without checkpoints: "
+                         "leave out checkpoint= and distributed=")
     if args["network"] is not None and not isinstance(args["network"], Network):
         raise TypeError(f"network must be an anynet Network, got "
                         f"{type(args['network']).__name__}")
@@ -143,3 +158,51 @@ def _as_sequence(value, name):
         return list(value)
     except TypeError:
         raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
+
+
+#: What ``early_stopping=`` may watch: True is the validation loss.
+MONITORS = ("val_loss", "val_metric", "loss")
+
+
+def _monitor(early_stopping):
+    """The figure ``early_stopping`` watches, or None."""
+    if early_stopping is False or early_stopping is None:
+        return None
+    if early_stopping is True:
+        return "val_loss"
+    if early_stopping in MONITORS:
+        return early_stopping
+    raise ValueError(f"early_stopping={early_stopping!r} is not known; use True, False or "
+                     f"one of {', '.join(map(repr, MONITORS))}")
+
+
+def _dropout(dropout):
+    """None, one rate, or a sequence of rates (one per hidden layer), each in [0, 1)."""
+    if dropout is None:
+        return None
+    if isinstance(dropout, (str, bytes)):
+        raise TypeError(f"dropout must be a rate or a sequence of rates, got {dropout!r}")
+    rates = [dropout] if isinstance(dropout, numbers.Real) else _as_sequence(dropout,
+                                                                            "dropout")
+    for i, rate in enumerate(rates):
+        name = "dropout" if isinstance(dropout, numbers.Real) else f"dropout[{i}]"
+        rate = _checks.positive_number(rate, name, allow_zero=True)
+        if rate >= 1.0:
+            raise ValueError(f"{name} must be in [0, 1) (the fraction of units dropped), "
+                             f"got {rate!r}")
+    return float(dropout) if isinstance(dropout, numbers.Real) else \
+        tuple(float(r) for r in rates)
+
+
+def dropout_rates(dropout, n_hidden):
+    """Per hidden layer, the rate of ``dropout`` (checked by ``_dropout``); () for none."""
+    if dropout is None:
+        return ()
+    if isinstance(dropout, float):
+        rates = (dropout,) * n_hidden
+    elif len(dropout) != n_hidden:
+        raise ValueError(f"dropout has {len(dropout)} rates but the network has {n_hidden} "
+                         f"hidden layers; give one rate, or one per hidden layer")
+    else:
+        rates = dropout
+    return rates if any(rates) else ()

@@ -73,6 +73,23 @@ def features(backend, dtype, X, n_features, name="X"):
     return X
 
 
+def sparse_features(X, dtype, n_features, name="X"):
+    """A SciPy sparse X checked (2-D, ``n_features`` columns, real and finite) and
+    kept on the host as CSR of ``dtype`` (a name)."""
+    if len(X.shape) != 2 or X.shape[0] == 0:
+        raise ValueError(f"{name} must be 2-D with at least one sample; got shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features (columns) but the network "
+                         f"expects {n_features}")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {X.dtype}; expected real numbers "
+                        f"(bool, integer or float)")
+    X = X.tocsr().astype(dtype)
+    if not np.all(np.isfinite(X.data)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return X
+
+
 def _host_cast(x, dtype):
     # cast host data before the transfer: float32 moves half the bytes (values beyond
     # its range become infinite, said by _not_finite)

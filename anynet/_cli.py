@@ -85,7 +85,8 @@ def _fit(X, y, hidden, loss, args, features):
     try:
         net = train(X, y, hidden=hidden, activation=args.activation, loss=loss,
                     optimizer=args.optimizer, learning_rate=args.lr,
-                    weight_decay=args.weight_decay, epochs=args.epochs,
+                    weight_decay=args.weight_decay, alpha=args.alpha, dropout=args.dropout,
+                    epochs=args.epochs,
                     batch_size=args.batch_size, backend=args.backend, dtype=args.dtype,
                     validation_split=args.validation_split,
                     early_stopping=args.early_stopping, patience=args.patience,

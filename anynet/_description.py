@@ -31,7 +31,8 @@ CONFIG_KEYS = {"layer_sizes", "activation", "output_activation", "loss", "init",
                "dtype", "classes"}
 HISTORY = ("loss", "val_loss", "val_metric", "lr", "seconds")
 #: Why a run stopped before its last epoch (a RunState's ``stopped``, ``history["stopped"]``).
-STOP_REASONS = ("early_stopping", "callback", "interrupted")
+STOP_REASONS = ("early_stopping", "callback", "interrupted",
+                "converged", "max_fun", "line_search")  # the last three: L-BFGS's
 
 
 def parse(path, raw, version):
@@ -127,8 +128,8 @@ def _training_problem(training):
     if not isinstance(training, dict):
         return "not an object"
     epoch, waited = training.get("epoch"), training.get("waited")
-    if not (is_count(epoch) and is_count(waited)):
-        return "epoch and waited must be integers >= 0"
+    if not (is_count(epoch) and is_count(waited) and is_count(training.get("reductions", 0))):
+        return "epoch, waited and reductions must be integers >= 0"
     best = training.get("best_val_loss")
     if best is not None and not is_finite_number(best):
         return f"best_val_loss {_short(best)} is not a finite number"

@@ -39,6 +39,8 @@ class RunData:
     scaling : (mean, scale) or None
         What a new network standardises its inputs with (``standardize=True``);
         X and X_val hold the standardised rows.
+    S : array of shape (n_rows, 1) or None
+        The training rows' sample weights (None: equal).
     """
 
     task: Task
@@ -51,21 +53,27 @@ class RunData:
     val_counts: list
     sharded: bool
     scaling: tuple = None
+    S: object = None
+
+    @property
+    def sparse(self):
+        """X is a SciPy sparse matrix on the host: each batch is made dense on its own."""
+        return is_sparse(self.X)
 
     @property
     def has_val(self):
         return sum(self.val_counts) > 0
 
     def plan(self, rng, backend, batch_size, shuffle, comm):
-        """The epoch's order of this process's rows (device indices) and
-        ``rows(k, lo, hi)``: the [a, b) of that order that global batch k, rows
-        [lo, hi) of the whole dataset, takes here."""
+        """The epoch's order of this process's rows, on the host and as device
+        indices, and ``rows(k, lo, hi)``: the [a, b) of that order that global
+        batch k, rows [lo, hi) of the whole dataset, takes here."""
         drawn = rng.permutation(self.n_total) if shuffle else np.arange(self.n_total)
         if self.sharded:
             local, bounds = shard_rows(drawn, self.offset, int(self.X.shape[0]), batch_size)
-            return device_indices(backend, local), \
+            return local, device_indices(backend, local), \
                 lambda k, lo, hi: (int(bounds[k]), int(bounds[k + 1]))
-        return device_indices(backend, drawn), lambda k, lo, hi: comm.part(lo, hi)
+        return drawn, device_indices(backend, drawn), lambda k, lo, hi: comm.part(lo, hi)
 
 
 def device_indices(backend, host_indices):
@@ -79,18 +87,21 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
     if opts.sharded:
         return _shards(X, y, opts, backend, dtype, comm)
     with comm.together():
+        if is_sparse(X) and opts.distributed is not None:
+            raise ValueError("X is sparse: give it dense for distributed='mpi'")
         y_host = host_targets(y)
         task = _task(opts, y_host)
         _checks.same_origin(X=X, y=y)
         X = _features(X, opts, backend, dtype)
         Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
-        X, Y, X_val, Y_val = _split(X, Y, task, opts, backend, dtype, rng)
+        S = _sample_weights(opts.sample_weight, X.shape[0], backend, dtype)
+        X, Y, S, X_val, Y_val = _split(X, Y, S, task, opts, backend, dtype, rng)
     comm.check_replicated(backend.xp, X, Y)
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
-                   sharded=False)
+                   sharded=False, S=S)
     return _standardized(data, opts, backend, comm)
 
 
@@ -118,7 +129,7 @@ def _shards(X, y, opts, backend, dtype, comm):
         # each rank holds out part of its own shard: a stream of its own, so the
         # shared stream (the batches) stays in step on every rank
         own = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, comm.rank]))
-        X, Y, X_val, Y_val = _split(X, Y, task, opts, backend, dtype, own)
+        X, Y, _, X_val, Y_val = _split(X, Y, None, task, opts, backend, dtype, own)
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
@@ -138,7 +149,20 @@ def _task(opts, y_host):
 
 
 def _features(X, opts, backend, dtype, name="X", n_features=None):
-    """X checked and on the device; standardised as a warm-started network does."""
+    """X checked and on the device; standardised as a warm-started network does.
+
+    A SciPy sparse X (the training rows) stays on the host, checked, as CSR of
+    ``dtype``: its batches are made dense one by one. Sparse validation rows are
+    made dense whole."""
+    if is_sparse(X):
+        if name != "X":
+            X = X.toarray()
+        elif opts.network is not None and opts.network.input_scaling is not None:
+            raise ValueError("X is sparse, and this network standardises its inputs; "
+                             "give X dense")
+        else:
+            width = opts.network.layer_sizes[0] if opts.network is not None else n_features
+            return _checks.sparse_features(X, dtype, width, name)
     if opts.network is not None:
         return opts.network._features(X, name)
     if n_features is None:  # -1 when X is not 2-D: the check says so
@@ -147,31 +171,61 @@ def _features(X, opts, backend, dtype, name="X", n_features=None):
     return _checks.features(backend, dtype, X, n_features, name=name)
 
 
+def is_sparse(X):
+    """A SciPy sparse matrix or array (without importing SciPy)."""
+    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray")
+
+
+def _sample_weights(sample_weight, n_samples, backend, dtype):
+    """The sample weights as a column (n_samples, 1) on the device, or None."""
+    if sample_weight is None:
+        return None
+    w = to_numpy(sample_weight) if not isinstance(sample_weight, np.ndarray) and hasattr(
+        sample_weight, "shape") else np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight has dtype {w.dtype}; expected real numbers")
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), one weight per "
+                         f"sample of X; got {w.shape}")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not np.sum(w) > 0:
+        raise ValueError("sample_weight sums to 0: no sample would count")
+    return backend.xp.asarray(w.reshape(-1, 1).astype(dtype), device=backend.device)
+
+
 def _targets(y_host, task, n_samples, backend, dtype, name):
     encoded = encode_targets(y_host, task, name)
     return _checks.targets(backend, dtype, encoded, n_samples, task.n_outputs, task.loss,
                            name=name, x_name="X_val" if name == "y_val" else "X")
 
 
-def _split(X, Y, task, opts, backend, dtype, rng):
-    """(X, Y, X_val, Y_val): the validation set given, held out at random, or none."""
+def _split(X, Y, S, task, opts, backend, dtype, rng):
+    """(X, Y, S, X_val, Y_val): the validation set given, held out at random, or none."""
     if opts.validation_data is not None:
         Xv, yv = opts.validation_data
         _checks.same_origin(X_val=Xv, y_val=yv)
         Xv = _features(Xv, opts, backend, dtype, name="X_val", n_features=X.shape[1])
         Yv = _targets(host_targets(yv, "y_val"), task, Xv.shape[0], backend, dtype, "y_val")
-        return X, Y, Xv, Yv
+        return X, Y, S, Xv, Yv
     split = opts.validation_split or (0.1 if opts.early_stopping else 0.0)
     if not split:
-        return X, Y, None, None
+        return X, Y, S, None, None
     n = X.shape[0]
     n_val = int(math.ceil(n * split))
     if n_val >= n:
         raise ValueError(f"validation_split={split} leaves no training samples out of {n}")
-    order = device_indices(backend, rng.permutation(n))
+    drawn = rng.permutation(n)
+    order = device_indices(backend, drawn)
     take = backend.xp.take
     val, fit = order[:n_val], order[n_val:]
-    return take(X, fit, axis=0), take(Y, fit, axis=0), take(X, val, axis=0), \
+    if is_sparse(X):
+        X, X_val = X[drawn[n_val:]], backend.xp.asarray(
+            X[drawn[:n_val]].toarray(), device=backend.device)
+    else:
+        X, X_val = take(X, fit, axis=0), take(X, val, axis=0)
+    return X, take(Y, fit, axis=0), None if S is None else take(S, fit, axis=0), X_val, \
         take(Y, val, axis=0)
 
 
@@ -233,6 +287,9 @@ def _standardized(data, opts, backend, comm):
     """``data`` with its features standardised for a new network (``standardize=True``)."""
     if not opts.standardize or opts.network is not None:
         return data
+    if data.sparse:
+        raise ValueError("standardize=True needs dense X: centring a sparse X would make "
+                         "it dense")
     with comm.together():
         mean, scale = input_scaling(backend, data.X, comm)
     data.X = (data.X - mean) / scale

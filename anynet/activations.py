@@ -8,17 +8,22 @@
   form the tutorial uses (``sigmoid_derivative(a) = a * (1 - a)``), so the
   backward pass needs only the layer outputs that the forward pass kept.
 
-``softmax`` is allowed on the output layer only (it is not elementwise).
+``softmax`` (not elementwise) and ``exp`` (the Poisson loss's link) are allowed
+on the output layer only.
 """
 
 LEAKY_SLOPE = 0.01  # PyTorch's default negative_slope
 
 
 def sigmoid(xp, z):
-    """sigma(z) = 1 / (1 + exp(-z)), computed as (1 + tanh(z / 2)) / 2."""
-    # the tanh form never overflows (exp(-z) does for z < -88 in float32)
-    # and agrees with the tutorial's formula to a few ulp
-    return 0.5 * xp.tanh(0.5 * z) + 0.5
+    """sigma(z) = 1 / (1 + exp(-z)), computed as (1 + tanh(z / 2)) / 2 for z >= 0
+    and as e / (1 + e), e = exp(z), below."""
+    # the tanh form never overflows (exp(-z) does for z < -88 in float32) and agrees
+    # with the tutorial's formula to a few ulp, but rounds to exactly 0 below z = -37
+    # (tanh is -1 there); e / (1 + e) keeps the small probabilities a classifier's
+    # predict_log_proba needs (scikit-learn's expit gives them too)
+    e = xp.exp(xp.minimum(z, 0.0))
+    return xp.where(z >= 0.0, 0.5 * xp.tanh(0.5 * z) + 0.5, e / (1.0 + e))
 
 
 def sigmoid_backward(xp, a, grad):
@@ -61,6 +66,15 @@ def identity_backward(xp, a, grad):
     return grad
 
 
+def exp(xp, z):
+    """The Poisson regressor's output layer: a = exp(z) > 0, the mean of a count."""
+    return xp.exp(z)
+
+
+def exp_backward(xp, a, grad):
+    return grad * a
+
+
 def softmax(xp, z):
     """Row-wise softmax; subtracting the row maximum keeps exp() from overflowing."""
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
@@ -79,9 +93,10 @@ ACTIVATIONS = {
     "leaky_relu": (leaky_relu, leaky_relu_backward),
     "identity": (identity, identity_backward),
     "softmax": (softmax, softmax_backward),
+    "exp": (exp, exp_backward),
 }
 #: Activations allowed on the output layer only.
-OUTPUT_ONLY = ("softmax",)
+OUTPUT_ONLY = ("softmax", "exp")
 
 
 def check_activation(name, *, output=False, argument="activation"):
@@ -89,6 +104,6 @@ def check_activation(name, *, output=False, argument="activation"):
     allowed = [n for n in ACTIVATIONS if output or n not in OUTPUT_ONLY]
     if name in allowed:
         return name
-    why = " (softmax is for the output layer only)" if name in OUTPUT_ONLY else ""
+    why = f" ({name} is for the output layer only)" if name in OUTPUT_ONLY else ""
     raise ValueError(f"{argument}={name!r} is not a known activation{why}; "
                      f"use one of {', '.join(map(repr, allowed))}")

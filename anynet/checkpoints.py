@@ -69,9 +69,13 @@ class RunState:
     history : dict
         Per-epoch figures (see ``anynet.train``).
     best : (float, dict) or None
-        Early stopping: the best validation loss and copies of its parameters.
+        Early stopping: the best value of the watched figure (a score negated,
+        so lower is better) and copies of its parameters ({} when the training
+        loss is watched: its best parameters are not kept).
     waited : int
-        Early stopping: epochs since the best.
+        Early stopping: epochs since the figure last improved by more than ``tol``.
+    reductions : int
+        Times an "adaptive" schedule divided the learning rate.
     stopped : str or None
         One of ``STOP_REASONS`` once the run stopped before its last epoch.
     """
@@ -85,6 +89,7 @@ class RunState:
     best: tuple = None
     waited: int = 0
     stopped: str = None
+    reductions: int = 0
 
     def snapshot(self):
         """Copies of what an epoch changes before its figures are read: the
@@ -99,12 +104,11 @@ class RunState:
         self.optimizer.restore(optimizer)
         self.rng.bit_generator.state = rng
 
-    def best_copy(self, val_loss):
-        """Remember the current parameters as the best ones (early stopping)."""
+    def best_copy(self, value, parameters=True):
+        """Remember ``value`` as the best, and the current parameters unless told not to."""
         xp = self.network.xp
-        self.best = (val_loss, {k: xp.asarray(v, copy=True)
-                                for k, v in self.network.items()})
-        self.waited = 0
+        self.best = (value, {k: xp.asarray(v, copy=True) for k, v in self.network.items()}
+                     if parameters else {})
 
 
 class Interrupt:
@@ -148,6 +152,7 @@ def write_checkpoint(path, state, fingerprint, snapshot=None):
     history.pop("distributed", None)  # the ranks of this run, not of the next
     training = {"epoch": state.epoch, "history": history, "rng": rng, "run": fingerprint,
                 "waited": state.waited, "stopped": state.stopped,
+                "reductions": state.reductions,
                 "best_val_loss": None if state.best is None else state.best[0]}
     best = {} if state.best is None else {f"best.{k}": v for k, v in state.best[1].items()}
     save(net, path, optimizer=True, _extra={"description": training, "arrays": best})
@@ -191,6 +196,7 @@ def resume(state, found):
     state.epoch = training["epoch"]
     state.history.update(training["history"])
     state.waited = training["waited"]
+    state.reductions = training.get("reductions", 0)
     state.stopped = training.get("stopped")
     if training["best_val_loss"] is not None:
         state.best = (training["best_val_loss"],

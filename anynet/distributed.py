@@ -95,11 +95,12 @@ class OneProcess:
         pass
 
     def batch(self, step, net, state, X, Y, index, total, bad, number, weight, share,
-              scalars, stop=False):
+              scalars, stop=False, extra=()):
         """One batch step (``anynet.steps.TrainingStep``) as one program:
-        (params, state, total, bad, stop)."""
+        (params, state, total, bad, stop). ``extra``: the gradients' further
+        arguments (L2 coefficient, sample weights, dropout draws)."""
         return (*step.whole(dict(net), state, X, Y, index, total, bad, number, weight,
-                            scalars), stop)
+                            scalars, *extra), stop)
 
     def thread_limit(self):
         return contextlib.nullcontext()
@@ -256,14 +257,14 @@ class MPIContext:
     # --- the per-step and per-epoch collectives --------------------------------
 
     def batch(self, step, net, state, X, Y, index, total, bad, number, weight, share,
-              scalars, stop=False):
+              scalars, stop=False, extra=()):
         """One batch step over the ranks: this rank's gradients (of its ``index`` rows,
         perhaps none), weighted by its ``share`` of the batch and summed over the
         ranks, then every rank's same update. (params, state, total, bad, stop):
         ``stop`` is True when any rank asked to stop (Ctrl-C)."""
         if index.shape[0] > 0:
             grads, total, bad = step.gradients(dict(net), X, Y, index, total, bad, number,
-                                               weight)
+                                               weight, *extra)
         else:  # none of this batch's rows are this rank's
             grads = {"d" + k: net.xp.zeros_like(v) for k, v in net.items()}
         stop = self.sum_gradients(net, grads, share, stop=stop)

@@ -1,15 +1,27 @@
 """Loss functions and the gradient that starts the backward pass.
 
-Reductions follow PyTorch's defaults:
+Every loss is an average of per-sample losses ``l_i`` over the batch; with
+sample weights ``w_i`` it is their weighted average ``sum_i w_i l_i / sum_i w_i``
+(scikit-learn's objective), and the sum-reduced ``sse`` becomes ``sum_i w_i l_i``.
+The functions take ``w``: None for equal weights, or a column of shape
+(n_samples, 1) already normalised by the caller (divided by its sum for the
+averaged losses; as given for ``sse``).
 
-=========================  ==========================================  =======================
-name                       value                                       allowed output layer
-=========================  ==========================================  =======================
-``mse``                    mean over all elements of (a - y)^2         any
-``sse``                    1/2 * sum of (a - y)^2 (the tutorial's)     any
-``binary_cross_entropy``   -mean(y log a + (1 - y) log(1 - a))         sigmoid
-``cross_entropy``          -sum(Y log a) / n_samples, Y one-hot        softmax
-=========================  ==========================================  =======================
+===================  ================================================  ==============
+name                 per-sample loss ``l_i`` (k outputs)               output layer
+===================  ================================================  ==============
+``mse``              mean_j (a_ij - y_ij)^2 (PyTorch's MSELoss)        any
+``sse``              1/2 sum_j (a_ij - y_ij)^2, summed over samples    any
+                     (the tutorial's)
+``squared_error``    1/2 mean_j (a_ij - y_ij)^2 (scikit-learn's)       identity
+``binary_cross_      -mean_j [y log a + (1 - y) log(1 - a)]            sigmoid
+entropy``            (PyTorch's BCELoss)
+``binary_log_loss``  -sum_j [y log a + (1 - y) log(1 - a)]             sigmoid
+                     (scikit-learn's, for one or several labels)
+``cross_entropy``    -sum_j y_ij log a_ij, y one-hot                   softmax
+``poisson``          sum_j [a - y log a + y log y - y] (half the        exp
+                     Poisson deviance, scikit-learn's)
+===================  ================================================  ==============
 
 Logarithms are clamped at -100, as ``torch.nn.BCELoss`` does, so a saturated
 output gives a large finite loss rather than ``log(0)``, in float32 as in float64.
@@ -32,42 +44,80 @@ def _log(xp, a):
     return xp.maximum(xp.log(xp.maximum(a, _TINY)), LOG_FLOOR)
 
 
-def mse(xp, y, a):
+def _mean(xp, terms, w, per_output):
+    """The average over samples (weighted by the column ``w``, or equal) of the
+    per-element ``terms`` summed over outputs, divided by ``per_output``."""
+    if w is None:
+        return xp.sum(terms) / (terms.shape[0] * per_output)
+    return xp.sum(w * terms) / per_output
+
+
+def _scaled(d, w, factor):
+    """``factor * d`` averaged over samples: ``factor / n`` each, or ``factor * w_i``."""
+    if w is None:
+        return (factor / d.shape[0]) * d
+    return (factor * w) * d
+
+
+def mse(xp, y, a, w=None):
     d = a - y
-    return xp.sum(d * d) / _size(a)
+    return _mean(xp, d * d, w, a.shape[1])
 
 
-def mse_gradient(xp, y, a):
-    return (2.0 / _size(a)) * (a - y)
+def mse_gradient(xp, y, a, w=None):
+    return _scaled(a - y, w, 2.0 / a.shape[1])
 
 
-def sse(xp, y, a):
+def sse(xp, y, a, w=None):
     d = a - y
-    return 0.5 * xp.sum(d * d)
+    return 0.5 * xp.sum(d * d if w is None else w * (d * d))
 
 
-def sse_gradient(xp, y, a):
-    return a - y
+def sse_gradient(xp, y, a, w=None):
+    return a - y if w is None else w * (a - y)
 
 
-def binary_cross_entropy(xp, y, a):
-    return -xp.sum(y * _log(xp, a) + (1.0 - y) * _log(xp, 1.0 - a)) / _size(a)
+def squared_error(xp, y, a, w=None):
+    d = a - y
+    return 0.5 * _mean(xp, d * d, w, a.shape[1])
 
 
-def cross_entropy(xp, y, a):
+def squared_error_gradient(xp, y, a, w=None):
+    return _scaled(a - y, w, 1.0 / a.shape[1])
+
+
+def _bernoulli(xp, y, a):
+    return y * _log(xp, a) + (1.0 - y) * _log(xp, 1.0 - a)
+
+
+def binary_cross_entropy(xp, y, a, w=None):
+    return -_mean(xp, _bernoulli(xp, y, a), w, a.shape[1])
+
+
+def binary_log_loss(xp, y, a, w=None):
+    return -_mean(xp, _bernoulli(xp, y, a), w, 1)
+
+
+def cross_entropy(xp, y, a, w=None):
     """``y`` one-hot (or rows of class probabilities), shape (n_samples, n_classes)."""
-    return -xp.sum(y * _log(xp, a)) / a.shape[0]
+    return -_mean(xp, y * _log(xp, a), w, 1)
 
 
-def _size(a):
-    return a.shape[0] * a.shape[1]
+def poisson(xp, y, a, w=None):
+    """Half the Poisson deviance: a - y log a + (y log y - y), the last term a
+    constant that makes a perfect prediction score 0 (y log y = 0 at y = 0)."""
+    y_log_y = xp.where(y > 0.0, y * _log(xp, xp.where(y > 0.0, y, 1.0)), 0.0)
+    return _mean(xp, a - y * _log(xp, a) + y_log_y - y, w, 1)
 
 
 LOSSES = {
     "mse": mse,
     "sse": sse,
+    "squared_error": squared_error,
     "binary_cross_entropy": binary_cross_entropy,
+    "binary_log_loss": binary_log_loss,
     "cross_entropy": cross_entropy,
+    "poisson": poisson,
 }
 # dL/da for the losses that go through any output activation's backward pass
 GRADIENTS = {"mse": mse_gradient, "sse": sse_gradient}
@@ -75,10 +125,14 @@ GRADIENTS = {"mse": mse_gradient, "sse": sse_gradient}
 # dL/dz for output/loss pairs whose chain rule collapses to "output minus
 # target" (scaled by the reduction). Each is exact: d/dz of the pair's loss.
 # The cross-entropies are allowed only here: their dL/da divides by a or 1 - a,
-# which underflow to 0 when the output saturates.
+# which underflow to 0 when the output saturates; so is Poisson's (it divides by a).
 FUSED = {
-    ("softmax", "cross_entropy"): lambda xp, y, a: (a - y) / a.shape[0],
-    ("sigmoid", "binary_cross_entropy"): lambda xp, y, a: (a - y) / _size(a),
+    ("softmax", "cross_entropy"): lambda xp, y, a, w=None: _scaled(a - y, w, 1.0),
+    ("sigmoid", "binary_cross_entropy"):
+        lambda xp, y, a, w=None: _scaled(a - y, w, 1.0 / a.shape[1]),
+    ("sigmoid", "binary_log_loss"): lambda xp, y, a, w=None: _scaled(a - y, w, 1.0),
+    ("exp", "poisson"): lambda xp, y, a, w=None: _scaled(a - y, w, 1.0),
+    ("identity", "squared_error"): squared_error_gradient,
     ("identity", "mse"): mse_gradient,
     ("identity", "sse"): sse_gradient,
 }
@@ -96,9 +150,10 @@ def check_loss(loss, output_activation):
     return loss
 
 
-def output_delta(xp, activation, loss, y, a):
-    """dL/dz of the output layer, for outputs ``a`` and targets ``y`` of equal shape."""
+def output_delta(xp, activation, loss, y, a, w=None):
+    """dL/dz of the output layer, for outputs ``a`` and targets ``y`` of equal shape
+    (and sample weights ``w``, as the losses take them)."""
     fused = FUSED.get((activation, loss))
     if fused is not None:
-        return fused(xp, y, a)
-    return ACTIVATIONS[activation][1](xp, a, GRADIENTS[loss](xp, y, a))
+        return fused(xp, y, a, w)
+    return ACTIVATIONS[activation][1](xp, a, GRADIENTS[loss](xp, y, a, w))

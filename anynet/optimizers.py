@@ -34,7 +34,10 @@ import math
 import numbers
 
 from . import _checks
+from ._backend import compile_function
 from ._description import is_count, is_finite_number
+from .lbfgs import lbfgs_converged, lbfgs_iteration, lbfgs_start
+from .steps import batch_objective
 from ._params import arguments_repr, constructor_arguments
 
 
@@ -244,6 +247,122 @@ class RMSprop(Optimizer):
         return p
 
 
+class LBFGS(Optimizer):
+    """L-BFGS over the flat vector of every parameter (``anynet.lbfgs``), for
+    full-batch training: ``anynet.train`` makes each epoch one iteration.
+
+    Parameters
+    ----------
+    history_size : int
+        Curvature pairs kept (SciPy's and PyTorch's default: 10).
+    max_fun : int
+        Most evaluations of the loss over the whole run (scikit-learn's ``max_fun``).
+    gtol : float
+        Converged when every gradient component is at most this in size
+        (scikit-learn passes its ``tol``).
+    ftol : float
+        Converged when an iteration lowers the loss by a relative amount at most
+        this (SciPy's default).
+
+    Its state is the minimiser's (the point, its loss and gradient, the pairs)
+    and ``evals``, the evaluations used; it is not written to checkpoints.
+    """
+
+    def __init__(self, history_size=10, max_fun=15000, gtol=1e-5,
+                 ftol=2.220446049250313e-09):
+        super().__init__(0.0)
+        self.history_size = _checks.positive_int(history_size, "history_size")
+        self.max_fun = _checks.positive_int(max_fun, "max_fun")
+        self.gtol = _checks.positive_number(gtol, "gtol", allow_zero=True)
+        self.ftol = _checks.positive_number(ftol, "ftol", allow_zero=True)
+
+    def program(self, net, data, alpha, dropout):
+        """``fun(x) -> (f, g)``: the training objective of ``data`` (with the L2
+        penalty ``alpha``, scikit-learn's scaling) and its gradient, over the flat
+        parameter vector x; compiled on JAX."""
+        if dropout:
+            raise ValueError("dropout needs a stochastic optimizer: L-BFGS minimises one "
+                             "fixed loss")
+        xp, keys = net.xp, list(net)
+        shapes = [tuple(net[k].shape) for k in keys]
+        sizes = [math.prod(shape) for shape in shapes]
+        weighted, summed = data.S is not None, data.task.kind.reduction == "sum"
+        objective = batch_objective(net, weighted, alpha > 0.0, ())
+        X = xp.asarray(data.X.toarray(), device=net.device) if data.sparse else data.X
+        n = data.n_total
+        l2 = alpha if (summed or weighted) else alpha / n
+
+        def fun(x, X, Y, S):
+            params, start = {}, 0
+            for key, shape, size in zip(keys, shapes, sizes):
+                params[key] = xp.reshape(x[start:start + size], shape)
+                start += size
+            loss, grads = objective(params, X, Y, S, None, l2)
+            return loss, xp.concat([xp.reshape(grads["d" + k], (-1,)) for k in keys])
+
+        compiled = compile_function(net.backend, fun)
+        return lambda x: compiled(x, X, data.Y, data.S)
+
+    def flat(self, net):
+        """Every parameter of ``net`` in one vector (weights and biases, in order)."""
+        xp = net.xp
+        return xp.concat([xp.reshape(net[k], (-1,)) for k in net])
+
+    def iterate(self, net, fun, data):
+        """One L-BFGS iteration from ``net``'s parameters, which it updates.
+
+        Returns (loss, bad, reason): the loss at the new point (a 0-d array, the
+        penalty included), -1.0 if it is finite else 0.0 (an array), and why the
+        run should stop ("converged", "max_fun", "line_search") or None.
+        """
+        xp = net.xp
+        reason = None
+        if not self.state:  # the first iteration: the loss and gradient where it starts
+            x = self.flat(net)
+            f, g = fun(x)
+            self.state = {"lbfgs": lbfgs_start(xp, x, f, g, self.history_size), "evals": 1}
+        state = self.state["lbfgs"]
+        if lbfgs_converged(xp, state, self.gtol):
+            reason = "gtol"
+        elif self.state["evals"] >= self.max_fun:
+            reason = "max_evals"
+        else:
+            state, n_evals, reason = lbfgs_iteration(
+                xp, fun, state, max_evals=self.max_fun - self.state["evals"],
+                ftol=self.ftol, gtol=self.gtol)
+            self.state = {"lbfgs": state, "evals": self.state["evals"] + n_evals}
+            if reason is None and self.state["evals"] >= self.max_fun:
+                reason = "max_evals"
+        x, start = state["x"], 0
+        params = {}
+        for key in net:
+            size = math.prod(net[key].shape)
+            params[key] = xp.reshape(x[start:start + size], tuple(net[key].shape))
+            start += size
+        net.update(params)
+        f = state["f"]
+        bad = xp.where(xp.isfinite(f), xp.asarray(-1.0, dtype=f.dtype, device=net.device),
+                       xp.asarray(0.0, dtype=f.dtype, device=net.device))
+        why = {"gtol": "converged", "ftol": "converged", "max_evals": "max_fun",
+               "no_progress": "line_search"}
+        return f, bad, why.get(reason)
+
+    def snapshot(self, xp):
+        return self.t, _copied(xp, self.state)
+
+    def restore(self, snapshot):
+        self.t, self.state = snapshot[0], snapshot[1]
+
+
+def _copied(xp, state):
+    """A copy of a nested dict of arrays and Python numbers."""
+    if isinstance(state, dict):
+        return {k: _copied(xp, v) for k, v in state.items()}
+    if isinstance(state, (numbers.Number, str)) or state is None:
+        return state
+    return xp.asarray(state, copy=True)
+
+
 def _unit_interval(value, name):
     value = _checks.positive_number(value, name, allow_zero=True)
     if value >= 1.0:
@@ -252,7 +371,7 @@ def _unit_interval(value, name):
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW,
-              "rmsprop": RMSprop}
+              "rmsprop": RMSprop, "lbfgs": LBFGS}
 
 
 def make_optimizer(optimizer, **options):

@@ -100,8 +100,40 @@ class ReduceLROnPlateau(Schedule):
         return self._lr
 
 
+class InvScaling(Schedule):
+    """scikit-learn's "invscaling": lr = base_lr / (t + 1) ** power_t, with t the
+    samples seen before the epoch (``t0`` before the run, plus the epochs done
+    times the training samples: ``anynet.train`` tells it how many)."""
+
+    def __init__(self, power_t=0.5, t0=0):
+        self.power_t = _checks.positive_number(power_t, "power_t", allow_zero=True)
+        self.t0 = _checks.positive_int(t0, "t0", allow_zero=True)
+        self.samples_per_epoch = 1  # set by the run
+
+    def __call__(self, epoch, base_lr, history):
+        return base_lr / (self.t0 + epoch * self.samples_per_epoch + 1) ** self.power_t
+
+
+class Adaptive(Schedule):
+    """scikit-learn's "adaptive": the learning rate stays base_lr until the run's
+    stopping rule fires (``anynet.train``'s ``early_stopping``, ``tol`` and
+    ``patience``); then, instead of stopping, it is divided by 5 (``1 / factor``)
+    and the count starts again. The run stops when the rule fires at a learning
+    rate of ``min_lr`` (1e-6) or less. The divisions are the run's state
+    (``RunState.reductions``), so a checkpoint keeps them."""
+
+    def __init__(self, factor=0.2, min_lr=1e-6):
+        self.factor = _checks.positive_number(factor, "factor")
+        if self.factor >= 1.0:
+            raise ValueError(f"factor must be < 1, got {factor!r}")
+        self.min_lr = _checks.positive_number(min_lr, "min_lr", allow_zero=True)
+
+    def __call__(self, epoch, base_lr, history):
+        return base_lr  # the run multiplies it by factor ** reductions
+
+
 SCHEDULES = {"step": StepLR, "exponential": ExponentialLR, "cosine": CosineLR,
-             "plateau": ReduceLROnPlateau}
+             "plateau": ReduceLROnPlateau, "invscaling": InvScaling, "adaptive": Adaptive}
 
 
 def make_schedule(lr_schedule):

@@ -1,165 +1,638 @@
-"""scikit-learn estimators around ``anynet.train``: NeuralNetClassifier, NeuralNetRegressor.
+"""scikit-learn's ``MLPClassifier`` and ``MLPRegressor``, drop-in, on any array library.
 
-They take the options of ``anynet.train`` as constructor parameters, ``backend=``
-and ``device=`` included: with ``backend="cupy"`` a scikit-learn pipeline trains
-on the GPU, while ``predict`` and ``predict_proba`` return NumPy arrays as
-scikit-learn expects. Needs scikit-learn (``pip install scikit-learn``).
+``from anynet.sklearn import MLPClassifier, MLPRegressor`` in place of
+``from sklearn.neural_network import ...``: the same constructor parameters and
+defaults (scikit-learn 1.9), the same fitted attributes (``coefs_``,
+``intercepts_``, ``loss_curve_``, ``validation_scores_``, ``n_iter_``, ``t_``
+...), the same objective (the loss, ``alpha`` on the weights, sample weights),
+initialisation, stopping rules and warnings. Keyword-only extras:
 
-Fitted attributes: ``network_`` (the anynet Network), ``classes_`` (classifier),
-``loss_curve_`` (training loss per epoch), ``n_iter_`` (epochs run),
-``n_features_in_``. A pickled estimator keeps its network, not its optimizer's
-state: ``partial_fit`` after unpickling starts a fresh optimizer.
+- ``backend``, ``device``: where the work runs ("numpy" by default; "cupy" for
+  an NVIDIA GPU, "torch", "jax", ...). Inputs and outputs stay NumPy.
+- ``dropout``: inverted dropout on the hidden layers while training (a rate,
+  or one per hidden layer).
+
+With ``sklearn.set_config(array_api_dispatch=True)`` and X a non-NumPy Array
+API array (torch, CuPy, array-api-strict ...), the work runs in X's namespace
+on X's device, and the fitted attributes and predictions come back there
+(scikit-learn's convention); ``backend`` and ``device`` are then not used.
+
+Training is ``anynet.train``: "adam" and "sgd" (momentum, Nesterov's) by
+mini-batches, "lbfgs" by ``anynet.optimizers.LBFGS`` on the whole data.
+``NeuralNetClassifier`` and ``NeuralNetRegressor`` are the same classes under
+their former names. Needs scikit-learn (``pip install scikit-learn``).
 """
+import math
+import numbers
+import warnings
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn import get_config
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils._array_api import get_namespace_and_device
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
+                                      unique_labels)
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
+                                      validate_data)
 
-from ._backend import to_numpy
+from ._backend import (floating_point_warnings_off, is_array, namespace_of,
+                       resolve_backend, to_numpy)
+from .checkpoints import DivergenceError
 from .network import initialize_network
-from .tasks import TABLE
-from .training import _DEFAULT_INIT, train
+from .optimizers import LBFGS, SGD, Adam, Momentum
+from .schedules import Adaptive, InvScaling
+from .training import train
+
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
+                "relu": "relu"}
+_SOLVERS = ("lbfgs", "sgd", "adam")
+_CHUNK = 4096  # rows of a sparse X made dense at once when predicting
 
 
-class _NeuralNet(BaseEstimator):
-    """The parameters and the loop shared by both estimators."""
+class _Solver:
+    """What scikit-learn keeps as ``_optimizer``: the learning rate the next epoch
+    would use, and the anynet optimizer whose state ``partial_fit`` continues."""
 
-    _loss = None  # set by the subclasses
+    def __init__(self, learning_rate, optimizer):
+        self.learning_rate, self.optimizer = learning_rate, optimizer
 
-    def __init__(self, hidden=(100,), activation="relu", optimizer="adam",
-                 learning_rate=0.01, epochs=200, batch_size=200, backend="numpy",
-                 device=None, dtype="float64", seed=0, validation_split=0.0,
-                 early_stopping=False, patience=10, weight_decay=None, lr_schedule=None,
-                 clip_norm=None, shuffle=True, verbose=False, init=None):
-        self.hidden = hidden
+
+class _BaseMLP(BaseEstimator):
+    """The parameters, the fitting and the prediction both estimators share."""
+
+    _loss_name = None  # set by the subclasses
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 backend=None, device=None, dropout=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.backend = backend
         self.device = device
-        self.dtype = dtype
-        self.seed = seed
-        self.validation_split = validation_split
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.weight_decay = weight_decay
-        self.lr_schedule = lr_schedule
-        self.clip_norm = clip_norm
-        self.shuffle = shuffle
-        self.verbose = verbose
-        self.init = init
-
-    def _new_network(self, n_features, n_outputs):
-        hidden = [self.hidden] if np.isscalar(self.hidden) else list(self.hidden)
-        return initialize_network(
-            [n_features, *hidden, n_outputs], activation=self.activation,
-            loss=self._loss, output_activation=TABLE[self._loss].output_activation,
-            init=self.init or _DEFAULT_INIT.get(self.activation, "xavier"),
-            seed=self.seed, backend=self.backend, device=self.device, dtype=self.dtype)
-
-    def _train(self, X, y, epochs, continuing):
-        net = self.network_
-        optimizer = self.optimizer  # a name, or an instance: a template, copied by train
-        if continuing and net.optimizer is not None:  # partial_fit keeps Adam's moments
-            optimizer = net.optimizer  # the network's own: train continues its state
-        train(X, y, network=net, optimizer=optimizer, learning_rate=self.learning_rate,
-              epochs=epochs, batch_size=min(self.batch_size, len(X)), seed=self.seed,
-              validation_split=self.validation_split if not continuing else 0.0,
-              early_stopping=self.early_stopping and not continuing,
-              patience=self.patience, lr_schedule=self.lr_schedule,
-              weight_decay=None if optimizer is net.optimizer else self.weight_decay,
-              clip_norm=self.clip_norm, shuffle=self.shuffle, verbose=self.verbose)
-        losses = net.history["loss"]
-        self.loss_curve_ = (self.loss_curve_ if continuing else []) + list(losses)
-        self.n_iter_ = len(self.loss_curve_)
-        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
-        return self
-
-    def _outputs(self, X):
-        check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return np.asarray(to_numpy(self.network_.predict(X)), dtype=np.float64)
-
-
-class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
-    """A softmax network trained on cross-entropy; any label type.
-
-    Parameters are those of ``anynet.train``; ``dtype`` defaults to float64 here,
-    as scikit-learn's own estimators compute.
-    """
-
-    _loss = "cross_entropy"
-
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
-        check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) < 2:
-            raise ValueError(f"y has 1 class ({self.classes_[0]!r}); a classifier "
-                             f"needs at least 2")
-        self.network_ = self._new_network(X.shape[1], len(self.classes_))
-        self.network_.classes = tuple(self.classes_.tolist())
-        return self._train(X, y, self.epochs, continuing=False)
-
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y); ``classes`` (all labels) is needed on the first call."""
-        first = not hasattr(self, "network_")
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first)
-        check_classification_targets(y)
-        if first:
-            if classes is None:
-                raise ValueError("classes must be given on the first call to partial_fit")
-            self.classes_ = np.unique(classes)
-            self.network_ = self._new_network(X.shape[1], len(self.classes_))
-            self.network_.classes = tuple(self.classes_.tolist())
-            self.loss_curve_ = []
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes {list(classes)} differ from the classes of the first "
-                             f"call, {list(self.classes_)}")
-        return self._train(X, y, 1, continuing=True)
-
-    def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), in ``classes_`` order."""
-        return self._outputs(X)
-
-    def predict(self, X):
-        P = self.predict_proba(X)
-        return self.classes_[np.argmax(P, axis=1)]
-
-
-class NeuralNetRegressor(RegressorMixin, _NeuralNet):
-    """A network with a linear output trained on mean squared error.
-
-    Parameters are those of ``anynet.train``; ``dtype`` defaults to float64 here.
-    """
-
-    _loss = "mse"
+        self.dropout = dropout
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True  # y of shape (n_samples, n_outputs) is fine
+        tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True,
-                             y_numeric=True)
-        self._y_1d = y.ndim == 1
-        self.network_ = self._new_network(X.shape[1], 1 if y.ndim == 1 else y.shape[1])
-        return self._train(X, y, self.epochs, continuing=False)
+    # --- parameters --------------------------------------------------------------
 
-    def partial_fit(self, X, y):
-        """One epoch over (X, y)."""
-        first = not hasattr(self, "network_")
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True,
-                             y_numeric=True, reset=first)
+    def _check_params(self):
+        """Every constructor parameter checked, before any data or state is touched."""
+        hidden = self._hidden_sizes()
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r} is not supported; use one of "
+                             f"{', '.join(map(repr, _ACTIVATIONS))}")
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver={self.solver!r} is not supported; use one of "
+                             f"{', '.join(map(repr, _SOLVERS))}")
+        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
+            raise ValueError(f"learning_rate={self.learning_rate!r} is not supported; use "
+                             f"'constant', 'invscaling' or 'adaptive'")
+        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
+                                              and not isinstance(self.batch_size, bool)
+                                              and self.batch_size >= 1)):
+            raise ValueError(f"batch_size must be 'auto' or an int >= 1, got "
+                             f"{self.batch_size!r}")
+        _number(self.alpha, "alpha", low=0.0)
+        _number(self.learning_rate_init, "learning_rate_init", low=0.0, open_low=True)
+        _number(self.power_t, "power_t", low=0.0)
+        _number(self.tol, "tol", low=0.0)
+        _number(self.momentum, "momentum", low=0.0, high=1.0)
+        _number(self.validation_fraction, "validation_fraction", low=0.0, high=1.0,
+                open_high=True)
+        _number(self.beta_1, "beta_1", low=0.0, high=1.0, open_high=True)
+        _number(self.beta_2, "beta_2", low=0.0, high=1.0, open_high=True)
+        _number(self.epsilon, "epsilon", low=0.0, open_low=True)
+        _integer(self.max_iter, "max_iter")
+        _integer(self.max_fun, "max_fun")
+        if self.n_iter_no_change != np.inf:
+            _integer(self.n_iter_no_change, "n_iter_no_change")
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got "
+                                 f"{getattr(self, name)!r}")
+        if self.backend is not None and not isinstance(self.backend, str):
+            raise TypeError(f"backend must be a name such as 'numpy', 'cupy' or 'torch' "
+                            f"(a module cannot be cloned or pickled), got {self.backend!r}")
+        if self.dropout is not None and self.solver == "lbfgs":
+            raise ValueError("dropout needs solver='sgd' or 'adam': L-BFGS minimises one "
+                             "fixed loss")
+        return hidden
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if not hasattr(sizes, "__iter__") else list(sizes)
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool)
+                   for h in sizes) or any(h <= 0 for h in sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(h) for h in sizes]
+
+    # --- where the work runs ---------------------------------------------------------
+
+    def _placement(self, X):
+        """(backend, output namespace or None): the input's namespace under
+        scikit-learn's array_api_dispatch, else ``backend`` and NumPy out."""
+        if get_config()["array_api_dispatch"] and is_array(X) and \
+                not isinstance(X, np.ndarray):
+            backend = resolve_backend(namespace_of(X), getattr(X, "device", None))
+            return backend, backend
+        return resolve_backend(self.backend or "numpy", self.device), None
+
+    def _out(self, a):
+        """A host array in the namespace and on the device the estimator answers in."""
+        space = getattr(self, "_output", None)
+        if space is None:
+            return a
+        with space.activate():
+            return space.xp.asarray(a, device=space.device)
+
+    # --- fitting -----------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y (with sample weights), from scratch, or from the
+        current weights with ``warm_start=True``."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic "
+                                 f"optimizers. {self.solver} is not stochastic.")
+        return True
+
+    def _fit(self, X, y, sample_weight, incremental):
+        hidden = self._check_params()
+        first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        backend, output = self._placement(X)
+        X, y = self._validate_input(X, y, incremental, reset=first)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(to_numpy(sample_weight)
+                                                 if is_array(sample_weight) else
+                                                 sample_weight, X)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        self._random_state = check_random_state(self.random_state)
         if first:
-            self._y_1d = y.ndim == 1
-            self.network_ = self._new_network(X.shape[1], 1 if y.ndim == 1 else y.shape[1])
-            self.loss_curve_ = []
-        return self._train(X, y, 1, continuing=True)
+            self._output = output
+            self._initialize(X, Y, hidden, backend)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight)
+        else:
+            self._fit_stochastic(X, Y, sample_weight, incremental)
+        return self
+
+    def _initialize(self, X, Y, hidden, backend):
+        """A new network, drawn as scikit-learn draws it: per layer, weights then
+        biases uniform in +-sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for the
+        logistic), from ``random_state``; in X's dtype."""
+        self.n_outputs_ = Y.shape[1]
+        sizes = [X.shape[1], *hidden, self.n_outputs_]
+        self.n_layers_ = len(sizes)
+        self.out_activation_ = self._out_activation()
+        loss, output = self._loss_and_output()
+        dtype = "float32" if X.dtype == np.float32 else "float64"
+        net = initialize_network(sizes, activation=_ACTIVATIONS[self.activation],
+                                 output_activation=output, loss=loss, init="xavier",
+                                 backend=backend, dtype=dtype)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        coefs, intercepts = [], []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            coefs.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+                         .astype(dtype))
+            intercepts.append(self._random_state.uniform(-bound, bound, fan_out)
+                              .astype(dtype))
+        self._network = net
+        self.coefs_ = [self._out(c) for c in coefs]
+        self.intercepts_ = [self._out(b) for b in intercepts]
+        self.n_iter_, self.t_ = 0, 0
+        self.loss_curve_ = []
+        self.best_loss_ = None if self.early_stopping else np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self._no_improvement_count = 0
+        if hasattr(self, "_optimizer"):
+            del self._optimizer
+
+    def _loaded_network(self):
+        """The network with ``coefs_`` and ``intercepts_`` as its parameters (they
+        are the estimator's truth: a user may set them)."""
+        net = self._network
+        xp, device = net.xp, net.device
+        dtype = getattr(xp, net.dtype)
+        with net.backend.activate():
+            params = {}
+            for i, (c, b) in enumerate(zip(self.coefs_, self.intercepts_), start=1):
+                params[f"W{i}"] = xp.asarray(_host_or_same(c, xp), dtype=dtype, device=device)
+                params[f"b{i}"] = xp.reshape(xp.asarray(_host_or_same(b, xp), dtype=dtype,
+                                                        device=device), (1, -1))
+            net.update(params)
+        return net
+
+    def _optimizer_for(self, incremental):
+        """The run's optimizer: partial_fit continues the previous one's state."""
+        solver = getattr(self, "_optimizer", None)
+        if incremental and solver is not None:
+            return solver.optimizer
+        if self.solver == "adam":
+            return Adam(beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+        if self.momentum > 0.0:
+            return Momentum(momentum=self.momentum, nesterov=self.nesterovs_momentum)
+        return SGD()
+
+    def _split(self, X, Y, sample_weight):
+        """scikit-learn's validation split: stratified for one column of classes."""
+        stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+        arrays = [X, Y] if sample_weight is None else [X, Y, sample_weight]
+        parts = train_test_split(*arrays, random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
+        X_train, X_val, Y_train, Y_val = parts[:4]
+        sw_train = None if sample_weight is None else parts[4]
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase "
+                             "'validation_fraction' or the size of your dataset.")
+        return X_train, Y_train, sw_train, X_val, Y_val
+
+    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        if self.early_stopping:
+            X, Y, sample_weight, X_val, Y_val = self._split(X, Y, sample_weight)
+            validation = (X_val, Y_val)
+        else:
+            validation = None
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                              "It is going to be clipped")
+            batch = int(np.clip(self.batch_size, 1, n))
+        optimizer = self._optimizer_for(incremental)
+        schedule = {"constant": None, "adaptive": Adaptive(),
+                    "invscaling": InvScaling(self.power_t, t0=self.t_)}[self.learning_rate]
+        epochs = 1 if incremental else self.max_iter
+        patience = self.n_iter_no_change + 1  # scikit-learn stops after n_iter_no_change + 1
+        run = dict(epochs=epochs, batch_size=batch, optimizer=optimizer,
+                   learning_rate=float(self.learning_rate_init), lr_schedule=schedule,
+                   shuffle=self.shuffle, early_stopping="val_metric" if validation else
+                   ("loss" if not incremental else False), tol=float(self.tol),
+                   patience=patience, validation_data=validation, dropout=self.dropout)
+        net, stopped = self._train(X, Y, sample_weight, run)
+        history = net.history
+        done = len(history["loss"])
+        self.n_iter_ = done
+        self.t_ += done * n
+        self.loss_curve_ = list(self.loss_curve_) + history["loss"]
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        if validation:
+            self.validation_scores_ = list(self.validation_scores_ or []) + [
+                np.nan if v is None else float(v) for v in history["val_metric"]]
+            if stopped == "diverged":
+                self.validation_scores_.append(float("nan"))
+            finite = [v for v in self.validation_scores_ if math.isfinite(v)]
+            self.best_validation_score_ = max(finite) if finite else -np.inf
+        elif self.loss_curve_:
+            self.best_loss_ = float(np.nanmin([self.best_loss_ or np.inf,
+                                               *self.loss_curve_]))
+        watch = history.get("watch", {})
+        self._no_improvement_count = watch.get("waited", 0)
+        lr = float(self.learning_rate_init)
+        if self.learning_rate == "invscaling":
+            lr = lr / (self.t_ + 1) ** self.power_t
+        elif self.learning_rate == "adaptive":
+            lr *= 0.2 ** watch.get("reductions", 0)
+        self._optimizer = _Solver(lr, net.optimizer)
+        if self.verbose and stopped == "early_stopping":
+            what = ("Validation score" if validation else "Training loss")
+            print(f"{what} did not improve more than tol={self.tol:f} for "
+                  f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+        if not incremental and stopped is None and done == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                          f"reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning)
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        optimizer = LBFGS(max_fun=self.max_fun, gtol=float(self.tol))
+        net, stopped = self._train(X, Y, sample_weight,
+                                   dict(epochs=self.max_iter, optimizer=optimizer,
+                                        batch_size=max(1, X.shape[0])))
+        history = net.history
+        self.n_iter_ = len(history["loss"])
+        self.loss_curve_ = list(history["loss"])
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        if stopped != "converged":
+            why = {"max_fun": f"the function was evaluated max_fun={self.max_fun} times",
+                   "line_search": "the line search found no lower loss",
+                   None: f"max_iter={self.max_iter} iterations ran"}.get(stopped, stopped)
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s): "
+                          f"{why}. Increase the number of iterations (max_iter, max_fun) or "
+                          f"scale the data.", ConvergenceWarning)
+
+    def _train(self, X, Y, sample_weight, run):
+        """``anynet.train`` from the current weights; (network, why it stopped)."""
+        net = self._loaded_network()
+        seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+        callbacks = [self._say] if self.verbose else []
+        try:
+            trained = train(X, Y, network=net, seed=seed, alpha=float(self.alpha),
+                            sample_weight=sample_weight, verbose=False, callbacks=callbacks,
+                            **run)
+            stopped = trained.history["stopped"]
+        except DivergenceError as error:
+            if not self.early_stopping:
+                raise ValueError("Solver produced non-finite parameter weights. The input "
+                                 "data may contain large values and need to be "
+                                 "preprocessed.") from error
+            trained, stopped = error.network, "diverged"
+            if error.best is not None and error.best[1]:  # the best epoch's parameters
+                trained.update(error.best[1])
+            net.update(trained)
+            net.history, net.optimizer = trained.history, trained.optimizer
+            trained = net
+        self._network = trained
+        self._export(trained)
+        return trained, stopped
+
+    def _say(self, epoch, history, network):
+        """scikit-learn's verbose lines."""
+        print(f"Iteration {len(self.loss_curve_) + epoch + 1}, loss = "
+              f"{history['loss'][-1]:.8f}")
+        if history["val_metric"] and history["val_metric"][-1] is not None:
+            print(f"Validation score: {history['val_metric'][-1]:f}")
+
+    def _export(self, net):
+        """``coefs_`` and ``intercepts_`` from the network, in the output namespace."""
+        if self._output is None:  # NumPy out: host copies
+            self.coefs_ = [to_numpy(net[f"W{i}"]).copy() for i in range(1, net.n_layers + 1)]
+            self.intercepts_ = [to_numpy(net[f"b{i}"]).reshape(-1).copy()
+                                for i in range(1, net.n_layers + 1)]
+        else:  # the input's own arrays: no transfer
+            xp = net.xp
+            self.coefs_ = [net[f"W{i}"] for i in range(1, net.n_layers + 1)]
+            self.intercepts_ = [xp.reshape(net[f"b{i}"], (-1,))
+                                for i in range(1, net.n_layers + 1)]
+        if not all(np.all(np.isfinite(to_numpy(w))) for w in self.coefs_ + self.intercepts_):
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.")
+
+    # --- predicting --------------------------------------------------------------------
+
+    def _forward(self, X, method):
+        """The output layer for X, shape (n_samples, n_outputs), in the output namespace."""
+        check_is_fitted(self, "coefs_")
+        _check_same_namespace(self, X, method)
+        X = self._validate_features(X)
+        net = self._loaded_network()
+        if _is_sparse(X):
+            parts = [to_numpy(net.predict(X[i:i + _CHUNK].toarray()))
+                     for i in range(0, X.shape[0], _CHUNK)]
+            return self._out(np.concatenate(parts))
+        P = net.predict(X)
+        return P if self._output is not None else to_numpy(P)
+
+    def _validate_features(self, X):
+        if self._output is not None and is_array(X) and not isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[-1]} features, but {type(self).__name__} "
+                                 f"is expecting {self.n_features_in_} features as input.")
+            return X
+        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                             dtype=(np.float64, np.float32))
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """scikit-learn's MLPClassifier (same parameters, defaults and attributes), on any
+    array library, with ``backend``, ``device`` and ``dropout`` (keyword-only).
+
+    Multi-class targets train a softmax output on the log loss; binary and
+    multi-label targets one sigmoid per column on the binary log loss summed
+    over the labels (scikit-learn's objective).
+    """
+
+    def _out_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _loss_and_output(self):
+        if self.out_activation_ == "softmax":
+            return "cross_entropy", "softmax"
+        return "binary_log_loss", "sigmoid"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = _validated(self, X, y, reset, multi_output=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same "
+                                     f"classes as in the previous call to fit. Previously "
+                                     f"got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {classes}.")
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), continuing the optimizer; ``classes`` (every label)
+        is needed on the first call."""
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), in ``classes_`` order
+        (one column per label for multi-label targets)."""
+        return self._probabilities(X, "predict_proba")
+
+    def _probabilities(self, X, method):
+        P = self._forward(X, method)
+        if self.n_outputs_ == 1:
+            xp = namespace_of(P) if self._output is not None else np
+            p = xp.reshape(P, (-1,))
+            return xp.stack([1.0 - p, p], axis=1)
+        return P
+
+    def predict_log_proba(self, X):
+        """The logarithm of ``predict_proba`` (-inf where a probability is 0)."""
+        P = self._probabilities(X, "predict_log_proba")
+        xp = namespace_of(P) if self._output is not None else np
+        with floating_point_warnings_off(self._network.backend):
+            return xp.log(P)
 
     def predict(self, X):
-        P = self._outputs(X)
-        return P[:, 0] if self._y_1d else P
+        """The predicted class (or the 0/1 labels of a multi-label target)."""
+        P = to_numpy(self._forward(X, "predict"))
+        if self.n_outputs_ == 1:
+            P = P.ravel()
+        labels = self._label_binarizer.inverse_transform(P)
+        if self._output is not None and labels.dtype.kind in "biuf":
+            return self._out(labels)
+        return labels
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """scikit-learn's MLPRegressor (same parameters, defaults and attributes), on any
+    array library, with ``backend``, ``device`` and ``dropout`` (keyword-only).
+
+    ``loss="squared_error"``: an identity output on half the mean squared error;
+    ``loss="poisson"``: an exponential output on half the Poisson deviance.
+    """
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu",
+                 *, solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 backend=None, device=None, dropout=None):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun, backend=backend, device=device, dropout=dropout)
+        self.loss = loss
+
+    def _check_params(self):
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"loss={self.loss!r} is not supported; use 'squared_error' or "
+                             f"'poisson'")
+        return super()._check_params()
+
+    def _out_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _loss_and_output(self):
+        return (self.loss, "exp" if self.loss == "poisson" else "identity")
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = _validated(self, X, y, reset, multi_output=True, y_numeric=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for "
+                             "Poisson regression.")
+        return X, y.astype(X.dtype, copy=False)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing the optimizer."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """The predictions, shape (n_samples,) or (n_samples, n_outputs)."""
+        P = self._forward(X, "predict")
+        if self.n_outputs_ == 1:
+            xp = namespace_of(P) if self._output is not None else np
+            return xp.reshape(P, (-1,))
+        return P
+
+
+#: The former names of the estimators.
+NeuralNetClassifier = MLPClassifier
+NeuralNetRegressor = MLPRegressor
+
+
+def _validated(est, X, y, reset, **options):
+    """X and y checked as scikit-learn checks them, on the host (X in float64 or
+    float32, sparse kept CSR/CSC); X of another namespace is read once."""
+    if is_array(X) and not isinstance(X, np.ndarray):
+        X = to_numpy(X)
+    if is_array(y) and not isinstance(y, np.ndarray):
+        y = to_numpy(y)
+    return validate_data(est, X, y, accept_sparse=["csr", "csc"], reset=reset,
+                         dtype=(np.float64, np.float32), **options)
+
+
+def _check_same_namespace(est, X, method):
+    """Under array_api_dispatch, X must be of the namespace and device the estimator
+    was fitted on (scikit-learn's rule: it moves nothing silently)."""
+    if not get_config()["array_api_dispatch"]:
+        return
+    fitted, _, fitted_device = get_namespace_and_device(est.coefs_[0])
+    given, _, given_device = get_namespace_and_device(X)
+    numpy_both = "numpy" in fitted.__name__ and "numpy" in given.__name__
+    if (fitted, fitted_device) == (given, given_device) or numpy_both:
+        return
+    raise ValueError(f"Inputs passed to {type(est).__name__}.{method}() must use the same "
+                     f"namespace and the same device as those passed to fit(): fitted on "
+                     f"{fitted.__name__} ({fitted_device}), given {given.__name__} "
+                     f"({given_device})")
+
+
+def _host_or_same(a, xp):
+    """``a`` itself when it is already of namespace ``xp``, else a host copy."""
+    if isinstance(a, np.ndarray) or not is_array(a):
+        return np.asarray(a)
+    return a if namespace_of(a) is xp else to_numpy(a)
+
+
+def _is_sparse(X):
+    return type(X).__module__.startswith("scipy.sparse")
+
+
+def _number(value, name, low=None, high=None, open_low=False, open_high=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    if (low is not None and (value < low or (open_low and value == low))) or \
+            (high is not None and (value > high or (open_high and value == high))):
+        interval = f"{'(' if open_low else '['}{low}, {'inf' if high is None else high}" \
+                   f"{')' if open_high or high is None else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+def _integer(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")

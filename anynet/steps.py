@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from . import propagation
 from ._backend import compile_function
 from .losses import LOSSES
+from .tasks import TABLE
 
 _CACHE = {}
 
@@ -83,30 +84,72 @@ class TrainingStep:
     whole: object
 
 
-def training_step(net, optimizer, clip_norm, apply=None):
+def training_step(net, optimizer, clip_norm, apply=None, *, weighted=False, alpha=0.0,
+                  dropout=()):
     """The :class:`TrainingStep` of ``net`` trained by ``optimizer``, compiled and cached.
 
     ``apply``, if given, stands in for ``optimizer.apply`` (an accelerated twin of
-    it: see ``anynet._accelerate``).
+    it: see ``anynet._accelerate``). ``weighted``: the steps take sample weights;
+    ``alpha``: the L2 penalty on the weights (see :func:`batch_objective`);
+    ``dropout``: the rate of each hidden layer (empty: none).
     """
     key = ("train", _config(net), type(optimizer), repr(optimizer), clip_norm,
-           apply is not None)
-    return _cached(key, lambda: _training_step(net, optimizer, clip_norm, apply))
+           apply is not None, weighted, alpha > 0.0, tuple(dropout))
+    return _cached(key, lambda: _training_step(net, optimizer, clip_norm, apply, weighted,
+                                               alpha > 0.0, tuple(dropout)))
 
 
-def _training_step(net, optimizer, clip_norm, apply):
+def batch_objective(net, weighted, penalised, dropout):
+    """``objective(params, Xb, Yb, Sb, Kb, l2) -> (loss, grads)``: a batch's loss and
+    its gradients.
+
+    ``Sb``: the batch's sample weights, shape (n, 1), or None; the loss is their
+    weighted average of the per-sample losses. ``Kb``: the batch's dropout draws,
+    bool of shape (n, sum of the hidden sizes), True where a unit is kept, or
+    None. ``l2``: the L2 coefficient of the weights, already divided by the
+    batch's number of samples (a Python float), or with sample weights ``alpha``
+    itself, which is divided here by the batch's weight sum: scikit-learn's
+    ``alpha``, ``loss + alpha / 2 * sum ||W||^2 / n_batch``.
+    """
     xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
+    summed = TABLE[net.loss].reduction == "sum"
+    edges = [0]
+    for size in net.layer_sizes[1:-1]:
+        edges.append(edges[-1] + size)
+
+    def objective(params, Xb, Yb, Sb, Kb, l2):
+        params = view(params)
+        w = keep = None
+        if weighted:
+            w = Sb if summed else Sb / xp.sum(Sb)
+            if penalised and not summed:
+                l2 = l2 / xp.sum(Sb)
+        if dropout:
+            keep = [xp.astype(Kb[:, lo:hi], Xb.dtype) * (1.0 / (1.0 - rate))
+                    for lo, hi, rate in zip(edges, edges[1:], dropout)]
+        outputs = propagation.forward(params, Xb, keep)
+        loss = loss_fn(xp, Yb, outputs[-1], w)
+        grads = propagation.backward(params, outputs, Xb, Yb, w, keep)
+        if penalised:
+            loss = loss + propagation.add_weight_penalty(params, grads, l2)
+        return loss, grads
+    return objective
+
+
+def _training_step(net, optimizer, clip_norm, apply, weighted, penalised, dropout):
+    xp = net.xp
+    objective = batch_objective(net, weighted, penalised, dropout)
     template = optimizer.fresh()  # hyperparameters only: the step keeps no run's state
 
-    def gradients(params, X, Y, index, total, bad, number, weight):
+    def gradients(params, X, Y, index, total, bad, number, weight, l2=0.0, S=None, K=None):
         Xb, Yb = xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
-        params = view(params)
-        outputs = propagation.forward(params, Xb)
-        loss = loss_fn(xp, Yb, outputs[-1])
+        Sb = None if S is None else xp.take(S, index, axis=0)
+        Kb = None if K is None else xp.take(K, index, axis=0)
+        loss, grads = objective(params, Xb, Yb, Sb, Kb, l2)
         total = total + loss * weight
         # remember the first batch whose loss is not finite, without reading it here
         bad = xp.where((bad < 0.0) & ~xp.isfinite(loss), number, bad)
-        return propagation.backward(params, outputs, Xb, Yb), total, bad
+        return grads, total, bad
 
     apply = apply or template.apply
 
@@ -115,8 +158,10 @@ def _training_step(net, optimizer, clip_norm, apply):
             clip_global_norm(xp, grads, clip_norm)
         return apply(xp, params, state, grads, scalars)
 
-    def whole(params, state, X, Y, index, total, bad, number, weight, scalars):
-        grads, total, bad = gradients(params, X, Y, index, total, bad, number, weight)
+    def whole(params, state, X, Y, index, total, bad, number, weight, scalars, l2=0.0,
+              S=None, K=None):
+        grads, total, bad = gradients(params, X, Y, index, total, bad, number, weight, l2,
+                                      S, K)
         params, state = update(params, state, grads, scalars)
         return params, state, total, bad
 

@@ -44,8 +44,12 @@ class LossKind:
 TABLE = {
     "mse": LossKind("identity", "", R2, "mean"),
     "sse": LossKind("identity", "", R2, "sum"),
+    "squared_error": LossKind("identity", "", R2, "mean"),  # scikit-learn's: mse / 2
     "binary_cross_entropy": LossKind("sigmoid", "threshold", THRESHOLD_ACCURACY, "mean"),
+    # scikit-learn's: summed over the labels, not averaged
+    "binary_log_loss": LossKind("sigmoid", "threshold", THRESHOLD_ACCURACY, "mean"),
     "cross_entropy": LossKind("softmax", "argmax", ARGMAX_ACCURACY, "mean"),
+    "poisson": LossKind("exp", "", R2, "mean"),  # counts: half the Poisson deviance
 }
 assert set(TABLE) == set(LOSSES)  # a new loss needs its row
 
@@ -86,7 +90,7 @@ class Task:
 
     @property
     def multilabel(self):
-        """Several 0/1 outputs, each its own yes/no (binary_cross_entropy, n_outputs > 1)."""
+        """Several 0/1 outputs, each its own yes/no (a sigmoid loss, n_outputs > 1)."""
         return self.kind.classes_by == "threshold" and self.n_outputs > 1
 
     @classmethod
@@ -184,13 +188,15 @@ def infer_task(y, loss=None, name="y"):
             raise ValueError(f"{name} has a single class ({classes[0]!r}); a classifier "
                              f"needs at least 2")
         return Task(loss, output, len(classes), classes)
-    if loss == "binary_cross_entropy":  # 0/1 labels (or probabilities when asked for)
+    if kind_of(loss).classes_by == "threshold":  # 0/1 labels (or probabilities if asked)
         if y.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold numbers in [0, 1] for "
-                             f"loss='binary_cross_entropy'")
+            raise ValueError(f"{name} must hold numbers in [0, 1] for loss={loss!r}")
         return Task(loss, output, n_cols, tuple(range(2 if n_cols == 1 else n_cols)))
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {y.dtype}; loss={loss!r} needs real numbers")
+    if loss == "poisson" and np.any(y < 0):
+        raise ValueError(f"{name} holds negative values; loss='poisson' needs counts or "
+                         f"other values >= 0")
     return Task(loss, output, n_cols, None)
 
 
@@ -243,7 +249,7 @@ def encode_targets(y, task, name="y"):
                              f"{sorted(set(labels[unknown].tolist()))[:5]}; its classes are "
                              f"{list(task.classes)}")
         return index
-    if task.loss == "binary_cross_entropy" and y.dtype.kind not in "biuf":
+    if task.kind.classes_by == "threshold" and y.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {y.dtype}; expected 0/1 values")
     return y
 

@@ -19,17 +19,18 @@ import numpy as np
 
 from . import steps
 from ._accelerate import adam_apply
-from ._arguments import backend_and_dtype, checked_options, run_optimizer
+from ._arguments import backend_and_dtype, checked_options, dropout_rates, run_optimizer
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
-from ._run_data import pool_figures, prepare
+from ._run_data import device_indices, pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
                           write_checkpoint)
 from .distributed import communicator
 from .network import initialize_network
+from .optimizers import LBFGS
 from .optimizers import describe as describe_optimizer
 from .progress import Progress
-from .schedules import Schedule, make_schedule
+from .schedules import Adaptive, InvScaling, Schedule, make_schedule
 from .tasks import TABLE
 
 _DEFAULT_INIT = {"relu": "he", "leaky_relu": "he"}  # else "xavier"
@@ -41,7 +42,8 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
           early_stopping=False, patience=10, weight_decay=None, lr_schedule=None,
           clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
           checkpoint=None, checkpoint_every=1, resume=False, distributed=None,
-          sharded=False, standardize=False, **optimizer_options):
+          sharded=False, standardize=False, sample_weight=None, alpha=0.0, dropout=None,
+          tol=0.0, **optimizer_options):
     """Train a network on (X, y) by mini-batch gradient descent.
 
     Parameters
@@ -92,10 +94,18 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Fraction of the samples held out (at random, seeded) for validation.
     validation_data : (X_val, y_val), optional
         Validation data given explicitly (instead of validation_split).
-    early_stopping : bool
-        Stop when the validation loss has not improved for ``patience`` epochs
-        and restore the best weights. Without validation data, 10% of the
-        samples are held out.
+    early_stopping : bool or {"val_loss", "val_metric", "loss"}
+        Stop when the watched figure has not improved by more than ``tol`` for
+        ``patience`` epochs in a row. True watches the validation loss;
+        "val_metric" the validation accuracy or R^2 (scikit-learn's rule);
+        "loss" the training loss (scikit-learn's rule without validation). A
+        validation figure also restores the parameters of its best epoch; without
+        validation data, 10% of the samples are then held out.
+    patience : int or math.inf
+        Epochs without improvement before stopping (inf: never).
+    tol : float
+        The improvement that counts: the figure must beat its best by more than
+        this.
     weight_decay : float, optional
         L2 penalty (decoupled for "adamw"). None: the optimizer's own default
         (0.01 for "adamw", else 0); 0.0: none.
@@ -143,6 +153,31 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         ``predict``, ``score`` and the tutorial's functions included, and saves
         them; it takes the raw features from then on. A warm-started network
         keeps the scaling it has.
+
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights: each batch's loss is the weighted average of its
+        samples' losses (the sum, for "sse"), scikit-learn's objective. Not with
+        ``distributed``.
+    alpha : float
+        L2 penalty on the weights (not the biases), scaled as scikit-learn's
+        MLP: each batch adds ``alpha / 2 * sum ||W||^2 / n_batch`` to its loss
+        (``n_batch``: the batch's samples, or its total sample weight).
+    dropout : float or sequence of float, optional
+        Inverted dropout while training: each hidden unit is dropped with this
+        probability (one rate for every hidden layer, or one per hidden layer)
+        and the kept ones are scaled by 1 / (1 - rate); predicting uses every
+        unit. The draws are made on the host from ``seed`` and the epoch, one
+        boolean array per epoch sent to the device at once: the same masks on
+        every backend, and none sent per batch.
+    X may also be a SciPy sparse matrix: it stays on the host and each batch is
+    made dense on its own (validation rows given sparse are made dense whole).
+
+    ``optimizer="lbfgs"`` (``anynet.optimizers.LBFGS``) minimises the whole
+    training loss by L-BFGS: each epoch is one iteration (its line search calls
+    the loss several times), ``batch_size``, ``learning_rate`` and ``shuffle``
+    are not used, and the run stops early when it converges ("converged"), runs
+    out of function evaluations ("max_fun") or its line search finds no
+    decrease ("line_search").
 
     Ctrl-C ends training after the batch that is running, writes the checkpoint
     (of the last whole epoch) and returns the network trained so far, with a
@@ -197,8 +232,15 @@ class _Run:
         # the batch step and the epoch's figures, compiled on JAX; NumPy's Adam fused
         # into one pass where numba is installed
         n_parameters = sum(size(p) for p in net.values())
-        self.step = steps.training_step(net, optimizer, opts.clip_norm,
-                                        adam_apply(self.backend, optimizer, n_parameters))
+        self.rates = dropout_rates(opts.dropout, net.n_layers - 1)
+        self.lbfgs = isinstance(optimizer, LBFGS)
+        if self.lbfgs:
+            self.step = optimizer.program(net, self.data, opts.alpha, self.rates)
+        else:
+            self.step = steps.training_step(
+                net, optimizer, opts.clip_norm, adam_apply(self.backend, optimizer,
+                                                           n_parameters),
+                weighted=self.data.S is not None, alpha=opts.alpha, dropout=self.rates)
         self.figures = steps.epoch_figures(net, self.kind.metric, self.data.X_val is not None)
         self.state.history["metric"] = self.kind.metric.name
         self.state.history["stopped"] = None
@@ -206,6 +248,7 @@ class _Run:
         if distributed is not None:
             self.state.history["distributed"] = distributed
         self.verbose = opts.verbose and comm.is_root
+        self.converged = None  # L-BFGS: why it stopped, once it has
 
     def _start(self, rng, dtype):
         """The state of a new run: its network, its own optimizer and schedule."""
@@ -225,6 +268,8 @@ class _Run:
         if isinstance(schedule, Schedule):
             schedule = copy.deepcopy(schedule)  # a template: this run's own copy
             schedule.start(opts.epochs)
+            if isinstance(schedule, InvScaling):
+                schedule.samples_per_epoch = self.data.n_total
         state = RunState(net, run_optimizer(opts, net.xp), schedule, rng, history=history)
         net.optimizer = state.optimizer  # a callback may save the working network whole
         if opts.checkpoint:  # an optimizer that cannot be written is said before training
@@ -263,21 +308,17 @@ class _Run:
         loss, val_loss, val_metric, bad_batch, finite = figures
         if bad_batch >= 0 or not finite:
             state.restore(snapshot)
-            raise DivergenceError(epoch, None if bad_batch < 0 else int(bad_batch), lr,
-                                  self._result())
+            error = DivergenceError(epoch, None if bad_batch < 0 else int(bad_batch), lr,
+                                    self._result())
+            error.best = state.best  # (value, parameters) of the watched figure, or None
+            raise error
         history = state.history
         for key, value in (("loss", loss), ("val_loss", val_loss), ("val_metric", val_metric)):
             history[key].append(value if key == "loss" or self.data.has_val else None)
         history["lr"].append(lr)
         history["seconds"].append(time.perf_counter() - start)
         progress.update(history)
-        stop = None
-        if opts.early_stopping:
-            if state.best is None or val_loss < state.best[0]:
-                state.best_copy(val_loss)
-            else:
-                state.waited += 1
-                stop = "early_stopping" if state.waited >= opts.patience else None
+        stop = self._watch(loss, val_loss, val_metric) or self.converged
         called = [_says_stop(cb(epoch, history, state.network)) for cb in opts.callbacks]
         if self.comm.agree(any(called)):  # a callback may stop one rank only: then all stop
             stop = stop or "callback"
@@ -287,11 +328,37 @@ class _Run:
             self._write_checkpoint()  # a run that stopped records it: resuming returns it
         return stop is not None
 
+    def _watch(self, loss, val_loss, val_metric):
+        """The stopping rule: "early_stopping" when the watched figure has not
+        improved by more than ``tol`` for ``patience`` epochs (an "adaptive"
+        schedule divides the learning rate instead, while it can); else None."""
+        opts, state = self.opts, self.state
+        if opts.monitor is None:
+            return None
+        value = {"loss": loss, "val_loss": val_loss, "val_metric": -val_metric}[opts.monitor]
+        if not math.isfinite(value):  # a diverged validation score never improves
+            value = math.inf
+        best = math.inf if state.best is None else state.best[0]
+        state.waited = state.waited + 1 if value > best - opts.tol else 0
+        if value < best or state.best is None:  # any gain is the new best (scikit-learn)
+            state.best_copy(value, parameters=opts.monitor != "loss")
+        if state.waited < opts.patience:
+            return None
+        schedule = state.schedule
+        if isinstance(schedule, Adaptive) and \
+                self._learning_rate(state.epoch) > schedule.min_lr:
+            state.reductions += 1
+            state.waited = 0
+            return None
+        return "early_stopping"
+
     def _learning_rate(self, epoch):
         schedule = self.state.schedule
         if schedule is None:
             return self.opts.learning_rate
         lr = float(schedule(epoch, self.opts.learning_rate, self.state.history))
+        if isinstance(schedule, Adaptive):
+            lr *= schedule.factor ** self.state.reductions
         if not (lr > 0.0 and math.isfinite(lr)):
             error = ValueError(f"lr_schedule gave learning rate {lr!r} at epoch {epoch}")
             error.all_ranks = True  # every rank computes the same schedule
@@ -299,7 +366,7 @@ class _Run:
         return lr
 
     def _epoch(self, lr, interrupt):
-        """One pass over the training data.
+        """One pass over the training data (one iteration of L-BFGS).
 
         Returns the figures (loss, val_loss, val_metric, first non-finite batch or
         -1, 1.0 if every parameter is finite) of the whole dataset, read with the
@@ -308,31 +375,74 @@ class _Run:
         xp, data, opts, comm, step = self.xp, self.data, self.opts, self.comm, self.step
         net, optimizer = self.state.network, self.state.optimizer
         X, Y, n, batch = data.X, data.Y, data.n_total, opts.batch_size
-        order, rows = data.plan(self.state.rng, self.backend, batch, opts.shuffle, comm)
+        device = self.backend.device
+        if self.lbfgs:
+            total, bad, self.converged = optimizer.iterate(net, step, data)
+            figures = self.figures(dict(net), data.X_val, data.Y_val, total * n, bad)
+            return self._pooled(figures, interrupt)
+        drawn, order, rows = data.plan(self.state.rng, self.backend, batch, opts.shuffle, comm)
+        K = self._dropout_draws()
         summed = self.kind.reduction == "sum"  # a rank's part adds to the batch's sum as is
-        total = xp.zeros((), dtype=X.dtype, device=self.backend.device)
-        bad = xp.asarray(-1.0, dtype=X.dtype, device=self.backend.device)
+        total = xp.zeros((), dtype=Y.dtype, device=device)
+        bad = xp.asarray(-1.0, dtype=Y.dtype, device=device)
         for number, lo in enumerate(range(0, n, batch)):
             hi = min(lo + batch, n)
             a, b = rows(number, lo, hi)
+            index = order[a:b]
+            # scikit-learn's alpha: divided by the batch's samples (or, with sample
+            # weights, by their sum: the step does that on the device)
+            l2 = opts.alpha if summed or data.S is not None else opts.alpha / (hi - lo)
+            Xe, Ye, Se, Ke = X, Y, data.S, K
+            if data.sparse:  # this batch's rows, dense, on the device: one transfer
+                Xe = xp.asarray(X[drawn[a:b]].toarray(), device=device)
+                Ye, Se, Ke = (None if A is None else xp.take(A, index, axis=0)
+                              for A in (Y, data.S, K))
+                index = self._arange(b - a)
             optimizer.t += 1
             # this process's rows of the batch; under MPI its share of the gradients
             # is summed over the ranks, and Ctrl-C on any rank stops all
             params, optimizer.state, total, bad, stop = comm.batch(
-                step, net, optimizer.state, X, Y, order[a:b], total, bad, float(number),
+                step, net, optimizer.state, Xe, Ye, index, total, bad, float(number),
                 float(hi - lo if summed else b - a), 1.0 if summed else (b - a) / (hi - lo),
-                optimizer.scalars(lr), interrupt.requested)
+                optimizer.scalars(lr), interrupt.requested, extra=(l2, Se, Ke))
             net.update(params)
             if stop:  # every rank after the same batch
                 return None
         figures = self.figures(dict(net), data.X_val, data.Y_val, total, bad)
+        return self._pooled(figures, interrupt)
+
+    def _pooled(self, figures, interrupt):
+        """The epoch's figures of the whole dataset, from this process's array."""
         host = to_numpy(figures)  # the one sync
         # every rank's figures: an interruption seen by any rank stops them all
-        rows = np.asarray(comm.allgather(np.append(host.astype(np.float64),
-                                                   float(interrupt.requested))))
+        rows = np.asarray(self.comm.allgather(np.append(host.astype(np.float64),
+                                                        float(interrupt.requested))))
         if np.any(rows[:, -1] > 0.0):
             return None
-        return pool_figures(rows[:, :-1], data, self.kind)
+        return pool_figures(rows[:, :-1], self.data, self.kind)
+
+    def _arange(self, n):
+        """Device indices 0..n-1 (kept: every full batch of a sparse X takes them)."""
+        if getattr(self, "_indices", None) is None or self._indices.shape[0] != n:
+            self._indices = device_indices(self.backend, np.arange(n))
+        return self._indices
+
+    def _dropout_draws(self):
+        """This epoch's dropout draws, True where a unit is kept: bool of shape
+        (this process's rows, sum of the hidden sizes), drawn on the host from
+        the seed and the epoch alone (the same on every backend and after a
+        resume) and sent to the device in one transfer; None without dropout."""
+        if not self.rates:
+            return None
+        net, data = self.state.network, self.data
+        rng = np.random.default_rng(np.random.SeedSequence([self.opts.seed, 3,
+                                                            self.state.epoch]))
+        columns = [rng.random((data.n_total, size)) >= rate
+                   for size, rate in zip(net.layer_sizes[1:-1], self.rates)]
+        rows = np.concatenate(columns, axis=1)
+        if data.sharded:
+            rows = rows[data.offset:data.offset + int(data.Y.shape[0])]
+        return self.xp.asarray(rows, device=self.backend.device)
 
     # --- stopping, checkpoints, the result ---------------------------------------
 
@@ -382,8 +492,10 @@ class _Run:
         """The trained network (the best weights under early stopping); a warm-started
         network takes its arrays, history and optimizer only now."""
         state, net = self.state, self._result()
-        if state.best is not None:
+        if state.best is not None and state.best[1]:
             net.update(state.best[1])
+        # a report of the stopping rule's end state (RunState owns it)
+        net.history["watch"] = {"waited": state.waited, "reductions": state.reductions}
         original = self.opts.network
         if original is None:
             return net

@@ -11,11 +11,15 @@ run on the current device only, so code that forgets to make the network's
 device current fails here as it would on a second GPU.
 """
 import importlib.util
+import os
 
-import numpy as np
-import pytest
+# scikit-learn's Array API mode (array_api_dispatch) needs SciPy's, set before SciPy loads
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import anynet
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import anynet  # noqa: E402
 from anynet._backend import cuda_unavailable_reason, device_of, namespace_name, to_numpy
 
 if importlib.util.find_spec("jax") is not None:
@@ -106,3 +110,10 @@ def pytest_terminal_summary(terminalreporter):
         for name, (fd, torch_err) in sorted(GRADCHECK.items()):
             terminalreporter.write_line(
                 f"{name:16s} central differences {fd:.2e}   torch.autograd {torch_err:.2e}")
+
+
+@pytest.fixture(params=[42])
+def global_random_seed(request):
+    """scikit-learn's fixture, for its own MLP tests run here (test_sklearn.py): the
+    seed it uses by default."""
+    return request.param

@@ -10,7 +10,7 @@ from conftest import GRADCHECK, assert_on_backend, host
 
 HIDDEN = [name for name in ACTIVATIONS if name not in OUTPUT_ONLY]
 # every output activation / loss pair the library differentiates
-PAIRS = [(act, loss) for act in ACTIVATIONS for loss in GRADIENTS] + [
+PAIRS = [(act, loss) for act in ACTIVATIONS if act != "exp" for loss in GRADIENTS] + [
     pair for pair in FUSED if pair[1] not in GRADIENTS]
 SIZES = [3, 4, 5, 3]  # three weight layers
 
@@ -20,8 +20,10 @@ def _data(loss, n=6, seed=1):
     X = rng.standard_normal((n, SIZES[0]))
     if loss == "cross_entropy":
         y = rng.integers(0, SIZES[-1], size=n)
-    elif loss == "binary_cross_entropy":
+    elif loss in ("binary_cross_entropy", "binary_log_loss"):
         y = rng.integers(0, 2, size=(n, SIZES[-1])).astype(float)
+    elif loss == "poisson":
+        y = rng.poisson(1.5, size=(n, SIZES[-1])).astype(float)
     else:
         y = rng.uniform(0.0, 1.0, size=(n, SIZES[-1]))
     return X, y
@@ -80,7 +82,7 @@ def _torch_reference(net_params, hidden, pair, X, y):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu,
-           "leaky_relu": F.leaky_relu, "identity": lambda z: z}
+           "leaky_relu": F.leaky_relu, "identity": lambda z: z, "exp": torch.exp}
     params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
               for k, v in net_params.items()}
     a = torch.tensor(X, dtype=torch.float64)
@@ -95,10 +97,17 @@ def _torch_reference(net_params, hidden, pair, X, y):
         value = F.cross_entropy(z, target.long())  # from logits: independent of our softmax
     elif loss == "binary_cross_entropy":
         value = F.binary_cross_entropy_with_logits(z, target.double())
+    elif loss == "binary_log_loss":  # summed over the outputs, averaged over the samples
+        value = F.binary_cross_entropy_with_logits(z, target.double(), reduction="sum") \
+            / z.shape[0]
+    elif loss == "poisson":  # exp(z) - y z per element (the constant has no gradient)
+        value = F.poisson_nll_loss(z, target.double(), log_input=True, reduction="sum") \
+            / z.shape[0]
     else:
         a = torch.softmax(z, dim=1) if out_act == "softmax" else act[out_act](z)
         d = a - target.double()
-        value = (d * d).mean() if loss == "mse" else 0.5 * (d * d).sum()
+        value = {"mse": (d * d).mean(), "squared_error": 0.5 * (d * d).mean(),
+                 "sse": 0.5 * (d * d).sum()}[loss]
     value.backward()
     return {"d" + k: p.grad.numpy() for k, p in params.items()}
 

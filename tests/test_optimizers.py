@@ -112,7 +112,7 @@ def test_state_mirrors_parameters():
     (lambda: Adam(eps=0.0), ValueError, "eps must be > 0"),
     (lambda: RMSprop(alpha="0.9"), TypeError, "alpha must be a real number"),
     (lambda: SGD(weight_decay=-1.0), ValueError, "weight_decay must be >= 0"),
-    (lambda: make_optimizer("lbfgs"), ValueError, "optimizer='lbfgs' is not known"),
+    (lambda: make_optimizer("lbfgsb"), ValueError, "optimizer='lbfgsb' is not known"),
     (lambda: make_optimizer("adam", momentum=0.9), TypeError, "optimizer='adam'"),
     (lambda: make_optimizer(Adam(), beta1=0.5), ValueError, "cannot be combined"),
 ])
@@ -122,5 +122,5 @@ def test_bad_settings(make, error, message):
 
 
 def test_names():
-    assert sorted(OPTIMIZERS) == ["adam", "adamw", "momentum", "rmsprop", "sgd"]
+    assert sorted(OPTIMIZERS) == ["adam", "adamw", "lbfgs", "momentum", "rmsprop", "sgd"]
     assert isinstance(make_optimizer("momentum", nesterov=True), Momentum)

@@ -60,7 +60,7 @@ def test_default_step_size_is_a_third_of_the_epochs():
 
 
 def test_names_and_errors():
-    assert set(SCHEDULES) == {"step", "exponential", "cosine", "plateau"}
+    assert set(SCHEDULES) == {"step", "exponential", "cosine", "plateau", "invscaling", "adaptive"}
     assert isinstance(make_schedule("cosine"), CosineLR)
     assert make_schedule(None) is None
     fn = lambda epoch, lr, history: lr  # noqa: E731

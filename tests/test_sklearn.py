@@ -1,20 +1,136 @@
-"""The scikit-learn estimators: scikit-learn's own checks, pipelines, searches, backends."""
+"""The scikit-learn estimators: scikit-learn's own MLP tests and checks, pipelines,
+backends, and scikit-learn's Array API convention."""
+import pathlib
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn")
+from sklearn.neural_network import tests as sklearn_mlp_tests  # noqa: E402
 from sklearn.datasets import load_digits, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.preprocessing import LabelBinarizer, StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from anynet.sklearn import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
+from anynet.sklearn import (MLPClassifier, MLPRegressor, NeuralNetClassifier,  # noqa: E402
+                            NeuralNetRegressor)
+
+# --- scikit-learn's own tests of its MLP, run on anynet's --------------------------------
+# The installed scikit-learn's file, with only its import line changed; test_fit and
+# test_gradient set or call scikit-learn's private attributes: ported below.
+
+_SOURCE = pathlib.Path(sklearn_mlp_tests.__file__).parent / "test_mlp.py"
+_IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
+_CODE = _SOURCE.read_text()
+assert _IMPORT in _CODE, "scikit-learn's test file no longer has the import line we change"
+_SKLEARN_TESTS = {}
+exec(compile(_CODE.replace(_IMPORT, "from anynet.sklearn import MLPClassifier, MLPRegressor"),
+             str(_SOURCE), "exec"), _SKLEARN_TESTS)
+_PRIVATE = ("test_fit", "test_gradient")
+for _name, _test in _SKLEARN_TESTS.items():
+    if _name.startswith("test_") and _name not in _PRIVATE:
+        globals()[f"test_sklearn_{_name[5:]}"] = _test
 
 
-@parametrize_with_checks([NeuralNetClassifier(epochs=50), NeuralNetRegressor(epochs=50)])
+def test_the_scikit_learn_file_ran_against_anynet():
+    assert _SKLEARN_TESTS["MLPClassifier"] is MLPClassifier
+    ran = [k for k in globals() if k.startswith("test_sklearn_")]
+    assert len(ran) >= 40, ran
+
+
+def test_fit():
+    """scikit-learn's worked example (test_fit), through public attributes only: the
+    weights set as coefs_ and intercepts_, one partial_fit, the updated weights."""
+    X = np.array([[0.6, 0.8, 0.7]])
+    y = np.array([0])
+    mlp = MLPClassifier(solver="sgd", learning_rate_init=0.1, alpha=0.1,
+                        activation="logistic", random_state=1, max_iter=1,
+                        hidden_layer_sizes=2, momentum=0)
+    mlp.partial_fit(X, y, classes=[0, 1])  # builds the network; its weights are then set
+    mlp.coefs_ = [np.array([[0.1, 0.2], [0.3, 0.1], [0.5, 0]]), np.array([[0.1], [0.2]])]
+    mlp.intercepts_ = [np.array([0.1, 0.1]), np.array([1.0])]
+    mlp.partial_fit(X, y)
+    np.testing.assert_almost_equal(
+        mlp.coefs_[0],
+        np.array([[0.098, 0.195756], [0.2956664, 0.096008], [0.4939998, -0.002244]]),
+        decimal=3)
+    np.testing.assert_almost_equal(mlp.coefs_[1], np.array([[0.04706], [0.154089]]),
+                                   decimal=3)
+    np.testing.assert_almost_equal(mlp.intercepts_[0], np.array([0.098333, 0.09626]),
+                                   decimal=3)
+    np.testing.assert_almost_equal(mlp.intercepts_[1], np.array([0.9235]), decimal=3)
+    np.testing.assert_almost_equal(mlp.predict_proba(X)[0, 1], 0.739, decimal=3)
+
+
+@pytest.mark.parametrize("n_labels", [2, 3])
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+def test_gradient(n_labels, activation):
+    """scikit-learn's test_gradient through public attributes: the objective L-BFGS
+    minimises (log loss + alpha / 2 ||W||^2 / n) at weights set as coefs_ and
+    intercepts_, its gradient against central differences."""
+    from anynet import optimizers
+    n_samples, n_features = 5, 10
+    rng = np.random.RandomState(seed=42)
+    X = rng.rand(n_samples, n_features)
+    y = 1 + np.mod(np.arange(n_samples) + 1, n_labels)
+    Y = LabelBinarizer().fit_transform(y).astype(float)
+    mlp = MLPClassifier(activation=activation, hidden_layer_sizes=10, solver="lbfgs",
+                        alpha=1e-5, learning_rate_init=0.2, max_iter=1, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, y)
+    theta = np.hstack([w.ravel() for w in mlp.coefs_ + mlp.intercepts_])
+
+    def loss_grad(t):
+        """The objective at the flat vector t (coefs then intercepts, scikit-learn's
+        order), by setting the public attributes and asking anynet's L-BFGS program."""
+        coefs, intercepts, start = [], [], 0
+        for c in mlp.coefs_:
+            coefs.append(t[start:start + c.size].reshape(c.shape))
+            start += c.size
+        for b in mlp.intercepts_:
+            intercepts.append(t[start:start + b.size])
+            start += b.size
+        probe = pickle.loads(pickle.dumps(mlp))
+        probe.coefs_, probe.intercepts_ = coefs, intercepts
+        net = probe._loaded_network()
+        data = _Data(net, X, Y)
+        fun = optimizers.LBFGS().program(net, data, 1e-5, ())
+        f, g = fun(optimizers.LBFGS().flat(net))  # anynet's order: W1, b1, W2, b2
+        g = np.asarray(g)
+        parts, start = {}, 0
+        for k in net:
+            parts[k] = g[start:start + net[k].size]
+            start += net[k].size
+        order = [f"W{i}" for i in range(1, net.n_layers + 1)] + \
+                [f"b{i}" for i in range(1, net.n_layers + 1)]
+        return float(f), np.concatenate([parts[k] for k in order])
+
+    value, grad = loss_grad(theta)
+    eps = 1e-5
+    numgrad = np.array([(loss_grad(theta + eps * e)[0] - loss_grad(theta - eps * e)[0])
+                        / (2 * eps) for e in np.eye(theta.size)])
+    np.testing.assert_almost_equal(numgrad, grad)
+
+
+class _Data:
+    """The few fields of anynet's RunData that the L-BFGS program reads."""
+
+    def __init__(self, net, X, Y):
+        from anynet.tasks import Task
+        self.X, self.Y, self.S, self.sparse = X, Y, None, False
+        self.n_total = X.shape[0]
+        self.task = Task(net.loss, net.output_activation, Y.shape[1])
+
+
+# --- scikit-learn's estimator checks -----------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks([MLPClassifier(max_iter=50), MLPRegressor(max_iter=50)])
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
@@ -22,72 +138,93 @@ def test_scikit_learn_checks(estimator, check):
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits(return_X_y=True)
-    return X[:600], y[:600]
+    return X[:600] / 16.0, y[:600]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_pipeline_grid_search_and_cross_validation(digits):
     X, y = digits
-    pipe = make_pipeline(StandardScaler(), NeuralNetClassifier(epochs=30, hidden=(32,)))
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, hidden_layer_sizes=(32,),
+                                                         learning_rate_init=0.01,
+                                                         random_state=0))
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.mean() > 0.85
-    search = GridSearchCV(pipe, {"neuralnetclassifier__hidden": [(8,), (32,)],
-                                 "neuralnetclassifier__learning_rate": [0.01]}, cv=2)
-    search.fit(X, y)
-    assert search.best_params_["neuralnetclassifier__hidden"] in [(8,), (32,)]
-    assert search.score(X, y) > 0.9
+    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    assert search.best_score_ > 0.8
 
 
-def test_fitted_attributes_and_proba(digits):
-    X, y = digits
-    labels = np.array(list("abcdefghij"))[y]
-    clf = NeuralNetClassifier(epochs=40, hidden=(32,)).fit(X, labels)
-    assert clf.classes_.tolist() == list("abcdefghij")
-    assert clf.n_iter_ == 40 == len(clf.loss_curve_) and clf.n_features_in_ == 64
-    P = clf.predict_proba(X)
-    np.testing.assert_allclose(P.sum(axis=1), 1.0)
-    np.testing.assert_array_equal(clf.predict(X), clf.classes_[P.argmax(axis=1)])
-    assert clf.score(X, labels) > 0.9
-    assert clf.get_params()["hidden"] == (32,)
-    assert clf.set_params(epochs=5) is clf and clf.epochs == 5
+def test_the_former_names_are_the_same_classes():
+    assert NeuralNetClassifier is MLPClassifier and NeuralNetRegressor is MLPRegressor
 
 
-def test_early_stopping_stops(digits):
-    X, y = digits
-    clf = NeuralNetClassifier(epochs=500, early_stopping=True, patience=3).fit(X, y)
-    assert clf.n_iter_ < 500
+def test_a_backend_module_is_refused_clearly(digits):
+    import numpy
+    with pytest.raises(TypeError, match="backend must be a name"):
+        MLPClassifier(backend=numpy).fit(*digits)
 
 
-def test_partial_fit_keeps_learning(digits):
-    X, y = digits
-    clf = NeuralNetClassifier(hidden=(32,), batch_size=64)
-    with pytest.raises(ValueError, match="classes must be given"):
-        clf.partial_fit(X[:100], y[:100])
-    for epoch in range(15):
-        clf.partial_fit(X, y, classes=np.arange(10))
-    assert clf.n_iter_ == 15 and clf.loss_curve_[-1] < clf.loss_curve_[0]
-    assert clf.network_.optimizer.t == 15 * 10  # Adam's state carried over
-    assert clf.score(X, y) > 0.9
-    with pytest.raises(ValueError, match="differ from the classes"):
-        clf.partial_fit(X, y, classes=[0, 1])
-
-
-def test_regressor(tmp_path):
+def test_pickles_and_keeps_predicting():
     X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
-    reg = make_pipeline(StandardScaler(), NeuralNetRegressor(epochs=150, hidden=(32,)))
-    reg.fit(X, y / 100)
-    assert reg.score(X, y / 100) > 0.95
-    assert reg.predict(X).shape == (200,)
-    two = NeuralNetRegressor(epochs=5).fit(X, np.column_stack([y, -y]) / 100)
-    assert two.predict(X).shape == (200, 2)
+    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y / 100)
     again = pickle.loads(pickle.dumps(reg))
     np.testing.assert_array_equal(again.predict(X), reg.predict(X))
 
 
-def test_estimators_on_every_backend(xp_backend, digits):
-    X, y = digits
-    clf = NeuralNetClassifier(epochs=3, hidden=(8,), backend=xp_backend.name,
-                              device=xp_backend.device, batch_size=100).fit(X, y)
-    ref = NeuralNetClassifier(epochs=3, hidden=(8,), batch_size=100).fit(X, y)
-    assert clf.network_.backend.name == xp_backend.name
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_the_same_fit_on_every_backend(xp_backend, digits, solver):
+    """float64: every backend trains the same network (initialisation, batches,
+    optimizer, stopping) to within 1e-8 of NumPy's."""
+    if xp_backend.name == "cupy_like":
+        pytest.skip("the estimators take backends by name; cupy_like is a module")
+    X, y = digits[0][:200], digits[1][:200]
+    options = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(backend=xp_backend.name, device=xp_backend.device, **options)
+        clf.fit(X, y)
+        ref = MLPClassifier(**options).fit(X, y)
+    assert clf._network.backend.name == xp_backend.name
     assert isinstance(clf.predict_proba(X), np.ndarray)
     np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+    assert clf.loss_curve_ == pytest.approx(ref.loss_curve_, rel=1e-9)
+
+
+@pytest.mark.parametrize("library", ["torch", "array_api_strict"])
+def test_array_api_dispatch_answers_in_the_inputs_namespace(library, digits):
+    """With array_api_dispatch, the work runs on X's library and device, and the
+    fitted attributes and predictions are arrays of it; without, NumPy in and out."""
+    xp = pytest.importorskip(library)
+    X, y = digits[0][:150], digits[1][:150]
+    Xa = xp.asarray(X)
+    options = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor(**options).fit(Xa, xp.asarray(y.astype(np.float64)))
+        clf = MLPClassifier(**options).fit(Xa, xp.asarray(y))
+        P, pred, proba = reg.predict(Xa), clf.predict(Xa), clf.predict_proba(Xa)
+    for a in (P, pred, proba, *reg.coefs_, *clf.intercepts_):
+        assert type(a).__module__.split(".")[0] == library.split(".")[0], type(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = MLPClassifier(**options).fit(X, y)
+    np.testing.assert_allclose(np.asarray(proba), ref.predict_proba(X), atol=1e-8)
+    assert isinstance(ref.coefs_[0], np.ndarray)
+
+
+def test_dropout_changes_the_fit_and_is_off_when_predicting(digits):
+    X, y = digits
+    options = dict(hidden_layer_sizes=(64,), max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = MLPClassifier(**options).fit(X, y)
+        dropped = MLPClassifier(dropout=0.5, **options).fit(X, y)
+    assert not np.allclose(plain.coefs_[0], dropped.coefs_[0])
+    assert dropped.score(X, y) > 0.8
+    np.testing.assert_array_equal(dropped.predict_proba(X), dropped.predict_proba(X))
+    with pytest.raises(ValueError, match="dropout needs solver"):
+        MLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
+    with pytest.raises(ValueError, match="dropout"):
+        MLPClassifier(dropout=1.0, max_iter=2).fit(X, y)

@@ -325,7 +325,7 @@ def test_plot_history(tmp_path):
     (dict(learning_rate=-0.1), ValueError, "learning_rate must be > 0"),
     (dict(batch_size=0), ValueError, "batch_size must be > 0"),
     (dict(epochs=-1), ValueError, "epochs must be >= 0"),
-    (dict(optimizer="lbfgs"), ValueError, "optimizer='lbfgs' is not known"),
+    (dict(optimizer="lbfgsb"), ValueError, "optimizer='lbfgsb' is not known"),
     (dict(lr_schedule="linear"), ValueError, "lr_schedule='linear' is not known"),
     (dict(validation_split=1.0), ValueError, r"validation_split must be in \[0, 1\)"),
     (dict(validation_split=-0.1), ValueError, "validation_split must be >= 0"),
