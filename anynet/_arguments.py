@@ -61,7 +61,7 @@ def check_arguments(args):
     args["alpha"] = _checks.positive_number(args["alpha"], "alpha", allow_zero=True)
     args["monitor"] = _monitor(args["early_stopping"])
     args["early_stopping"] = args["monitor"] in ("val_loss", "val_metric")
-    args["dropout"] = _dropout(args["dropout"])
+    args["dropout"] = checked_dropout(args["dropout"])
     args["seed"] = _checks.positive_int(args["seed"], "seed", allow_zero=True)
     split = _checks.positive_number(args["validation_split"], "validation_split",
                                     allow_zero=True)
@@ -115,12 +115,18 @@ def check_arguments(args):
     if lbfgs and (args["checkpoint"] or args["distributed"] is not None):
         raise ValueError("optimizer='lbfgs' trains on one process without checkpoints: "
                          "leave out checkpoint= and distributed=")
+    if lbfgs and args["lr_schedule"] is not None:
+        raise ValueError("optimizer='lbfgs' has no learning rate: leave out lr_schedule=")
     if args["network"] is not None and not isinstance(args["network"], Network):
         raise TypeError(f"network must be an anynet Network, got "
                         f"{type(args['network']).__name__}")
     vd = args["validation_data"]
-    if vd is not None and (not isinstance(vd, (tuple, list)) or len(vd) != 2):
-        raise TypeError("validation_data must be a pair (X_val, y_val)")
+    if vd is not None and (not isinstance(vd, (tuple, list)) or len(vd) not in (2, 3)):
+        raise TypeError("validation_data must be a pair (X_val, y_val) or a triple "
+                        "(X_val, y_val, sample_weight_val)")
+    if vd is not None and len(vd) == 3 and args["distributed"] is not None:
+        raise ValueError("validation_data's sample weights are not supported with "
+                         "distributed='mpi' yet")
     if vd is not None and split:
         raise ValueError("give validation_data or validation_split, not both")
 
@@ -168,15 +174,17 @@ def _monitor(early_stopping):
     """The figure ``early_stopping`` watches, or None."""
     if early_stopping is False or early_stopping is None:
         return None
-    if early_stopping is True:
+    if early_stopping is True or (isinstance(early_stopping, np.bool_) and early_stopping):
         return "val_loss"
+    if isinstance(early_stopping, np.bool_):
+        return None
     if early_stopping in MONITORS:
         return early_stopping
     raise ValueError(f"early_stopping={early_stopping!r} is not known; use True, False or "
                      f"one of {', '.join(map(repr, MONITORS))}")
 
 
-def _dropout(dropout):
+def checked_dropout(dropout):
     """None, one rate, or a sequence of rates (one per hidden layer), each in [0, 1)."""
     if dropout is None:
         return None
@@ -195,9 +203,11 @@ def _dropout(dropout):
 
 
 def dropout_rates(dropout, n_hidden):
-    """Per hidden layer, the rate of ``dropout`` (checked by ``_dropout``); () for none."""
+    """Per hidden layer, the rate of ``dropout`` (checked by ``checked_dropout``); () for none."""
     if dropout is None:
         return ()
+    if n_hidden == 0:
+        raise ValueError("dropout is for hidden layers, and this network has none")
     if isinstance(dropout, float):
         rates = (dropout,) * n_hidden
     elif len(dropout) != n_hidden:

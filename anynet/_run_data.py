@@ -39,8 +39,8 @@ class RunData:
     scaling : (mean, scale) or None
         What a new network standardises its inputs with (``standardize=True``);
         X and X_val hold the standardised rows.
-    S : array of shape (n_rows, 1) or None
-        The training rows' sample weights (None: equal).
+    S, S_val : arrays of shape (n_rows, 1) or None
+        The training and validation rows' sample weights (None: equal).
     """
 
     task: Task
@@ -54,6 +54,7 @@ class RunData:
     sharded: bool
     scaling: tuple = None
     S: object = None
+    S_val: object = None
 
     @property
     def sparse(self):
@@ -95,13 +96,13 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
         X = _features(X, opts, backend, dtype)
         Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
         S = _sample_weights(opts.sample_weight, X.shape[0], backend, dtype)
-        X, Y, S, X_val, Y_val = _split(X, Y, S, task, opts, backend, dtype, rng)
+        X, Y, S, X_val, Y_val, S_val = _split(X, Y, S, task, opts, backend, dtype, rng)
     comm.check_replicated(backend.xp, X, Y)
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
-                   sharded=False, S=S)
+                   sharded=False, S=S, S_val=S_val)
     return _standardized(data, opts, backend, comm)
 
 
@@ -129,7 +130,7 @@ def _shards(X, y, opts, backend, dtype, comm):
         # each rank holds out part of its own shard: a stream of its own, so the
         # shared stream (the batches) stays in step on every rank
         own = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, comm.rank]))
-        X, Y, _, X_val, Y_val = _split(X, Y, None, task, opts, backend, dtype, own)
+        X, Y, _, X_val, Y_val, _ = _split(X, Y, None, task, opts, backend, dtype, own)
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
@@ -176,22 +177,22 @@ def is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray")
 
 
-def _sample_weights(sample_weight, n_samples, backend, dtype):
+def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weight"):
     """The sample weights as a column (n_samples, 1) on the device, or None."""
     if sample_weight is None:
         return None
     w = to_numpy(sample_weight) if not isinstance(sample_weight, np.ndarray) and hasattr(
         sample_weight, "shape") else np.asarray(sample_weight)
     if w.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight has dtype {w.dtype}; expected real numbers")
+        raise TypeError(f"{name} has dtype {w.dtype}; expected real numbers")
     if w.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},), one weight per "
-                         f"sample of X; got {w.shape}")
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight per "
+                         f"sample; got {w.shape}")
     w = w.astype(np.float64)
     if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("sample_weight must be finite and >= 0")
+        raise ValueError(f"{name} must be finite and >= 0")
     if not np.sum(w) > 0:
-        raise ValueError("sample_weight sums to 0: no sample would count")
+        raise ValueError(f"{name} sums to 0: no sample would count")
     return backend.xp.asarray(w.reshape(-1, 1).astype(dtype), device=backend.device)
 
 
@@ -202,16 +203,19 @@ def _targets(y_host, task, n_samples, backend, dtype, name):
 
 
 def _split(X, Y, S, task, opts, backend, dtype, rng):
-    """(X, Y, S, X_val, Y_val): the validation set given, held out at random, or none."""
+    """(X, Y, S, X_val, Y_val, S_val): the validation set given (with its sample
+    weights, if any), held out at random, or none."""
     if opts.validation_data is not None:
-        Xv, yv = opts.validation_data
+        Xv, yv, *weights = opts.validation_data
         _checks.same_origin(X_val=Xv, y_val=yv)
         Xv = _features(Xv, opts, backend, dtype, name="X_val", n_features=X.shape[1])
         Yv = _targets(host_targets(yv, "y_val"), task, Xv.shape[0], backend, dtype, "y_val")
-        return X, Y, S, Xv, Yv
+        Sv = _sample_weights(weights[0] if weights else None, Xv.shape[0], backend, dtype,
+                             "sample_weight of validation_data")
+        return X, Y, S, Xv, Yv, Sv
     split = opts.validation_split or (0.1 if opts.early_stopping else 0.0)
     if not split:
-        return X, Y, S, None, None
+        return X, Y, S, None, None, None
     n = X.shape[0]
     n_val = int(math.ceil(n * split))
     if n_val >= n:
@@ -226,7 +230,7 @@ def _split(X, Y, S, task, opts, backend, dtype, rng):
     else:
         X, X_val = take(X, fit, axis=0), take(X, val, axis=0)
     return X, take(Y, fit, axis=0), None if S is None else take(S, fit, axis=0), X_val, \
-        take(Y, val, axis=0)
+        take(Y, val, axis=0), None if S is None else take(S, val, axis=0)
 
 
 def shard_rows(order, offset, n_local, batch_size):

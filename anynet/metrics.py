@@ -14,47 +14,66 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def argmax_accuracy(xp, Y, P):
-    """Fraction of rows whose most probable class is the target's (one-hot Y, shape (n, C))."""
+def _mean(xp, values, w):
+    """The mean over rows of ``values`` (n, ...), weighted by the column ``w`` (n, 1)
+    normalised to sum 1, or equal when ``w`` is None."""
+    if w is None:
+        return xp.mean(values, axis=0)
+    return xp.sum(values * (w if values.ndim == 2 else w[:, 0]), axis=0)
+
+
+def argmax_accuracy(xp, Y, P, w=None):
+    """Fraction of rows whose most probable class is the target's (one-hot Y, shape (n, C)),
+    weighted by ``w`` (a column summing to 1) when given."""
     hits = xp.argmax(P, axis=1) == xp.argmax(Y, axis=1)
-    return xp.mean(xp.astype(hits, P.dtype))
+    return _mean(xp, xp.astype(hits, P.dtype), w)
 
 
-def threshold_accuracy(xp, Y, P):
+def threshold_accuracy(xp, Y, P, w=None):
     """Fraction of rows whose every output, thresholded at 0.5, equals its 0/1 target.
 
     One output: binary accuracy. Several (multi-label): exact-match accuracy,
     as scikit-learn's ``accuracy_score`` on multi-label targets.
     """
     hits = xp.all((P > 0.5) == (Y > 0.5), axis=1)
-    return xp.mean(xp.astype(hits, P.dtype))
+    return _mean(xp, xp.astype(hits, P.dtype), w)
 
 
-def r2(xp, Y, P):
-    """Coefficient of determination, averaged over outputs (scikit-learn's default).
+def r2(xp, Y, P, w=None):
+    """Coefficient of determination, averaged over outputs (scikit-learn's default),
+    with sample weights ``w`` (a column summing to 1) as ``r2_score`` weighs them.
 
     A constant target column scores 1.0 when predicted exactly, else 0.0, as in
     scikit-learn.
     """
-    ss_res = xp.sum((Y - P) ** 2, axis=0)
-    ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+    ss_res = _sum(xp, (Y - P) ** 2, w)
+    ss_tot = _sum(xp, (Y - _mean(xp, Y, w)) ** 2, w)
     exact = xp.astype(ss_res == 0.0, P.dtype)
     safe_tot = xp.where(ss_tot > 0.0, ss_tot, 1.0)
     score = xp.where(ss_tot > 0.0, 1.0 - ss_res / safe_tot, exact)
     return xp.mean(score)
 
 
+def _sum(xp, values, w):
+    """The sum over rows, each weighted by ``w`` (relative weights: scaled to sum to
+    the number of rows, so a sum of equal weights is the plain sum)."""
+    if w is None:
+        return xp.sum(values, axis=0)
+    return xp.sum(values * w, axis=0) * values.shape[0]
+
+
 def _accuracy_parts(accuracy):
-    def parts(xp, Y, P):  # shape (1,): pooled as a weighted mean
-        return xp.reshape(accuracy(xp, Y, P), (1,))
+    def parts(xp, Y, P, w=None):  # shape (1,): pooled as a weighted mean
+        return xp.reshape(accuracy(xp, Y, P, w), (1,))
     return parts
 
 
-def r2_parts(xp, Y, P):
+def r2_parts(xp, Y, P, w=None):
     """Shape (3 * n_outputs,): per output, the mean of Y, the sum of squared
-    deviations of Y from that mean, and the residual sum of squares."""
-    mean = xp.mean(Y, axis=0)
-    return xp.concat([mean, xp.sum((Y - mean) ** 2, axis=0), xp.sum((Y - P) ** 2, axis=0)])
+    deviations of Y from that mean, and the residual sum of squares (weighted by
+    ``w``, a column summing to 1, when given)."""
+    mean = _mean(xp, Y, w)
+    return xp.concat([mean, _sum(xp, (Y - mean) ** 2, w), _sum(xp, (Y - P) ** 2, w)])
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import math
 import numbers
 
 from . import _checks
-from ._backend import compile_function
+from ._backend import compile_function, to_numpy
 from ._description import is_count, is_finite_number
 from .lbfgs import lbfgs_converged, lbfgs_iteration, lbfgs_start
 from .steps import batch_objective
@@ -150,16 +150,26 @@ class Momentum(Optimizer):
 
     Nesterov's variant steps along g + mu * v instead of v
     (Sutskever et al., 2013, http://proceedings.mlr.press/v28/sutskever13.html).
+
+    ``lr_in_velocity=True`` is scikit-learn's form, v = mu * v - lr * g and
+    p += v (Nesterov's: p += mu * v - lr * g): the same steps while the learning
+    rate is constant, but a velocity that keeps the rates it was made with when
+    a schedule changes it.
     """
 
     state_names = ("velocity",)
 
-    def __init__(self, momentum=0.9, nesterov=False, weight_decay=0.0):
+    def __init__(self, momentum=0.9, nesterov=False, weight_decay=0.0, lr_in_velocity=False):
         super().__init__(weight_decay)
-        self.momentum = _unit_interval(momentum, "momentum")
+        self.momentum = _checks.positive_number(momentum, "momentum", allow_zero=True)
+        if self.momentum > 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
         self.nesterov = bool(nesterov)
+        self.lr_in_velocity = bool(lr_in_velocity)
 
     def _update(self, key, p, g, s):
+        if self.lr_in_velocity:
+            return self._update_scaled(key, p, g, s)
         v = self.state["velocity"][key]
         v *= self.momentum
         v += g
@@ -167,6 +177,19 @@ class Momentum(Optimizer):
         if self.nesterov:
             g += self.momentum * v
         p -= s["lr"] * (g if self.nesterov else v)
+        return p
+
+    def _update_scaled(self, key, p, g, s):
+        g *= s["lr"]  # g is scratch: it becomes lr * g
+        v = self.state["velocity"][key]
+        v *= self.momentum
+        v -= g
+        self.state["velocity"][key] = v
+        if self.nesterov:
+            p += self.momentum * v
+            p -= g
+        else:
+            p += v
         return p
 
 
@@ -181,18 +204,24 @@ class Adam(Optimizer):
 
     state_names = ("m", "v")
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 eps_before_correction=False):
         super().__init__(weight_decay)
         self.beta1 = _unit_interval(beta1, "beta1")
         self.beta2 = _unit_interval(beta2, "beta2")
         self.eps = _checks.positive_number(eps, "eps")
+        self.eps_before_correction = bool(eps_before_correction)
 
     def scalars(self, learning_rate):
         # torch: p -= lr / bc1 * m_adam / (sqrt(v_adam / bc2) + eps), bc = 1 - beta^t;
         # with m_adam = (1 - b1) m and v_adam = (1 - b2) v that is k * m / (sqrt(v) + e)
         b1, b2, t = self.beta1, self.beta2, self.t
         root = math.sqrt((1.0 - b2) / (1.0 - b2 ** t))
-        return {"lr": learning_rate, "eps": self.eps / root,
+        # Kingma & Ba's "efficient" form, scikit-learn's: eps is added to sqrt(v_adam)
+        # before the bias correction, lr sqrt(bc2) / bc1 * m_adam / (sqrt(v_adam) + eps)
+        eps = self.eps / math.sqrt(1.0 - b2) if self.eps_before_correction else \
+            self.eps / root
+        return {"lr": learning_rate, "eps": eps,
                 "step": learning_rate * (1.0 - b1) / (1.0 - b1 ** t) / root}
 
     def _update(self, key, p, g, s):
@@ -215,8 +244,9 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019,
     https://arxiv.org/abs/1711.05101): p *= 1 - lr * wd before the Adam step."""
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
-        super().__init__(beta1, beta2, eps, weight_decay)
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
+                 eps_before_correction=False):
+        super().__init__(beta1, beta2, eps, weight_decay, eps_before_correction)
 
     def _decay(self, p, g, s):
         if self.weight_decay:
@@ -276,32 +306,65 @@ class LBFGS(Optimizer):
         self.gtol = _checks.positive_number(gtol, "gtol", allow_zero=True)
         self.ftol = _checks.positive_number(ftol, "ftol", allow_zero=True)
 
+    #: rows of a sparse X made dense at once by each evaluation
+    sparse_chunk = 4096
+
     def program(self, net, data, alpha, dropout):
         """``fun(x) -> (f, g)``: the training objective of ``data`` (with the L2
         penalty ``alpha``, scikit-learn's scaling) and its gradient, over the flat
-        parameter vector x; compiled on JAX."""
+        parameter vector x; compiled on JAX.
+
+        A sparse X is evaluated ``sparse_chunk`` rows at a time, each made dense on
+        its own: the objective is the chunks' losses weighted by their share of the
+        samples (or of the sample weight), plus the penalty once.
+        """
         if dropout:
             raise ValueError("dropout needs a stochastic optimizer: L-BFGS minimises one "
                              "fixed loss")
-        xp, keys = net.xp, list(net)
+        xp, keys, device = net.xp, list(net), net.device
         shapes = [tuple(net[k].shape) for k in keys]
         sizes = [math.prod(shape) for shape in shapes]
+        dtype = data.Y.dtype
         weighted, summed = data.S is not None, data.task.kind.reduction == "sum"
-        objective = batch_objective(net, weighted, alpha > 0.0, ())
-        X = xp.asarray(data.X.toarray(), device=net.device) if data.sparse else data.X
+        objective = batch_objective(net, weighted, False, ())
+        # 1 on the weights' entries of x, 0 on the biases': the penalty's own
+        mask = xp.concat([xp.full((size,), 1.0 if key.startswith("W") else 0.0,
+                                  dtype=dtype, device=device)
+                          for key, size in zip(keys, sizes)])
         n = data.n_total
-        l2 = alpha if (summed or weighted) else alpha / n
+        total_weight = _host_sum(xp, data.S) if weighted else float(n)
+        l2 = alpha if summed else alpha / total_weight
 
-        def fun(x, X, Y, S):
+        def fun(x, X, Y, S, share, l2):
             params, start = {}, 0
             for key, shape, size in zip(keys, shapes, sizes):
                 params[key] = xp.reshape(x[start:start + size], shape)
                 start += size
-            loss, grads = objective(params, X, Y, S, None, l2)
-            return loss, xp.concat([xp.reshape(grads["d" + k], (-1,)) for k in keys])
+            loss, grads = objective(params, X, Y, S, None, 0.0)
+            g = xp.concat([xp.reshape(grads["d" + k], (-1,)) for k in keys]) * share
+            weights = x * mask
+            return loss * share + (0.5 * l2) * xp.sum(weights * weights), g + l2 * weights
 
         compiled = compile_function(net.backend, fun)
-        return lambda x: compiled(x, X, data.Y, data.S)
+        if not data.sparse:
+            return lambda x: compiled(x, data.X, data.Y, data.S, 1.0, l2)
+        bounds = [(lo, min(lo + self.sparse_chunk, n)) for lo in range(0, n, self.sparse_chunk)]
+        if summed:
+            shares = [1.0] * len(bounds)
+        elif weighted:
+            shares = [_host_sum(xp, data.S[lo:hi]) / total_weight for lo, hi in bounds]
+        else:
+            shares = [(hi - lo) / n for lo, hi in bounds]
+
+        def chunked(x):
+            f = g = None
+            for number, ((lo, hi), share) in enumerate(zip(bounds, shares)):
+                X = xp.asarray(data.X[lo:hi].toarray(), device=device)
+                S = None if data.S is None else data.S[lo:hi]
+                fc, gc = compiled(x, X, data.Y[lo:hi], S, share, l2 if number == 0 else 0.0)
+                f, g = (fc, gc) if f is None else (f + fc, g + gc)
+            return f, g
+        return chunked
 
     def flat(self, net):
         """Every parameter of ``net`` in one vector (weights and biases, in order)."""
@@ -352,6 +415,11 @@ class LBFGS(Optimizer):
 
     def restore(self, snapshot):
         self.t, self.state = snapshot[0], snapshot[1]
+
+
+def _host_sum(xp, a):
+    """The sum of ``a`` as a Python float (one explicit transfer)."""
+    return float(to_numpy(xp.reshape(xp.sum(a), (1,)))[0])
 
 
 def _copied(xp, state):

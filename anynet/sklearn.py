@@ -40,11 +40,12 @@ from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_tar
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
+from ._arguments import checked_dropout, dropout_rates
 from ._backend import (floating_point_warnings_off, is_array, namespace_of,
                        resolve_backend, to_numpy)
 from .checkpoints import DivergenceError
 from .network import initialize_network
-from .optimizers import LBFGS, SGD, Adam, Momentum
+from .optimizers import LBFGS, Adam, Momentum
 from .schedules import Adaptive, InvScaling
 from .training import train
 
@@ -150,6 +151,7 @@ class _BaseMLP(BaseEstimator):
         if self.dropout is not None and self.solver == "lbfgs":
             raise ValueError("dropout needs solver='sgd' or 'adam': L-BFGS minimises one "
                              "fixed loss")
+        dropout_rates(checked_dropout(self.dropout), len(hidden))  # said before fitting
         return hidden
 
     def _hidden_sizes(self):
@@ -195,19 +197,23 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental):
         hidden = self._check_params()
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if not first:  # a warm start continues where the weights are
+            _check_same_namespace(self, X, "partial_fit" if incremental else "fit")
         backend, output = self._placement(X)
         X, y = self._validate_input(X, y, incremental, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(to_numpy(sample_weight)
                                                  if is_array(sample_weight) else
-                                                 sample_weight, X)
+                                                 sample_weight, X, ensure_non_negative=True)
+            if not np.sum(sample_weight) > 0:
+                raise ValueError("sample_weight sums to 0: no sample would count")
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         self._random_state = check_random_state(self.random_state)
         if first:
             self._output = output
             self._initialize(X, Y, hidden, backend)
-        if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight)
         else:
@@ -239,13 +245,16 @@ class _BaseMLP(BaseEstimator):
         self.coefs_ = [self._out(c) for c in coefs]
         self.intercepts_ = [self._out(b) for b in intercepts]
         self.n_iter_, self.t_ = 0, 0
-        self.loss_curve_ = []
-        self.best_loss_ = None if self.early_stopping else np.inf
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
-        self._no_improvement_count = 0
-        if hasattr(self, "_optimizer"):
-            del self._optimizer
+        for name in ("loss_curve_", "best_loss_", "validation_scores_",
+                     "best_validation_score_", "_no_improvement_count", "_optimizer"):
+            if hasattr(self, name):  # a refit with another solver: none of the old run's
+                delattr(self, name)
+        if self.solver != "lbfgs":  # scikit-learn's: the stochastic solvers' attributes
+            self.loss_curve_ = []
+            self.best_loss_ = None if self.early_stopping else np.inf
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -np.inf if self.early_stopping else None
+            self._no_improvement_count = 0
 
     def _loaded_network(self):
         """The network with ``coefs_`` and ``intercepts_`` as its parameters (they
@@ -268,10 +277,11 @@ class _BaseMLP(BaseEstimator):
         if incremental and solver is not None:
             return solver.optimizer
         if self.solver == "adam":
-            return Adam(beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
-        if self.momentum > 0.0:
-            return Momentum(momentum=self.momentum, nesterov=self.nesterovs_momentum)
-        return SGD()
+            return Adam(beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
+                        eps_before_correction=True)  # scikit-learn's form of Adam
+        # scikit-learn's velocity, v = mu v - lr g, even at mu = 0 (then plain SGD)
+        return Momentum(momentum=self.momentum, nesterov=self.nesterovs_momentum,
+                        lr_in_velocity=True)
 
     def _split(self, X, Y, sample_weight):
         """scikit-learn's validation split: stratified for one column of classes."""
@@ -284,12 +294,13 @@ class _BaseMLP(BaseEstimator):
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
-        return X_train, Y_train, sw_train, X_val, Y_val
+        sw_val = None if sample_weight is None else parts[5]
+        return X_train, Y_train, sw_train, X_val, Y_val, sw_val
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
         if self.early_stopping:
-            X, Y, sample_weight, X_val, Y_val = self._split(X, Y, sample_weight)
-            validation = (X_val, Y_val)
+            X, Y, sample_weight, X_val, Y_val, sw_val = self._split(X, Y, sample_weight)
+            validation = (X_val, Y_val) if sw_val is None else (X_val, Y_val, sw_val)
         else:
             validation = None
         n = X.shape[0]
@@ -301,16 +312,24 @@ class _BaseMLP(BaseEstimator):
                               "It is going to be clipped")
             batch = int(np.clip(self.batch_size, 1, n))
         optimizer = self._optimizer_for(incremental)
-        schedule = {"constant": None, "adaptive": Adaptive(),
-                    "invscaling": InvScaling(self.power_t, t0=self.t_)}[self.learning_rate]
+        # adam keeps its rate: scikit-learn's learning_rate is sgd's
+        schedule_name = self.learning_rate if self.solver == "sgd" else "constant"
+        solver = getattr(self, "_optimizer", None)
+        lr, schedule = float(self.learning_rate_init), None
+        if incremental:  # one epoch at the rate the previous calls left
+            lr = solver.learning_rate if solver is not None else lr
+        elif schedule_name != "constant":
+            schedule = Adaptive() if schedule_name == "adaptive" else \
+                InvScaling(self.power_t, t0=self.t_)
         epochs = 1 if incremental else self.max_iter
         patience = self.n_iter_no_change + 1  # scikit-learn stops after n_iter_no_change + 1
-        run = dict(epochs=epochs, batch_size=batch, optimizer=optimizer,
-                   learning_rate=float(self.learning_rate_init), lr_schedule=schedule,
-                   shuffle=self.shuffle, early_stopping="val_metric" if validation else
+        run = dict(epochs=epochs, batch_size=batch, optimizer=optimizer, learning_rate=lr,
+                   lr_schedule=schedule, shuffle=self.shuffle,
+                   early_stopping="val_metric" if validation else
                    ("loss" if not incremental else False), tol=float(self.tol),
                    patience=patience, validation_data=validation, dropout=self.dropout)
-        net, stopped = self._train(X, Y, sample_weight, run)
+        net, stopped = self._train(X, Y, sample_weight, run,
+                                   continuing=incremental and solver is not None)
         history = net.history
         done = len(history["loss"])
         self.n_iter_ = done
@@ -324,16 +343,19 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_.append(float("nan"))
             finite = [v for v in self.validation_scores_ if math.isfinite(v)]
             self.best_validation_score_ = max(finite) if finite else -np.inf
-        elif self.loss_curve_:
+        elif self.loss_curve_ and not incremental:  # partial_fit: _after_partial_fit's
             self.best_loss_ = float(np.nanmin([self.best_loss_ or np.inf,
                                                *self.loss_curve_]))
         watch = history.get("watch", {})
-        self._no_improvement_count = watch.get("waited", 0)
-        lr = float(self.learning_rate_init)
-        if self.learning_rate == "invscaling":
-            lr = lr / (self.t_ + 1) ** self.power_t
-        elif self.learning_rate == "adaptive":
-            lr *= 0.2 ** watch.get("reductions", 0)
+        if incremental:  # scikit-learn's rule, one epoch at a time, across the calls
+            lr = self._after_partial_fit(lr, schedule_name)
+        else:
+            self._no_improvement_count = watch.get("waited", 0)
+            lr = float(self.learning_rate_init)
+            if schedule_name == "invscaling":
+                lr = lr / (self.t_ + 1) ** self.power_t
+            elif schedule_name == "adaptive":
+                lr *= 0.2 ** watch.get("reductions", 0)
         self._optimizer = _Solver(lr, net.optimizer)
         if self.verbose and stopped == "early_stopping":
             what = ("Validation score" if validation else "Training loss")
@@ -344,16 +366,30 @@ class _BaseMLP(BaseEstimator):
                           f"reached and the optimization hasn't converged yet.",
                           ConvergenceWarning)
 
+    def _after_partial_fit(self, lr, schedule_name):
+        """scikit-learn's stopping count after one partial_fit epoch, and the rate of
+        the next: invscaling's, or adaptive's divided by 5 when the count runs out."""
+        last = self.loss_curve_[-1]
+        best = np.inf if self.best_loss_ is None else self.best_loss_
+        self._no_improvement_count = self._no_improvement_count + 1 \
+            if last > best - self.tol else 0
+        self.best_loss_ = min(best, last)
+        if schedule_name == "invscaling":
+            return float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+        if schedule_name == "adaptive" and self._no_improvement_count > \
+                self.n_iter_no_change and lr > 1e-6:
+            self._no_improvement_count = 0
+            return lr / 5.0
+        return lr
+
     def _fit_lbfgs(self, X, Y, sample_weight):
         optimizer = LBFGS(max_fun=self.max_fun, gtol=float(self.tol))
         net, stopped = self._train(X, Y, sample_weight,
                                    dict(epochs=self.max_iter, optimizer=optimizer,
                                         batch_size=max(1, X.shape[0])))
-        history = net.history
-        self.n_iter_ = len(history["loss"])
-        self.loss_curve_ = list(history["loss"])
-        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        losses = net.history["loss"]
+        self.n_iter_ = len(losses)
+        self.loss_ = losses[-1] if losses else None
         if stopped != "converged":
             why = {"max_fun": f"the function was evaluated max_fun={self.max_fun} times",
                    "line_search": "the line search found no lower loss",
@@ -362,9 +398,12 @@ class _BaseMLP(BaseEstimator):
                           f"{why}. Increase the number of iterations (max_iter, max_fun) or "
                           f"scale the data.", ConvergenceWarning)
 
-    def _train(self, X, Y, sample_weight, run):
-        """``anynet.train`` from the current weights; (network, why it stopped)."""
+    def _train(self, X, Y, sample_weight, run, continuing=False):
+        """``anynet.train`` from the current weights; (network, why it stopped).
+        ``continuing``: ``run["optimizer"]`` is the previous call's, whose state goes on
+        (also after a pickle, which keeps it apart from the network)."""
         net = self._loaded_network()
+        net.optimizer = run["optimizer"] if continuing else None
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
         callbacks = [self._say] if self.verbose else []
         try:
@@ -426,7 +465,11 @@ class _BaseMLP(BaseEstimator):
 
     def _validate_features(self, X):
         if self._output is not None and is_array(X) and not isinstance(X, np.ndarray):
-            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            if X.ndim != 2:
+                raise ValueError(f"Expected a 2D array, got an array of shape "
+                                 f"{tuple(X.shape)}; reshape a single sample with "
+                                 f"X.reshape(1, -1)")
+            if X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {X.shape[-1]} features, but {type(self).__name__} "
                                  f"is expecting {self.n_features_in_} features as input.")
             return X

@@ -206,9 +206,11 @@ def predictor(net):
     return _cached(("predict", _config(net)), build)
 
 
-def epoch_figures(net, metric, with_validation):
-    """``figures(params, X_val, Y_val, total, bad) -> 1-D array``, compiled and cached:
-    a part's figures at the end of an epoch, for its one read on the host.
+def epoch_figures(net, metric, with_validation, weighted=False):
+    """``figures(params, X_val, Y_val, total, bad, S_val=None) -> 1-D array``, compiled
+    and cached: a part's figures at the end of an epoch, for its one read on the host.
+    ``S_val`` (with ``weighted``): the validation rows' sample weights, shape (n, 1),
+    which weigh the validation loss and metric as scikit-learn weighs its scores.
 
     The array holds: ``total`` (the summed training loss), the validation loss
     and ``metric``'s parts on (X_val, Y_val) (zeros without validation rows),
@@ -219,12 +221,16 @@ def epoch_figures(net, metric, with_validation):
         xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
         width = metric.width(net.layer_sizes[-1])
 
-        def figures(params, X_val, Y_val, total, bad):
+        summed = TABLE[net.loss].reduction == "sum"
+
+        def figures(params, X_val, Y_val, total, bad, S_val=None):
             dtype = total.dtype
             finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in params.values()]))
             if with_validation:
                 P = propagation.predict(view(params), X_val)
-                val_loss, parts = loss_fn(xp, Y_val, P), metric.parts(xp, Y_val, P)
+                w = None if not weighted else S_val / xp.sum(S_val)
+                val_loss = loss_fn(xp, Y_val, P, S_val if weighted and summed else w)
+                parts = metric.parts(xp, Y_val, P, w)
             else:  # zeros on total's device
                 val_loss, parts = total * 0.0, xp.broadcast_to(total * 0.0, (width,))
             head = xp.stack([total, xp.astype(val_loss, dtype)])
@@ -232,4 +238,4 @@ def epoch_figures(net, metric, with_validation):
             return xp.concat([head, xp.astype(parts, dtype), tail])
         return compile_function(net.backend, figures)
     return _cached(("figures", _config(net), net.layer_sizes[-1], metric.name,
-                    metric.parts, with_validation), build)
+                    metric.parts, with_validation, weighted), build)

@@ -12,6 +12,11 @@ HIDDEN = [name for name in ACTIVATIONS if name not in OUTPUT_ONLY]
 # every output activation / loss pair the library differentiates
 PAIRS = [(act, loss) for act in ACTIVATIONS if act != "exp" for loss in GRADIENTS] + [
     pair for pair in FUSED if pair[1] not in GRADIENTS]
+# each hidden activation with every pair of PyTorch's losses; scikit-learn's losses
+# (the output layer's arithmetic alone differs) behind one hidden activation
+CASES = [pytest.param(hidden, pair, id=f"{hidden}-{'-'.join(pair)}") for hidden in HIDDEN
+         for pair in PAIRS if hidden == "tanh" or pair[1] not in
+         ("squared_error", "binary_log_loss", "poisson")]
 SIZES = [3, 4, 5, 3]  # three weight layers
 
 
@@ -48,8 +53,7 @@ def _record(backend, fd=0.0, torch_err=0.0):
     GRADCHECK[key] = (max(old[0], fd), max(old[1], torch_err))
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids="-".join)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden, pair", CASES)
 def test_gradients_match_central_differences(xp_backend, hidden, pair):
     X, y = _data(pair[1])
     net = _net(xp_backend, hidden, pair)
@@ -112,8 +116,7 @@ def _torch_reference(net_params, hidden, pair, X, y):
     return {"d" + k: p.grad.numpy() for k, p in params.items()}
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids="-".join)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden, pair", CASES)
 def test_gradients_match_torch_autograd(xp_backend, hidden, pair):
     X, y = _data(pair[1], seed=2)
     net = _net(xp_backend, hidden, pair, seed=4)

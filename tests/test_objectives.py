@@ -204,3 +204,20 @@ def test_dropout_leaves_the_forward_pass_alone_without_masks():
     keep = [np.ones((5, 3))]
     np.testing.assert_array_equal(propagation.forward(net, X, keep)[-1],
                                   propagation.forward(net, X)[-1])
+
+
+def test_lbfgs_on_sparse_x_evaluates_chunks_as_dense_x(monkeypatch):
+    """A sparse X is made dense a chunk at a time: the same objective, so the same run."""
+    sparse = pytest.importorskip("scipy.sparse")
+    from anynet.optimizers import LBFGS
+    X, y = blobs(n=70)
+    X[X < 0.3] = 0.0
+    w = np.random.default_rng(0).random(70) + 0.5
+    monkeypatch.setattr(LBFGS, "sparse_chunk", 16)  # five chunks, the last of 6 rows
+    options = dict(hidden=(6,), epochs=15, optimizer="lbfgs", backend="numpy",
+                   dtype="float64", verbose=False, alpha=0.01, sample_weight=w)
+    dense = anynet.train(X, y, **options)
+    net = anynet.train(sparse.csr_matrix(X), y, **options)
+    assert net.history["loss"] == pytest.approx(dense.history["loss"], rel=1e-10)
+    for k, v in _params(dense).items():
+        np.testing.assert_allclose(host(net[k]), v, rtol=1e-7, atol=1e-9)

@@ -106,7 +106,7 @@ def test_state_mirrors_parameters():
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda: Momentum(momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
+    (lambda: Momentum(momentum=1.5), ValueError, r"momentum must be in \[0, 1\]"),
     (lambda: Momentum(momentum=-0.1), ValueError, "momentum must be >= 0"),
     (lambda: Adam(beta1=1.5), ValueError, r"beta1 must be in \[0, 1\)"),
     (lambda: Adam(eps=0.0), ValueError, "eps must be > 0"),

@@ -189,7 +189,9 @@ def test_the_same_fit_on_every_backend(xp_backend, digits, solver):
     assert clf._network.backend.name == xp_backend.name
     assert isinstance(clf.predict_proba(X), np.ndarray)
     np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), atol=1e-8)
-    assert clf.loss_curve_ == pytest.approx(ref.loss_curve_, rel=1e-9)
+    assert clf.loss_ == pytest.approx(ref.loss_, rel=1e-9)
+    if solver != "lbfgs":  # scikit-learn keeps no curve for L-BFGS
+        assert clf.loss_curve_ == pytest.approx(ref.loss_curve_, rel=1e-9)
 
 
 @pytest.mark.parametrize("library", ["torch", "array_api_strict"])
@@ -228,3 +230,113 @@ def test_dropout_changes_the_fit_and_is_off_when_predicting(digits):
         MLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
     with pytest.raises(ValueError, match="dropout"):
         MLPClassifier(dropout=1.0, max_iter=2).fit(X, y)
+
+
+# --- the same numbers as scikit-learn's own estimators -----------------------------------
+
+from sklearn.datasets import load_iris  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
+
+
+def _iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _both(options, X, y, fit=lambda m, X, y: m.fit(X, y), regress=False):
+    ours, theirs = (MLPRegressor, SkRegressor) if regress else (MLPClassifier, SkClassifier)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit(ours(**options), X, y), fit(theirs(**options), X, y)
+
+
+@pytest.mark.parametrize("options", [
+    dict(solver="adam"), dict(solver="sgd", learning_rate_init=0.05),
+    dict(solver="sgd", nesterovs_momentum=False, momentum=0.5),
+    dict(solver="sgd", learning_rate="invscaling", power_t=0.3, learning_rate_init=0.2),
+    dict(solver="adam", learning_rate="adaptive", tol=1e-2),  # adam ignores learning_rate
+    dict(solver="adam", early_stopping=True, batch_size=32),
+    dict(solver="sgd", alpha=0.1, activation="logistic", batch_size=50)],
+    ids=["adam", "sgd", "momentum", "invscaling", "adam-adaptive", "early", "logistic"])
+def test_loss_curves_are_scikit_learns(options):
+    X, y = _iris()
+    options = dict(hidden_layer_sizes=(7,), max_iter=25, shuffle=False, random_state=0,
+                   **options)
+    ours, theirs = _both(options, X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+    assert ours.n_iter_ == theirs.n_iter_
+    if options.get("early_stopping"):
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+
+
+def test_weighted_validation_scores_are_scikit_learns():
+    X, y = _iris()
+    weights = np.r_[np.ones(100), np.full(50, 5.0)]
+    options = dict(early_stopping=True, random_state=0, max_iter=8, hidden_layer_sizes=(5,))
+    ours, theirs = _both(options, X, y, fit=lambda m, X, y: m.fit(X, y,
+                                                                  sample_weight=weights))
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+
+
+def test_partial_fit_adapts_and_counts_as_scikit_learn():
+    X, y = _iris()
+    options = dict(solver="sgd", learning_rate="adaptive", tol=1e-1, n_iter_no_change=2,
+                   random_state=0, shuffle=False, hidden_layer_sizes=(5,))
+
+    def twenty(m, X, y):
+        for _ in range(20):
+            m.partial_fit(X, y, classes=[0, 1, 2])
+        return m
+    ours, theirs = _both(options, X, y, fit=twenty)
+    assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate)
+    assert ours._no_improvement_count == theirs._no_improvement_count
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_a_pickled_estimator_continues_its_optimizer(solver):
+    X, y = _iris()
+    model = MLPClassifier(solver=solver, random_state=0, hidden_layer_sizes=(5,))
+    for _ in range(3):
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    twin = pickle.loads(pickle.dumps(model))
+    for _ in range(3):
+        model.partial_fit(X, y)
+        twin.partial_fit(X, y)
+    np.testing.assert_array_equal(twin.coefs_[0], model.coefs_[0])
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(dropout=[0.1, 0.2]), "2 rates but the network has 1"),
+    (dict(dropout=1.5), r"dropout must be in \[0, 1\)"),
+    (dict(momentum=1.5, solver="sgd"), "momentum must be in"),
+    (dict(activation="softmax"), "activation='softmax' is not supported")])
+def test_a_failing_refit_leaves_the_fitted_estimator_alone(change, message):
+    X, y = _iris()
+    model = MLPClassifier(max_iter=5, random_state=0, hidden_layer_sizes=(5,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = [c.copy() for c in model.coefs_], model.n_iter_, model.t_
+    with pytest.raises(ValueError, match=message):
+        model.set_params(**change).fit(X, y)
+    with pytest.raises(ValueError, match="Negative values in data passed to"):
+        model.set_params(**{k: MLPClassifier().get_params()[k] for k in change}).fit(
+            X, y, sample_weight=-np.ones(len(y)))
+    for c, b in zip(model.coefs_, before[0]):
+        np.testing.assert_array_equal(c, b)
+    assert (model.n_iter_, model.t_) == before[1:]
+
+
+def test_a_warm_start_in_another_namespace_is_refused():
+    torch = pytest.importorskip("torch")
+    X, y = _iris()
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(warm_start=True, max_iter=3).fit(torch.asarray(X),
+                                                                torch.asarray(y))
+        with pytest.raises(ValueError, match=r"MLPClassifier.fit\(\) must use the same"):
+            model.fit(X, y)
+        with pytest.raises(ValueError, match="Expected a 2D array"):
+            model.predict(torch.asarray(X[0]))

@@ -229,9 +229,10 @@ def test_a_custom_optimizer_that_cannot_be_saved_is_named(tmp_path):
 
 
 def test_optimizers_and_schedules_read_well():
-    assert repr(Adam()) == "Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0)"
+    assert repr(Adam()) == ("Adam(beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, "
+                            "eps_before_correction=False)")
     assert repr(anynet.optimizers.Momentum(0.8, nesterov=True)) == \
-        "Momentum(momentum=0.8, nesterov=True, weight_decay=0.0)"
+        "Momentum(momentum=0.8, nesterov=True, weight_decay=0.0, lr_in_velocity=False)"
     assert repr(anynet.schedules.StepLR(5, 0.5)) == "StepLR(step_size=5, gamma=0.5)"
     assert repr(ReduceLROnPlateau()) == \
         "ReduceLROnPlateau(factor=0.1, patience=10, threshold=0.0001, min_lr=0.0)"

@@ -339,7 +339,7 @@ def test_plot_history(tmp_path):
     (dict(loss="hinge"), ValueError, "loss='hinge' is not a known loss"),
     (dict(callbacks=[3]), TypeError, r"callbacks\[0\] is not callable"),
     (dict(network={"W1": 1}), TypeError, "network must be an anynet Network"),
-    (dict(validation_data=[1, 2, 3]), TypeError, "validation_data must be a pair"),
+    (dict(validation_data=[1, 2, 3, 4]), TypeError, "validation_data must be a pair"),
     (dict(validation_data=(X_XOR, Y_XOR), validation_split=0.5), ValueError,
      "validation_data or validation_split, not both"),
     (dict(momentum=0.5), TypeError, "optimizer='adam'"),
