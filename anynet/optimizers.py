@@ -36,7 +36,7 @@ import numbers
 from . import _checks
 from ._backend import compile_function, to_numpy
 from ._description import is_count, is_finite_number
-from .lbfgs import lbfgs_converged, lbfgs_iteration, lbfgs_start
+from .lbfgs import MAX_LINE_SEARCH, lbfgs_converged, lbfgs_iteration, lbfgs_start
 from .steps import batch_objective
 from ._params import arguments_repr, constructor_arguments
 
@@ -286,7 +286,9 @@ class LBFGS(Optimizer):
     history_size : int
         Curvature pairs kept (SciPy's and PyTorch's default: 10).
     max_fun : int
-        Most evaluations of the loss over the whole run (scikit-learn's ``max_fun``).
+        Evaluations of the loss after which the run stops (scikit-learn's
+        ``max_fun``): checked between iterations, as SciPy does, so the last
+        iteration's line search may pass it by up to 20.
     gtol : float
         Converged when every gradient component is at most this in size
         (scikit-learn passes its ``tol``).
@@ -385,16 +387,19 @@ class LBFGS(Optimizer):
             f, g = fun(x)
             self.state = {"lbfgs": lbfgs_start(xp, x, f, g, self.history_size), "evals": 1}
         state = self.state["lbfgs"]
+        # SciPy's rule for max_fun: checked between iterations, so an iteration's line
+        # search may pass it (by at most its own MAX_LINE_SEARCH trials)
         if lbfgs_converged(xp, state, self.gtol):
             reason = "gtol"
-        elif self.state["evals"] >= self.max_fun:
+        elif self.state["evals"] > self.max_fun:
             reason = "max_evals"
         else:
             state, n_evals, reason = lbfgs_iteration(
-                xp, fun, state, max_evals=self.max_fun - self.state["evals"],
-                ftol=self.ftol, gtol=self.gtol)
+                # one more than the line search's own cap: that cap ends it, not this
+                xp, fun, state, max_evals=MAX_LINE_SEARCH + 1, ftol=self.ftol,
+                gtol=self.gtol)
             self.state = {"lbfgs": state, "evals": self.state["evals"] + n_evals}
-            if reason is None and self.state["evals"] >= self.max_fun:
+            if self.state["evals"] > self.max_fun:  # the budget is spent: said first
                 reason = "max_evals"
         x, start = state["x"], 0
         params = {}

@@ -461,7 +461,10 @@ class _BaseMLP(BaseEstimator):
                      for i in range(0, X.shape[0], _CHUNK)]
             return self._out(np.concatenate(parts))
         P = net.predict(X)
-        return P if self._output is not None else to_numpy(P)
+        if self._output is not None:
+            return P
+        # scikit-learn's dtype: float64 X through float32 weights gives float64
+        return to_numpy(P).astype(np.result_type(X.dtype, net.dtype), copy=False)
 
     def _validate_features(self, X):
         if self._output is not None and is_array(X) and not isinstance(X, np.ndarray):

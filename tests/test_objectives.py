@@ -189,7 +189,8 @@ def test_lbfgs_in_train_converges_and_says_why():
     assert net.history["loss"][-1] < net.history["loss"][0]
     small = anynet.train(X, y, hidden=(5,), epochs=500, optimizer="lbfgs", backend="numpy",
                          verbose=False, max_fun=5)
-    assert small.history["stopped"] == "max_fun" and small.optimizer.state["evals"] <= 5
+    assert small.history["stopped"] == "max_fun"
+    assert 5 < small.optimizer.state["evals"] <= 5 + 21  # SciPy's rule: between iterations
     with pytest.raises(ValueError, match="dropout needs a stochastic optimizer"):
         anynet.train(X, y, hidden=(5,), optimizer="lbfgs", dropout=0.2, verbose=False,
                      backend="numpy")
