@@ -354,7 +354,7 @@ class LBFGS(Optimizer):
         if summed:
             shares = [1.0] * len(bounds)
         elif weighted:
-            shares = [_host_sum(xp, data.S[lo:hi]) / total_weight for lo, hi in bounds]
+            shares = [_host_sum(xp, data.S[lo:hi, :]) / total_weight for lo, hi in bounds]
         else:
             shares = [(hi - lo) / n for lo, hi in bounds]
 
@@ -362,8 +362,9 @@ class LBFGS(Optimizer):
             f = g = None
             for number, ((lo, hi), share) in enumerate(zip(bounds, shares)):
                 X = xp.asarray(data.X[lo:hi].toarray(), device=device)
-                S = None if data.S is None else data.S[lo:hi]
-                fc, gc = compiled(x, X, data.Y[lo:hi], S, share, l2 if number == 0 else 0.0)
+                S = None if data.S is None else data.S[lo:hi, :]
+                fc, gc = compiled(x, X, data.Y[lo:hi, :], S, share,
+                                  l2 if number == 0 else 0.0)
                 f, g = (fc, gc) if f is None else (f + fc, g + gc)
             return f, g
         return chunked

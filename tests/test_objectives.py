@@ -222,3 +222,25 @@ def test_lbfgs_on_sparse_x_evaluates_chunks_as_dense_x(monkeypatch):
     assert net.history["loss"] == pytest.approx(dense.history["loss"], rel=1e-10)
     for k, v in _params(dense).items():
         np.testing.assert_allclose(host(net[k]), v, rtol=1e-7, atol=1e-9)
+
+
+def test_the_new_options_give_the_same_run_on_every_backend(xp_backend):
+    """Sample weights, alpha, a sparse X and L-BFGS (its line search's host reads) on
+    each library and device, cupy_like's current-device model included: float64
+    within 1e-9 of NumPy's."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = blobs(n=50)
+    X[X < 0.2] = 0.0
+    w = np.random.default_rng(1).random(50) + 0.5
+    backend = xp_backend.xp if xp_backend.name == "cupy_like" else xp_backend.name
+    for options in (dict(optimizer="lbfgs", epochs=8),
+                    dict(optimizer="adam", epochs=3, batch_size=16, lr_schedule="invscaling",
+                         early_stopping="val_metric", validation_split=0.2, tol=1e-3)):
+        common = dict(hidden=(6,), dtype="float64", verbose=False, sample_weight=w,
+                      alpha=0.01, **options)
+        ref = anynet.train(sparse.csr_matrix(X), y, backend="numpy", **common)
+        net = anynet.train(sparse.csr_matrix(X), y, backend=backend,
+                           device=xp_backend.device, **common)
+        assert net.history["loss"] == pytest.approx(ref.history["loss"], rel=1e-9)
+        for k, v in _params(ref).items():
+            np.testing.assert_allclose(host(net[k]), v, rtol=1e-9, atol=1e-11)
