@@ -46,7 +46,7 @@ from ._backend import (floating_point_warnings_off, is_array, namespace_of,
 from .checkpoints import DivergenceError
 from .network import initialize_network
 from .optimizers import LBFGS, Adam, Momentum
-from .schedules import Adaptive, InvScaling
+from .schedules import Adaptive
 from .training import train
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
@@ -195,6 +195,15 @@ class _BaseMLP(BaseEstimator):
         return True
 
     def _fit(self, X, y, sample_weight, incremental):
+        saved = dict(vars(self))  # a fit that fails leaves the estimator as it was
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(saved)
+            raise
+
+    def _fit_checked(self, X, y, sample_weight, incremental):
         hidden = self._check_params()
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         if incremental and self.early_stopping:
@@ -318,23 +327,31 @@ class _BaseMLP(BaseEstimator):
         lr, schedule = float(self.learning_rate_init), None
         if incremental:  # one epoch at the rate the previous calls left
             lr = solver.learning_rate if solver is not None else lr
-        elif schedule_name != "constant":
-            schedule = Adaptive() if schedule_name == "adaptive" else \
-                InvScaling(self.power_t, t0=self.t_)
+        elif schedule_name == "adaptive":
+            schedule = Adaptive()
+        elif schedule_name == "invscaling":
+            schedule = _invscaling(self.power_t, self.t_, n)
         epochs = 1 if incremental else self.max_iter
         patience = self.n_iter_no_change + 1  # scikit-learn stops after n_iter_no_change + 1
+        watched = None
+        if not incremental and getattr(self, "_no_improvement_count", None) is not None:
+            # a warm start goes on counting from where the last fit stopped (scikit-learn)
+            best = -self.best_validation_score_ if validation else self.best_loss_
+            watched = (best, self._no_improvement_count)
         run = dict(epochs=epochs, batch_size=batch, optimizer=optimizer, learning_rate=lr,
                    lr_schedule=schedule, shuffle=self.shuffle,
                    early_stopping="val_metric" if validation else
                    ("loss" if not incremental else False), tol=float(self.tol),
-                   patience=patience, validation_data=validation, dropout=self.dropout)
+                   patience=patience, validation_data=validation, dropout=self.dropout,
+                   _watched=watched)
         net, stopped = self._train(X, Y, sample_weight, run,
                                    continuing=incremental and solver is not None)
         history = net.history
-        done = len(history["loss"])
+        losses = history["loss"] + ([float("nan")] if stopped == "diverged" else [])
+        done = len(losses)
         self.n_iter_ = done
         self.t_ += done * n
-        self.loss_curve_ = list(self.loss_curve_) + history["loss"]
+        self.loss_curve_ = list(self.loss_curve_) + losses
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
         if validation:
             self.validation_scores_ = list(self.validation_scores_ or []) + [
@@ -357,10 +374,13 @@ class _BaseMLP(BaseEstimator):
             elif schedule_name == "adaptive":
                 lr *= 0.2 ** watch.get("reductions", 0)
         self._optimizer = _Solver(lr, net.optimizer)
+        rates = history["lr"]
+        if self.verbose and not incremental and schedule_name == "adaptive" and \
+                watch.get("reductions", 0) > sum(b < a for a, b in zip(rates, rates[1:])):
+            print(f"{self._stalled()} Setting learning rate to {lr:f}")  # after the last
         if self.verbose and stopped == "early_stopping":
-            what = ("Validation score" if validation else "Training loss")
-            print(f"{what} did not improve more than tol={self.tol:f} for "
-                  f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+            small = " Learning rate too small." if schedule_name == "adaptive" else ""
+            print(f"{self._stalled()}{small} Stopping.")
         if not incremental and stopped is None and done == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                           f"reached and the optimization hasn't converged yet.",
@@ -379,6 +399,8 @@ class _BaseMLP(BaseEstimator):
         if schedule_name == "adaptive" and self._no_improvement_count > \
                 self.n_iter_no_change and lr > 1e-6:
             self._no_improvement_count = 0
+            if self.verbose:
+                print(f"{self._stalled()} Setting learning rate to {lr / 5.0:f}")
             return lr / 5.0
         return lr
 
@@ -388,7 +410,8 @@ class _BaseMLP(BaseEstimator):
                                    dict(epochs=self.max_iter, optimizer=optimizer,
                                         batch_size=max(1, X.shape[0])))
         losses = net.history["loss"]
-        self.n_iter_ = len(losses)
+        lbfgs_state = (net.optimizer.state or {}).get("lbfgs", {})
+        self.n_iter_ = int(lbfgs_state.get("iteration", len(losses)))  # steps taken
         self.loss_ = losses[-1] if losses else None
         if stopped != "converged":
             why = {"max_fun": f"the function was evaluated max_fun={self.max_fun} times",
@@ -412,7 +435,7 @@ class _BaseMLP(BaseEstimator):
                             **run)
             stopped = trained.history["stopped"]
         except DivergenceError as error:
-            if not self.early_stopping:
+            if not self.early_stopping or self.solver == "lbfgs":
                 raise ValueError("Solver produced non-finite parameter weights. The input "
                                  "data may contain large values and need to be "
                                  "preprocessed.") from error
@@ -427,11 +450,18 @@ class _BaseMLP(BaseEstimator):
         return trained, stopped
 
     def _say(self, epoch, history, network):
-        """scikit-learn's verbose lines."""
-        print(f"Iteration {len(self.loss_curve_) + epoch + 1}, loss = "
-              f"{history['loss'][-1]:.8f}")
+        """scikit-learn's verbose lines (its iteration numbers start again each call)."""
+        rates = history["lr"]
+        if len(rates) > 1 and rates[-1] < rates[-2] and self.learning_rate == "adaptive":
+            print(f"{self._stalled()} Setting learning rate to {rates[-1]:f}")
+        print(f"Iteration {epoch + 1}, loss = {history['loss'][-1]:.8f}")
         if history["val_metric"] and history["val_metric"][-1] is not None:
             print(f"Validation score: {history['val_metric'][-1]:f}")
+
+    def _stalled(self):
+        what = "Validation score" if self.early_stopping else "Training loss"
+        return (f"{what} did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs.")
 
     def _export(self, net):
         """``coefs_`` and ``intercepts_`` from the network, in the output namespace."""
@@ -444,9 +474,7 @@ class _BaseMLP(BaseEstimator):
             self.coefs_ = [net[f"W{i}"] for i in range(1, net.n_layers + 1)]
             self.intercepts_ = [xp.reshape(net[f"b{i}"], (-1,))
                                 for i in range(1, net.n_layers + 1)]
-        if not all(np.all(np.isfinite(to_numpy(w))) for w in self.coefs_ + self.intercepts_):
-            raise ValueError("Solver produced non-finite parameter weights. The input data "
-                             "may contain large values and need to be preprocessed.")
+        # finite: train checked every parameter on the device at each epoch's end
 
     # --- predicting --------------------------------------------------------------------
 
@@ -640,6 +668,14 @@ def _validated(est, X, y, reset, **options):
         y = to_numpy(y)
     return validate_data(est, X, y, accept_sparse=["csr", "csc"], reset=reset,
                          dtype=(np.float64, np.float32), **options)
+
+
+def _invscaling(power_t, t0, n_samples):
+    """scikit-learn's "invscaling" for one fit: its new optimizer starts at the base
+    rate, then lr / (t + 1) ** power_t with t the samples seen since the first fit."""
+    def schedule(epoch, base_lr, history):
+        return base_lr if epoch == 0 else base_lr / (t0 + epoch * n_samples + 1) ** power_t
+    return schedule
 
 
 def _check_same_namespace(est, X, method):

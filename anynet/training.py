@@ -43,7 +43,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
           clip_norm=None, shuffle=True, verbose=True, callbacks=(), init=None,
           checkpoint=None, checkpoint_every=1, resume=False, distributed=None,
           sharded=False, standardize=False, sample_weight=None, alpha=0.0, dropout=None,
-          tol=0.0, **optimizer_options):
+          tol=0.0, _watched=None, **optimizer_options):
     """Train a network on (X, y) by mini-batch gradient descent.
 
     Parameters
@@ -273,6 +273,10 @@ class _Run:
             if isinstance(schedule, InvScaling):
                 schedule.samples_per_epoch = self.data.n_total
         state = RunState(net, run_optimizer(opts, net.xp), schedule, rng, history=history)
+        if opts._watched is not None:  # the estimators' warm start: the count goes on
+            value, state.waited = opts._watched
+            if value is not None and math.isfinite(value):
+                state.best = (float(value), {})
         net.optimizer = state.optimizer  # a callback may save the working network whole
         if opts.checkpoint:  # an optimizer that cannot be written is said before training
             describe_optimizer(state.optimizer, net)

@@ -6,7 +6,7 @@ import anynet
 from anynet import _checks, steps
 from anynet.activations import ACTIVATIONS, OUTPUT_ONLY
 from anynet.losses import FUSED, GRADIENTS, LOSSES
-from conftest import GRADCHECK, assert_on_backend, host
+from conftest import BACKEND_PARAMS, GRADCHECK, assert_on_backend, host, resolve
 
 HIDDEN = [name for name in ACTIVATIONS if name not in OUTPUT_ONLY]
 # every output activation / loss pair the library differentiates
@@ -17,6 +17,14 @@ PAIRS = [(act, loss) for act in ACTIVATIONS if act != "exp" for loss in GRADIENT
 CASES = [pytest.param(hidden, pair, id=f"{hidden}-{'-'.join(pair)}") for hidden in HIDDEN
          for pair in PAIRS if hidden == "tanh" or pair[1] not in
          ("squared_error", "binary_log_loss", "poisson")]
+# central differences: every case on NumPy; elsewhere every output pair behind tanh and
+# every hidden activation before a softmax, so each backend runs each activation's and
+# each loss's arithmetic (test_fifty_steps_match_numpy_float64 holds them to NumPy's)
+CENTRAL = [pytest.param((*backend.values[0], *case.values),
+                        id=f"{backend.id}-{case.id}", marks=backend.marks)
+           for backend in BACKEND_PARAMS for case in CASES
+           if backend.id == "numpy" or case.values[0] == "tanh"
+           or case.values[1] == ("softmax", "cross_entropy")]
 SIZES = [3, 4, 5, 3]  # three weight layers
 
 
@@ -53,8 +61,10 @@ def _record(backend, fd=0.0, torch_err=0.0):
     GRADCHECK[key] = (max(old[0], fd), max(old[1], torch_err))
 
 
-@pytest.mark.parametrize("hidden, pair", CASES)
-def test_gradients_match_central_differences(xp_backend, hidden, pair):
+@pytest.mark.parametrize("case", CENTRAL)
+def test_gradients_match_central_differences(case):
+    name, device, hidden, pair = case
+    xp_backend = resolve(name, device)
     X, y = _data(pair[1])
     net = _net(xp_backend, hidden, pair)
     y_pred, cache = anynet.forward_propagation(net, X)

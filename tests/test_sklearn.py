@@ -340,3 +340,77 @@ def test_a_warm_start_in_another_namespace_is_refused():
             model.fit(X, y)
         with pytest.raises(ValueError, match="Expected a 2D array"):
             model.predict(torch.asarray(X[0]))
+
+
+# --- warm starts, verbose output, L-BFGS's edges, as scikit-learn ------------------------
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("options", [
+    dict(solver="adam", tol=1e-2, max_iter=20),  # converged: one more epoch, then stop
+    dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.1, tol=0,
+         max_iter=3)])  # each fit's new optimizer starts at the base rate
+def test_a_warm_start_goes_on_as_scikit_learns(options):
+    X, y = _iris()
+    options = dict(random_state=0, hidden_layer_sizes=(5,), warm_start=True, shuffle=False,
+                   **options)
+
+    def twice(m, X, y):
+        return m.fit(X, y).fit(X, y)
+    ours, theirs = _both(options, X, y, fit=twice)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+
+
+def test_verbose_says_what_scikit_learn_says(capsys):
+    X, y = _iris()
+    options = dict(solver="sgd", learning_rate="adaptive", tol=0.5, n_iter_no_change=2,
+                   max_iter=12, random_state=0, verbose=True, hidden_layer_sizes=(5,),
+                   warm_start=True)
+    said = []
+    for cls in (MLPClassifier, SkClassifier):
+        model = cls(**options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+            model.partial_fit(X, y)
+        said.append([line.split(", loss")[0] for line in capsys.readouterr().out.split("\n")])
+    assert said[0] == said[1]
+    assert any("Setting learning rate to 0.000200" in line for line in said[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(solver="lbfgs", verbose=True, max_iter=3).fit(X, y)
+    assert "Iteration 3, loss = " in capsys.readouterr().out
+
+
+def test_lbfgs_edges_are_scikit_learns():
+    X, y = _iris()
+    options = dict(solver="lbfgs", tol=100.0, random_state=0, hidden_layer_sizes=(3,))
+    assert MLPClassifier(**options).fit(X, y).n_iter_ == 0  # converged where it starts
+    for early_stopping in (False, True):  # not an L-BFGS option: the same refusal
+        with pytest.raises(ValueError, match="Solver produced non-finite"):
+            MLPRegressor(solver="lbfgs", early_stopping=early_stopping, max_iter=5,
+                         hidden_layer_sizes=(3,)).fit(X * 1e200, y)
+
+
+def test_a_diverging_early_stopped_run_keeps_its_lists_in_step():
+    X, y = make_regression(n_samples=100, n_features=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(solver="sgd", early_stopping=True, random_state=0, max_iter=5,
+                             hidden_layer_sizes=(3,), learning_rate_init=10.0).fit(X, y)
+    assert len(model.loss_curve_) == len(model.validation_scores_) == model.n_iter_
+    assert np.isnan(model.validation_scores_[-1])
+
+
+def test_a_failed_fit_leaves_every_attribute_as_it_was():
+    X, y = _iris()
+    model = MLPClassifier(max_iter=3, random_state=0, hidden_layer_sizes=(4,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = dict(vars(model))
+    with pytest.raises(ValueError):
+        model.fit(X[:7, :3], y[:7] % 2, sample_weight=np.ones(6))
+    assert vars(model).keys() == before.keys()
+    assert model.n_features_in_ == 4 and list(model.classes_) == [0, 1, 2]
+    assert model.predict(X).shape == (150,)
