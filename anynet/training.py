@@ -106,7 +106,8 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Epochs without improvement before stopping (inf: never).
     tol : float
         The improvement that counts: the figure must beat its best by more than
-        this.
+        this. (``_watched=(best, epochs without improvement)`` starts that count
+        where an earlier run left it: the scikit-learn estimators' warm starts.)
     weight_decay : float, optional
         L2 penalty (decoupled for "adamw"). None: the optimizer's own default
         (0.01 for "adamw", else 0); 0.0: none.
