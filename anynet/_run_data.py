@@ -15,7 +15,8 @@ import numpy as np
 from . import _checks
 from ._backend import index_dtype, to_numpy
 from .metrics import pool
-from .tasks import Task, encode_targets, host_targets, infer_task, stack_samples, task_sample
+from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
+                    stack_samples, task_sample)
 
 
 @dataclass
@@ -96,7 +97,8 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
         X = _features(X, opts, backend, dtype)
         Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
         S = _sample_weights(opts.sample_weight, X.shape[0], backend, dtype)
-        X, Y, S, X_val, Y_val, S_val = _split(X, Y, S, task, opts, backend, dtype, rng)
+        X, Y, S, X_val, Y_val, S_val = _split(X, Y, S, task, opts, backend, dtype, rng,
+                                              _labels_of(y_host, task))
     comm.check_replicated(backend.xp, X, Y)
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
@@ -130,7 +132,8 @@ def _shards(X, y, opts, backend, dtype, comm):
         # each rank holds out part of its own shard: a stream of its own, so the
         # shared stream (the batches) stays in step on every rank
         own = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, comm.rank]))
-        X, Y, _, X_val, Y_val, _ = _split(X, Y, None, task, opts, backend, dtype, own)
+        X, Y, _, X_val, Y_val, _ = _split(X, Y, None, task, opts, backend, dtype, own,
+                                          _labels_of(y_host, task))
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
@@ -202,9 +205,42 @@ def _targets(y_host, task, n_samples, backend, dtype, name):
                            name=name, x_name="X_val" if name == "y_val" else "X")
 
 
-def _split(X, Y, S, task, opts, backend, dtype, rng):
+def _labels_of(y_host, task):
+    """Each row's class (host ints) when the task has one class per row, else None."""
+    if not task.is_classifier or task.multilabel:
+        return None
+    return class_indices(y_host, task)
+
+
+def stratified_order(labels, n_val, rng):
+    """A random order of the rows whose first ``n_val`` are the validation rows, drawn
+    class by class: each class gives its share of them (largest remainders first),
+    and keeps at least one training row."""
+    n = labels.shape[0]
+    drawn = rng.permutation(n)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * (n_val / n)
+    take = np.minimum(np.floor(quota).astype(np.int64), counts - 1)
+    spare = counts - 1 - take
+    for c in np.argsort(-(quota - take), kind="stable"):  # the remainders, largest first
+        if take.sum() >= n_val:
+            break
+        extra = min(spare[c], n_val - take.sum())
+        take[c] += extra
+    in_val = np.zeros(n, dtype=bool)
+    row_class = np.searchsorted(classes, labels[drawn])
+    seen = np.zeros(len(classes), dtype=np.int64)
+    for position, c in enumerate(row_class):  # the first take[c] of class c, in drawn order
+        if seen[c] < take[c]:
+            in_val[drawn[position]] = True
+        seen[c] += 1
+    return np.concatenate([drawn[in_val[drawn]], drawn[~in_val[drawn]]])
+
+
+def _split(X, Y, S, task, opts, backend, dtype, rng, labels=None):
     """(X, Y, S, X_val, Y_val, S_val): the validation set given (with its sample
-    weights, if any), held out at random, or none."""
+    weights, if any), held out at random (stratified by ``labels``, each row's class,
+    when given), or none."""
     if opts.validation_data is not None:
         Xv, yv, *weights = opts.validation_data
         _checks.same_origin(X_val=Xv, y_val=yv)
@@ -220,7 +256,7 @@ def _split(X, Y, S, task, opts, backend, dtype, rng):
     n_val = int(math.ceil(n * split))
     if n_val >= n:
         raise ValueError(f"validation_split={split} leaves no training samples out of {n}")
-    drawn = rng.permutation(n)
+    drawn = rng.permutation(n) if labels is None else stratified_order(labels, n_val, rng)
     order = device_indices(backend, drawn)
     take = backend.xp.take
     val, fit = order[:n_val], order[n_val:]

@@ -91,7 +91,9 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         ``activation`` and ``init`` are not used). It is updated only when
         training succeeds; an exception leaves it (weights and optimizer) as it was.
     validation_split : float in [0, 1)
-        Fraction of the samples held out (at random, seeded) for validation.
+        Fraction of the samples held out (at random, seeded) for validation; for
+        a classifier with one class per row, stratified: each class gives its
+        share and keeps at least one training row.
     validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
         Validation data given explicitly (instead of validation_split), with the
         weights of its rows for its loss and metric.

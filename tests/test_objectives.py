@@ -244,3 +244,29 @@ def test_the_new_options_give_the_same_run_on_every_backend(xp_backend):
         assert net.history["loss"] == pytest.approx(ref.history["loss"], rel=1e-9)
         for k, v in _params(ref).items():
             np.testing.assert_allclose(host(net[k]), v, rtol=1e-9, atol=1e-11)
+
+
+def test_the_validation_split_of_a_classifier_is_stratified(monkeypatch):
+    from anynet import _run_data
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 3 + [3] * 1)
+    for seed in range(5):
+        order = _run_data.stratified_order(labels, 9, np.random.default_rng(seed))
+        assert sorted(order) == list(range(84))  # a permutation
+        assert np.bincount(labels[order[:9]], minlength=4).tolist() == [6, 3, 0, 0]
+    # every class keeps a training row, even when the split asks for most of them
+    order = _run_data.stratified_order(labels, 80, np.random.default_rng(0))
+    assert set(labels[order[80:]]) == {0, 1, 2, 3}
+    # train() holds out 10% of a 10% minority class: 2 of its 20 rows
+    held = []
+    real = _run_data.stratified_order
+
+    def spy(labels, n_val, rng):
+        order = real(labels, n_val, rng)
+        held.append(labels[order[:n_val]])
+        return order
+    monkeypatch.setattr(_run_data, "stratified_order", spy)
+    X, _ = blobs(n=200)
+    y = (np.arange(200) < 20).astype(int)
+    anynet.train(X, y, hidden=(3,), epochs=1, backend="numpy", verbose=False,
+                 validation_split=0.1)
+    assert np.bincount(held[0]).tolist() == [18, 2]
