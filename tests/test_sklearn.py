@@ -85,8 +85,16 @@ def test_gradient(n_labels, activation):
         mlp.fit(X, y)
     theta = np.hstack([w.ravel() for w in mlp.coefs_ + mlp.intercepts_])
 
+    # the fitted network, rebuilt from the public attributes alone
+    import anynet
+    output, loss = ("softmax", "cross_entropy") if mlp.out_activation_ == "softmax" else \
+        ("sigmoid", "binary_log_loss")
+    net = anynet.initialize_network(
+        [n_features, mlp.hidden_layer_sizes, mlp.n_outputs_], output_activation=output,
+        activation={"logistic": "sigmoid"}.get(activation, activation), loss=loss)
+    net.update({**{f"W{i}": w for i, w in enumerate(mlp.coefs_, start=1)},
+                **{f"b{i}": b.reshape(1, -1) for i, b in enumerate(mlp.intercepts_, start=1)}})
     # anynet's flat vector is W1, b1, W2, b2; scikit-learn's is W1, W2, b1, b2
-    net = mlp._loaded_network()
     blocks, start = {}, 0
     for w in mlp.coefs_:
         blocks[f"W{len(blocks) + 1}"] = np.arange(start, start + w.size)
@@ -105,6 +113,12 @@ def test_gradient(n_labels, activation):
         return float(f), grad
 
     value, grad = loss_grad(theta)
+    # the objective is the estimator's: its log loss (predict_proba) plus alpha's penalty
+    P = np.clip(mlp.predict_proba(X), 1e-15, 1.0)
+    log_loss = -np.mean(np.sum(Y * np.log(P[:, 1:] if n_labels == 2 else P), axis=1) +
+                        (np.sum((1 - Y) * np.log(P[:, :1]), axis=1) if n_labels == 2 else 0))
+    penalty = 1e-5 / 2 * sum(np.sum(w * w) for w in mlp.coefs_) / n_samples
+    assert value == pytest.approx(log_loss + penalty, rel=1e-10)
     eps = 1e-5
     numgrad = np.array([(loss_grad(theta + eps * e)[0] - loss_grad(theta - eps * e)[0])
                         / (2 * eps) for e in np.eye(theta.size)])
