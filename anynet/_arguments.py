@@ -108,9 +108,6 @@ def check_arguments(args):
         args["weight_decay"] = _checks.positive_number(args["weight_decay"], "weight_decay",
                                                        allow_zero=True)
     make_schedule(args["lr_schedule"])  # a bad name or type is said now
-    if args["distributed"] is not None and args["sample_weight"] is not None:
-        raise ValueError("sample_weight is not supported with distributed='mpi' yet: each "
-                         "batch's weight sum spans the ranks")
     lbfgs = args["optimizer"] == "lbfgs" or type(args["optimizer"]).__name__ == "LBFGS"
     if lbfgs and (args["checkpoint"] or args["distributed"] is not None):
         raise ValueError("optimizer='lbfgs' trains on one process without checkpoints: "

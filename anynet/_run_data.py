@@ -58,6 +58,16 @@ class RunData:
     S_val: object = None
 
     @property
+    def S_host(self):
+        """This process's training weights on the host, shape (n_rows,) float64 (read
+        once, at the first call): each batch's weight sum is taken from them."""
+        if self.S is None:
+            return None
+        if getattr(self, "_S_host", None) is None:
+            self._S_host = to_numpy(self.S)[:, 0].astype(np.float64)
+        return self._S_host
+
+    @property
     def sparse(self):
         """X is a SciPy sparse matrix on the host: each batch is made dense on its own."""
         return is_sparse(self.X)
@@ -129,15 +139,19 @@ def _shards(X, y, opts, backend, dtype, comm):
                              f"ranks: {widths}")
         task = _task(opts, stack_samples([s for _, s in shards]))
         Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
+        # a shard's weights may all be 0: the whole dataset's may not (said below)
+        S = _sample_weights(opts.sample_weight, X.shape[0], backend, dtype, some=False)
         # each rank holds out part of its own shard: a stream of its own, so the
         # shared stream (the batches) stays in step on every rank
         own = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, comm.rank]))
-        X, Y, _, X_val, Y_val, _ = _split(X, Y, None, task, opts, backend, dtype, own,
+        X, Y, S, X_val, Y_val, _ = _split(X, Y, S, task, opts, backend, dtype, own,
                                           _labels_of(y_host, task))
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
-                   comm.allgather(n_val), sharded=True)
+                   comm.allgather(n_val), sharded=True, S=S)
+    if S is not None and not sum(comm.allgather(float(np.sum(data.S_host)))) > 0:
+        raise ValueError("sample_weight sums to 0 over every rank: no sample would count")
     return _standardized(data, opts, backend, comm)
 
 
@@ -180,8 +194,10 @@ def is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray")
 
 
-def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weight"):
-    """The sample weights as a column (n_samples, 1) on the device, or None."""
+def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weight",
+                    some=True):
+    """The sample weights as a column (n_samples, 1) on the device, or None; ``some``:
+    they must not all be 0."""
     if sample_weight is None:
         return None
     w = to_numpy(sample_weight) if not isinstance(sample_weight, np.ndarray) and hasattr(
@@ -194,7 +210,7 @@ def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weigh
     w = w.astype(np.float64)
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{name} must be finite and >= 0")
-    if not np.sum(w) > 0:
+    if some and not np.sum(w) > 0:
         raise ValueError(f"{name} sums to 0: no sample would count")
     return backend.xp.asarray(w.reshape(-1, 1).astype(dtype), device=backend.device)
 

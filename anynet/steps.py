@@ -107,8 +107,7 @@ def batch_objective(net, weighted, penalised, dropout):
     weighted average of the per-sample losses. ``Kb``: the batch's dropout draws,
     bool of shape (n, sum of the hidden sizes), True where a unit is kept, or
     None. ``l2``: the L2 coefficient of the weights, already divided by the
-    batch's number of samples (a Python float), or with sample weights ``alpha``
-    itself, which is divided here by the batch's weight sum: scikit-learn's
+    whole batch's number of samples or weight sum (a Python float): scikit-learn's
     ``alpha``, ``loss + alpha / 2 * sum ||W||^2 / n_batch``.
     """
     xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
@@ -120,10 +119,8 @@ def batch_objective(net, weighted, penalised, dropout):
     def objective(params, Xb, Yb, Sb, Kb, l2):
         params = view(params)
         w = keep = None
-        if weighted:
+        if weighted:  # this part's weighted average (the run weighs the parts)
             w = Sb if summed else Sb / xp.sum(Sb)
-            if penalised and not summed:
-                l2 = l2 / xp.sum(Sb)
         if dropout:
             keep = [xp.astype(Kb[:, lo:hi], Xb.dtype) * (1.0 / (1.0 - rate))
                     for lo, hi, rate in zip(edges, edges[1:], dropout)]

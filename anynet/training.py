@@ -160,8 +160,10 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
 
     sample_weight : array of shape (n_samples,), optional
         Non-negative weights: each batch's loss is the weighted average of its
-        samples' losses (the sum, for "sse"), scikit-learn's objective. Not with
-        ``distributed``.
+        samples' losses (the sum, for "sse"), scikit-learn's objective. A batch
+        whose weights are all 0 is skipped. Under MPI each rank passes its rows'
+        weights (``sharded=True``) or all of them, and each batch is weighed as a
+        whole: one exchange of the batches' weight sums per epoch.
     alpha : float
         L2 penalty on the weights (not the biases), scaled as scikit-learn's
         MLP: each batch adds ``alpha / 2 * sum ||W||^2 / n_batch`` to its loss
@@ -392,16 +394,22 @@ class _Run:
             return self._pooled(figures, interrupt)
         drawn, order, rows = data.plan(self.state.rng, self.backend, batch, opts.shuffle, comm)
         K = self._dropout_draws()
+        weights = self._batch_weights(drawn, rows, n, batch)
         summed = self.kind.reduction == "sum"  # a rank's part adds to the batch's sum as is
         total = xp.zeros((), dtype=Y.dtype, device=device)
         bad = xp.asarray(-1.0, dtype=Y.dtype, device=device)
         for number, lo in enumerate(range(0, n, batch)):
             hi = min(lo + batch, n)
             a, b = rows(number, lo, hi)
+            # this part's share of the batch: its rows, or with sample weights its weight
+            part, whole = (b - a, hi - lo) if weights is None else weights[number]
+            if whole == 0.0:
+                continue  # a batch whose every weight is 0 teaches nothing
+            if part == 0.0:
+                b = a  # none of this batch's weight is here: this part adds nothing
             index = order[a:b]
-            # scikit-learn's alpha: divided by the batch's samples (or, with sample
-            # weights, by their sum: the step does that on the device)
-            l2 = opts.alpha if summed or data.S is not None else opts.alpha / (hi - lo)
+            # scikit-learn's alpha: divided by the batch's samples (or weight sum)
+            l2 = opts.alpha if summed else opts.alpha / whole
             Xe, Ye, Se, Ke = X, Y, data.S, K
             if data.sparse:  # this batch's rows, dense, on the device: one transfer
                 Xe = xp.asarray(X[drawn[a:b]].toarray(), device=device)
@@ -411,15 +419,29 @@ class _Run:
             optimizer.t += 1
             # this process's rows of the batch; under MPI its share of the gradients
             # is summed over the ranks, and Ctrl-C on any rank stops all
+            share = part / whole
             params, optimizer.state, total, bad, stop = comm.batch(
                 step, net, optimizer.state, Xe, Ye, index, total, bad, float(number),
-                float(hi - lo if summed else b - a), 1.0 if summed else (b - a) / (hi - lo),
+                float(hi - lo if summed else (hi - lo) * share), 1.0 if summed else share,
                 optimizer.scalars(lr), interrupt.requested, extra=(l2, Se, Ke))
             net.update(params)
             if stop:  # every rank after the same batch
                 return None
         figures = self.figures(dict(net), data.X_val, data.Y_val, total, bad, data.S_val)
         return self._pooled(figures, interrupt)
+
+    def _batch_weights(self, drawn, rows, n, batch):
+        """Per batch, (this part's weight sum, the whole batch's) from the host copy
+        of the weights, with one exchange between the ranks per epoch; None without
+        sample weights."""
+        S = self.data.S_host
+        if S is None:
+            return None
+        starts = range(0, n, batch)
+        local = np.array([S[drawn[slice(*rows(k, lo, min(lo + batch, n)))]].sum()
+                          for k, lo in enumerate(starts)])
+        whole = np.sum(self.comm.allgather(local), axis=0)
+        return list(zip(local.tolist(), whole.tolist()))
 
     def _pooled(self, figures, interrupt):
         """The epoch's figures of the whole dataset, from this process's array."""

@@ -116,6 +116,8 @@ SHARD_SCRIPT = textwrap.dedent("""
     cuts = [50, 50] if mode == "empty" else [50, 53] if comm.size == 3 else [120]
     cut = lambda a, r: np.array_split(a, cuts)[r] if sharded else a
     Xs, ys = cut(X, comm.rank), cut(y, comm.rank)
+    if options.get("sample_weight") is not None:  # each rank its own rows' weights
+        options["sample_weight"] = cut(options["sample_weight"], comm.rank)
     if mode == "nan" and comm.rank == 1:
         Xs = Xs.copy(); Xs[1, 2] = np.nan
     if mode == "same-mismatch" and comm.rank == 1:
@@ -183,6 +185,10 @@ def shard_data(mode):
         options["standardize"] = True
     if mode == "dropout":  # the same masks, row by row, however the rows are sharded
         options.update(dropout=0.3, alpha=0.01)
+    if mode in ("weights", "same-weights"):  # each batch's weight sum spans the ranks
+        weights = rng.random(203) * 2.0
+        weights[40:60] = 0.0  # some batches weigh nothing on one rank
+        options.update(sample_weight=weights, alpha=0.01)
     if mode in ("sse", "same-sse"):  # a loss summed over the samples, not averaged
         options.update(loss="sse", optimizer="sgd", learning_rate=1e-3)
     if mode == "stop":
@@ -225,7 +231,8 @@ def _assert_like_one_process(ranks, mode, **changes):
 
 @pytest.mark.parametrize("mode, n", [("classify", 3), ("regress", 2), ("noshuffle", 3),
                                      ("sse", 3), ("same-sse", 3), ("same-jax", 2),
-                                     ("standardize", 3), ("dropout", 3)])
+                                     ("standardize", 3), ("dropout", 3), ("weights", 3),
+                                     ("same-weights", 2)])
 def test_shards_train_like_one_process_on_the_whole_dataset(tmp_path, mode, n):
     if mode == "same-jax":
         pytest.importorskip("jax")

@@ -270,3 +270,15 @@ def test_the_validation_split_of_a_classifier_is_stratified(monkeypatch):
     anynet.train(X, y, hidden=(3,), epochs=1, backend="numpy", verbose=False,
                  validation_split=0.1)
     assert np.bincount(held[0]).tolist() == [18, 2]
+
+
+def test_a_batch_that_weighs_nothing_is_skipped():
+    X, y = _regression(n=40)
+    w = np.ones(40)
+    w[:10] = 0.0  # the first batch of 10, in order
+    options = dict(loss="squared_error", optimizer="adam", batch_size=10, epochs=3,
+                   alpha=0.01)
+    skipped = _train(X, y, sample_weight=w, **options)
+    without = _train(X[10:], y[10:], **options)
+    for k, v in _params(without).items():
+        np.testing.assert_allclose(host(skipped[k]), v, rtol=1e-12, atol=1e-14)
