@@ -15,7 +15,7 @@ from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
-from .optimizers import make_optimizer
+from .optimizers import LBFGS, make_optimizer
 from .schedules import make_schedule
 from .tasks import TABLE
 
@@ -108,12 +108,15 @@ def check_arguments(args):
         args["weight_decay"] = _checks.positive_number(args["weight_decay"], "weight_decay",
                                                        allow_zero=True)
     make_schedule(args["lr_schedule"])  # a bad name or type is said now
-    lbfgs = args["optimizer"] == "lbfgs" or type(args["optimizer"]).__name__ == "LBFGS"
+    lbfgs = args["optimizer"] == "lbfgs" or isinstance(args["optimizer"], LBFGS)
     if lbfgs and (args["checkpoint"] or args["distributed"] is not None):
         raise ValueError("optimizer='lbfgs' trains on one process without checkpoints: "
                          "leave out checkpoint= and distributed=")
     if lbfgs and args["lr_schedule"] is not None:
         raise ValueError("optimizer='lbfgs' has no learning rate: leave out lr_schedule=")
+    if lbfgs and (args["weight_decay"] or args["clip_norm"] is not None):
+        raise ValueError("optimizer='lbfgs' takes neither weight_decay nor clip_norm; its "
+                         "L2 penalty is alpha=")
     if args["network"] is not None and not isinstance(args["network"], Network):
         raise TypeError(f"network must be an anynet Network, got "
                         f"{type(args['network']).__name__}")

@@ -55,7 +55,10 @@ def _all_finite(xp, x):
 
 
 def features(backend, dtype, X, n_features, name="X"):
-    """X as a (n_samples, n_features) array of ``backend``, float ``dtype`` (a name)."""
+    """X as a (n_samples, n_features) array of ``backend``, float ``dtype`` (a name).
+    A SciPy sparse X is made dense (training alone takes it batch by batch)."""
+    if type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray"):
+        X = X.toarray()
     X = _numeric(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D, shape (n_samples, {n_features}); got shape "
@@ -144,6 +147,9 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
     if kind.is_classifier:
         if not bool(xp.all((y >= 0.0) & (y <= 1.0))):
             raise ValueError(f"{name} must lie in [0, 1] for loss={loss!r}")
+    if loss == "poisson" and not bool(xp.all(y >= 0.0)):
+        raise ValueError(f"{name} holds negative values; loss='poisson' needs counts or "
+                         f"other values >= 0")
     if kind.classes_by == "argmax":
         tol = 1e-4 if dtype == "float32" else 1e-8
         if not bool(xp.all(xp.abs(xp.sum(y, axis=1) - 1.0) <= tol)):

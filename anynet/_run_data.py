@@ -210,9 +210,14 @@ def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weigh
     w = w.astype(np.float64)
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{name} must be finite and >= 0")
-    if some and not np.sum(w) > 0:
-        raise ValueError(f"{name} sums to 0: no sample would count")
-    return backend.xp.asarray(w.reshape(-1, 1).astype(dtype), device=backend.device)
+    with np.errstate(over="ignore", under="ignore"):
+        cast = w.astype(dtype)
+    if not np.all(np.isfinite(cast)) or not np.isfinite(np.sum(cast, dtype=cast.dtype)):
+        raise ValueError(f"{name} holds values too large for {dtype} (their sum beyond "
+                         f"{np.finfo(dtype).max:.3g}); rescale them")
+    if some and not np.sum(cast) > 0:
+        raise ValueError(f"{name} sums to 0 in {dtype}: no sample would count")
+    return backend.xp.asarray(cast.reshape(-1, 1), device=backend.device)
 
 
 def _targets(y_host, task, n_samples, backend, dtype, name):
@@ -231,7 +236,8 @@ def _labels_of(y_host, task):
 def stratified_order(labels, n_val, rng):
     """A random order of the rows whose first ``n_val`` are the validation rows, drawn
     class by class: each class gives its share of them (largest remainders first),
-    and keeps at least one training row."""
+    and keeps at least one training row. A ValueError when that leaves fewer than
+    ``n_val`` rows to hold out."""
     n = labels.shape[0]
     drawn = rng.permutation(n)
     classes, counts = np.unique(labels, return_counts=True)
@@ -243,6 +249,9 @@ def stratified_order(labels, n_val, rng):
             break
         extra = min(spare[c], n_val - take.sum())
         take[c] += extra
+    if take.sum() < n_val:
+        raise ValueError(f"holding out {n_val} of {n} rows would leave a class without "
+                         f"training rows ({len(classes)} classes); hold out fewer")
     in_val = np.zeros(n, dtype=bool)
     row_class = np.searchsorted(classes, labels[drawn])
     seen = np.zeros(len(classes), dtype=np.int64)
@@ -281,8 +290,14 @@ def _split(X, Y, S, task, opts, backend, dtype, rng, labels=None):
             X[drawn[:n_val]].toarray(), device=backend.device)
     else:
         X, X_val = take(X, fit, axis=0), take(X, val, axis=0)
-    return X, take(Y, fit, axis=0), None if S is None else take(S, fit, axis=0), X_val, \
-        take(Y, val, axis=0), None if S is None else take(S, val, axis=0)
+    S_fit = S_val = None
+    if S is not None:
+        S_fit, S_val = take(S, fit, axis=0), take(S, val, axis=0)
+        for part, rows in (("training", S_fit), ("validation", S_val)):
+            if not float(to_numpy(backend.xp.reshape(backend.xp.sum(rows), (1,)))[0]) > 0:
+                raise ValueError(f"sample_weight: the {part} rows of validation_split="
+                                 f"{split} weigh nothing (every weight 0)")
+    return X, take(Y, fit, axis=0), S_fit, X_val, take(Y, val, axis=0), S_val
 
 
 def shard_rows(order, offset, n_local, batch_size):

@@ -297,7 +297,9 @@ class LBFGS(Optimizer):
         this (SciPy's default).
 
     Its state is the minimiser's (the point, its loss and gradient, the pairs)
-    and ``evals``, the evaluations used; it is not written to checkpoints.
+    and ``evals``, the evaluations used. Each run starts it anew (a run's loss
+    may not be the last one's: other data, another ``alpha``), and it is neither
+    saved nor written to checkpoints.
     """
 
     def __init__(self, history_size=10, max_fun=15000, gtol=1e-5,
@@ -310,6 +312,10 @@ class LBFGS(Optimizer):
 
     #: rows of a sparse X made dense at once by each evaluation
     sparse_chunk = 4096
+
+    def start(self, net):
+        """A run starts with no memory: the loss and gradient where it starts."""
+        self.state = {}
 
     def program(self, net, data, alpha, dropout):
         """``fun(x) -> (f, g)``: the training objective of ``data`` (with the L2

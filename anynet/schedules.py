@@ -119,8 +119,9 @@ class Adaptive(Schedule):
     stopping rule fires (``anynet.train``'s ``early_stopping``, ``tol`` and
     ``patience``); then, instead of stopping, it is divided by 5 (``1 / factor``)
     and the count starts again. The run stops when the rule fires at a learning
-    rate of ``min_lr`` (1e-6) or less. The divisions are the run's state
-    (``RunState.reductions``), so a checkpoint keeps them."""
+    rate of ``min_lr`` (1e-6) or less. Without ``early_stopping`` the rule
+    watches the training loss (as scikit-learn's). The divisions are the run's
+    state (``RunState.reductions``), so a checkpoint keeps them."""
 
     def __init__(self, factor=0.2, min_lr=1e-6):
         self.factor = _checks.positive_number(factor, "factor")

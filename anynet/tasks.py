@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import is_array, to_numpy
-from .losses import LOSSES
+from .losses import GRADIENTS, LOSSES
 from .metrics import ARGMAX_ACCURACY, R2, THRESHOLD_ACCURACY, Metric
 
 
@@ -66,7 +66,7 @@ def default_output(loss, activation):
     """``initialize_network``'s output layer when none is named: the table's, except
     for the tutorial's network (sigmoid hidden layers with mse or sse), whose
     output layer is a sigmoid too."""
-    if activation == "sigmoid" and not kind_of(loss).is_classifier:
+    if activation == "sigmoid" and loss in GRADIENTS:  # mse, sse: any output layer
         return "sigmoid"
     return kind_of(loss).output_activation
 

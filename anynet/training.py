@@ -277,6 +277,8 @@ class _Run:
             schedule.start(opts.epochs)
             if isinstance(schedule, InvScaling):
                 schedule.samples_per_epoch = self.data.n_total
+            if isinstance(schedule, Adaptive) and opts.monitor is None:
+                opts.monitor = "loss"  # scikit-learn's: the training loss decides
         state = RunState(net, run_optimizer(opts, net.xp), schedule, rng, history=history)
         if opts._watched is not None:  # the estimators' warm start: the count goes on
             value, state.waited = opts._watched

@@ -282,3 +282,66 @@ def test_a_batch_that_weighs_nothing_is_skipped():
     without = _train(X[10:], y[10:], **options)
     for k, v in _params(without).items():
         np.testing.assert_allclose(host(skipped[k]), v, rtol=1e-12, atol=1e-14)
+
+
+def test_third_review_edges():
+    """L-BFGS continued on other data starts afresh; what it would ignore is refused;
+    the tutorial's network takes scikit-learn's losses; Poisson targets and weights
+    are checked wherever they come from; a stratified split that cannot keep every
+    class is refused; adaptive watches the training loss by itself; sparse X predicts."""
+    from anynet.optimizers import LBFGS
+    X, y = blobs(n=60)
+    net = anynet.train(X, y, hidden=(4,), optimizer="lbfgs", epochs=200, verbose=False,
+                       backend="numpy", dtype="float64")
+    Xb, yb = blobs(n=60, seed=5)
+    fresh = anynet.train(Xb, yb, hidden=(4,), optimizer="lbfgs", epochs=30, verbose=False,
+                         backend="numpy", dtype="float64", network=net.copy())
+    own = net.copy()  # its own optimizer, with the last run's state, continues
+    assert own.optimizer.state
+    again = anynet.train(Xb, yb, optimizer=own.optimizer, epochs=30, verbose=False,
+                         network=own)
+    assert again.history["loss"] == pytest.approx(fresh.history["loss"])
+
+    class Mine(LBFGS):
+        pass
+    for bad in (dict(optimizer=Mine(), checkpoint="ck.npz"),
+                dict(optimizer="lbfgs", weight_decay=0.1),
+                dict(optimizer="lbfgs", clip_norm=1.0)):
+        with pytest.raises(ValueError, match="lbfgs"):
+            anynet.train(X, y, verbose=False, **bad)
+
+    for loss in ("squared_error", "poisson"):
+        tutorial = anynet.initialize_network(2, 2, 1, loss=loss)
+        assert tutorial.output_activation == {"poisson": "exp"}.get(loss, "identity")
+
+    counts = np.random.default_rng(0).poisson(2.0, 60) * 1.0
+    poisson = anynet.train(X, counts, loss="poisson", hidden=(4,), epochs=1, verbose=False,
+                           backend="numpy")
+    with pytest.raises(ValueError, match="negative values"):
+        anynet.train(X, counts - 5.0, network=poisson, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="negative values"):
+        anynet.train(X, counts, network=poisson, epochs=1, verbose=False,
+                     validation_data=(X, counts - 5.0))
+
+    with pytest.raises(ValueError, match="leave a class without training rows"):
+        anynet.train(X[:6], np.array([0, 0, 1, 1, 2, 2]), validation_split=0.8,
+                     verbose=False, backend="numpy")
+    w = np.zeros(60)
+    w[0] = 1.0
+    with pytest.raises(ValueError, match="weigh nothing"):
+        anynet.train(X, counts, sample_weight=w, validation_split=0.5, verbose=False,
+                     backend="numpy")
+    for tiny, message in ((1e-300, "sums to 0 in float32"), (1e39, "too large for float32")):
+        with pytest.raises(ValueError, match=message):
+            anynet.train(X, counts, sample_weight=np.full(60, tiny), verbose=False,
+                         backend="numpy", dtype="float32")
+
+    X2 = np.array([[3.0, 2.0], [1.0, 6.0]])
+    adaptive = anynet.train(X2, np.array([1, 0]), hidden=(4,), epochs=300, backend="numpy",
+                            verbose=False, optimizer="sgd", learning_rate=0.1,
+                            lr_schedule="adaptive", tol=0.5, patience=3)
+    assert min(adaptive.history["lr"]) < 0.1  # no early_stopping: the training loss
+
+    sparse = pytest.importorskip("scipy.sparse")
+    np.testing.assert_array_equal(host(net.predict(sparse.csr_matrix(X))),
+                                  host(net.predict(X)))

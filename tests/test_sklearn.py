@@ -138,7 +138,7 @@ class _Data:
 # --- scikit-learn's estimator checks -----------------------------------------------------
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([MLPClassifier(max_iter=50), MLPRegressor(max_iter=50)])
+@parametrize_with_checks([MLPClassifier(max_iter=20), MLPRegressor(max_iter=20)])
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
