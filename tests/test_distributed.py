@@ -183,12 +183,11 @@ def shard_data(mode):
     if mode == "standardize":  # the means and scales of every rank's rows together
         X = X * [1.0, 10.0, 100.0, 0.1, 1.0] + 5.0
         options["standardize"] = True
-    if mode == "dropout":  # the same masks, row by row, however the rows are sharded
-        options.update(dropout=0.3, alpha=0.01)
     if mode in ("weights", "same-weights"):  # each batch's weight sum spans the ranks
         weights = rng.random(203) * 2.0
         weights[40:60] = 0.0  # some batches weigh nothing on one rank
-        options.update(sample_weight=weights, alpha=0.01)
+        # and dropout's masks follow the rows, however the rows are sharded
+        options.update(sample_weight=weights, alpha=0.01, dropout=0.3)
     if mode in ("sse", "same-sse"):  # a loss summed over the samples, not averaged
         options.update(loss="sse", optimizer="sgd", learning_rate=1e-3)
     if mode == "stop":
@@ -231,8 +230,7 @@ def _assert_like_one_process(ranks, mode, **changes):
 
 @pytest.mark.parametrize("mode, n", [("classify", 3), ("regress", 2), ("noshuffle", 3),
                                      ("sse", 3), ("same-sse", 3), ("same-jax", 2),
-                                     ("standardize", 3), ("dropout", 3), ("weights", 3),
-                                     ("same-weights", 2)])
+                                     ("standardize", 3), ("weights", 3), ("same-weights", 2)])
 def test_shards_train_like_one_process_on_the_whole_dataset(tmp_path, mode, n):
     if mode == "same-jax":
         pytest.importorskip("jax")
