@@ -360,6 +360,18 @@ def is_writeable(x):
     return array_api_compat.is_writeable_array(x)
 
 
+def host_floats(xp, *scalars):
+    """0-d device arrays as Python floats, in one explicit device-to-host transfer
+    (one float for one array, else a list).
+
+    Stacking them first makes one transfer (one synchronisation with a GPU) of
+    several scalars; it also turns NumPy's reductions, which give NumPy scalars
+    rather than 0-d arrays, into an array that ``to_numpy`` takes.
+    """
+    values = [float(v) for v in to_numpy(xp.stack(list(scalars)))]
+    return values[0] if len(values) == 1 else values
+
+
 def to_numpy(x):
     """Copy an array of any backend to a host NumPy array (an explicit transfer)."""
     if isinstance(x, np.ndarray):

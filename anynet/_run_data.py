@@ -8,12 +8,12 @@ so one code path serves both. ``pool_figures`` combines the epoch's figures of
 every part into those of the whole dataset.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _checks
-from ._backend import index_dtype, to_numpy
+from ._backend import host_floats, index_dtype, to_numpy
 from .metrics import pool
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
                     stack_samples, task_sample)
@@ -56,6 +56,7 @@ class RunData:
     scaling: tuple = None
     S: object = None
     S_val: object = None
+    _S_host: object = field(default=None, repr=False)  # S read once, by S_host
 
     @property
     def S_host(self):
@@ -63,7 +64,7 @@ class RunData:
         once, at the first call): each batch's weight sum is taken from them."""
         if self.S is None:
             return None
-        if getattr(self, "_S_host", None) is None:
+        if self._S_host is None:
             self._S_host = to_numpy(self.S)[:, 0].astype(np.float64)
         return self._S_host
 
@@ -294,7 +295,7 @@ def _split(X, Y, S, task, opts, backend, dtype, rng, labels=None):
     if S is not None:
         S_fit, S_val = take(S, fit, axis=0), take(S, val, axis=0)
         for part, rows in (("training", S_fit), ("validation", S_val)):
-            if not float(to_numpy(backend.xp.reshape(backend.xp.sum(rows), (1,)))[0]) > 0:
+            if not host_floats(backend.xp, backend.xp.sum(rows)) > 0:
                 raise ValueError(f"sample_weight: the {part} rows of validation_split="
                                  f"{split} weigh nothing (every weight 0)")
     return X, take(Y, fit, axis=0), S_fit, X_val, take(Y, val, axis=0), S_val

@@ -32,7 +32,7 @@ Only *scalars that steer control flow* are read on the host, because a Python
 ``g.d`` at each trial step of the line search, the sizes ``max |d|`` and
 ``max |x|`` (for the smallest meaningful step), ``s.y`` (whether to keep a
 pair), and the stopping tests' ``max |g|``. They are read with
-``anynet._backend.to_numpy``, an explicit transfer: ``float(a)`` on a device
+``anynet._backend.host_floats``, an explicit transfer: ``float(a)`` on a device
 array is an implicit one, which CuPy and array_api_strict's non-default
 devices refuse. Each group goes in one transfer (one wait for the device):
 one as an iteration starts, one per trial step, one after the step.
@@ -51,7 +51,7 @@ iteration builds new ones.
 import math
 from collections import namedtuple
 
-from ._backend import to_numpy
+from ._backend import host_floats
 
 #: Sufficient-decrease and curvature constants of the strong Wolfe conditions.
 C1, C2 = 1e-4, 0.9
@@ -59,17 +59,6 @@ C1, C2 = 1e-4, 0.9
 MAX_LINE_SEARCH = 20
 #: The reasons ``lbfgs_iteration`` may give for stopping (None: go on).
 REASONS = ("gtol", "ftol", "max_evals", "no_progress")
-
-
-def _host(xp, *scalars):
-    """0-d device arrays as Python floats, in one explicit device-to-host transfer.
-
-    Stacking them first makes one transfer (one synchronisation with a GPU) of
-    several scalars; it also turns NumPy's reductions, which give NumPy scalars
-    rather than 0-d arrays, into an array that ``to_numpy`` takes.
-    """
-    values = [float(v) for v in to_numpy(xp.stack(list(scalars)))]
-    return values[0] if len(values) == 1 else values
 
 
 def lbfgs_start(xp, x, f, g, history_size=10):
@@ -116,7 +105,7 @@ def lbfgs_converged(xp, state, gtol):
 
     A NaN gradient is never converged.
     """
-    return _host(xp, xp.max(xp.abs(state["g"]))) <= gtol
+    return host_floats(xp, xp.max(xp.abs(state["g"]))) <= gtol
 
 
 def _two_loop(xp, g, S, Y, rho, n_pairs):
@@ -238,7 +227,7 @@ def _strong_wolfe(xp, fun, x, d, start, t, budget, min_width):
         x_t = x + t * d
         f_array, g = fun(x_t)
         n_evals += 1
-        f, gtd = _host(xp, f_array, xp.sum(g * d))
+        f, gtd = host_floats(xp, f_array, xp.sum(g * d))
         if not (math.isfinite(f) and math.isfinite(gtd)):
             # an overflow or a NaN: a step too long; +inf makes it the high end
             f, gtd = math.inf, math.nan
@@ -337,7 +326,7 @@ def lbfgs_iteration(xp, fun, state, *, max_evals, ftol=2.220446049250313e-09, gt
     S, Y, rho = state["S"], state["Y"], state["rho"]
 
     def direction_scalars(d):  # f(x), the slope g.d, and the sizes max |d|, max |x|
-        return _host(xp, state["f"], xp.sum(g * d), xp.max(xp.abs(d)), xp.max(xp.abs(x)))
+        return host_floats(xp, state["f"], xp.sum(g * d), xp.max(xp.abs(d)), xp.max(xp.abs(x)))
 
     d = _two_loop(xp, g, S, Y, rho, n_pairs) if n_pairs else -g
     f_old, gtd, d_max, x_max = direction_scalars(d)
@@ -374,7 +363,7 @@ def lbfgs_iteration(xp, fun, state, *, max_evals, ftol=2.220446049250313e-09, gt
     # when the slope grew by more than rounding (H stays positive definite)
     s, y = step.t * d, step.g - g
     sy = xp.sum(s * y)
-    sy_host, g_max = _host(xp, sy, xp.max(xp.abs(step.g)))
+    sy_host, g_max = host_floats(xp, sy, xp.max(xp.abs(step.g)))
     if sy_host > eps * step.t * (-gtd):
         new["S"] = xp.concat([S[1:, :], s[None, :]], axis=0)  # drop the oldest row
         new["Y"] = xp.concat([Y[1:, :], y[None, :]], axis=0)

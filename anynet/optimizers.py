@@ -34,7 +34,7 @@ import math
 import numbers
 
 from . import _checks
-from ._backend import compile_function, to_numpy
+from ._backend import compile_function, host_floats
 from ._description import is_count, is_finite_number
 from .lbfgs import MAX_LINE_SEARCH, lbfgs_converged, lbfgs_iteration, lbfgs_start
 from .steps import batch_objective
@@ -331,25 +331,20 @@ class LBFGS(Optimizer):
                              "fixed loss")
         xp, keys, device = net.xp, list(net), net.device
         shapes = [tuple(net[k].shape) for k in keys]
-        sizes = [math.prod(shape) for shape in shapes]
         dtype = data.Y.dtype
         weighted, summed = data.S is not None, data.task.kind.reduction == "sum"
         objective = batch_objective(net, weighted, False, ())
         # 1 on the weights' entries of x, 0 on the biases': the penalty's own
-        mask = xp.concat([xp.full((size,), 1.0 if key.startswith("W") else 0.0,
+        mask = xp.concat([xp.full((math.prod(shape),), 1.0 if key.startswith("W") else 0.0,
                                   dtype=dtype, device=device)
-                          for key, size in zip(keys, sizes)])
+                          for key, shape in zip(keys, shapes)])
         n = data.n_total
-        total_weight = _host_sum(xp, data.S) if weighted else float(n)
+        total_weight = host_floats(xp, xp.sum(data.S)) if weighted else float(n)
         l2 = alpha if summed else alpha / total_weight
 
         def fun(x, X, Y, S, share, l2):
-            params, start = {}, 0
-            for key, shape, size in zip(keys, shapes, sizes):
-                params[key] = xp.reshape(x[start:start + size], shape)
-                start += size
-            loss, grads = objective(params, X, Y, S, None, 0.0)
-            g = xp.concat([xp.reshape(grads["d" + k], (-1,)) for k in keys]) * share
+            loss, grads = objective(_unflat(xp, x, keys, shapes), X, Y, S, None, 0.0)
+            g = _flat(xp, [grads["d" + k] for k in keys]) * share
             weights = x * mask
             return loss * share + (0.5 * l2) * xp.sum(weights * weights), g + l2 * weights
 
@@ -360,7 +355,8 @@ class LBFGS(Optimizer):
         if summed:
             shares = [1.0] * len(bounds)
         elif weighted:
-            shares = [_host_sum(xp, data.S[lo:hi, :]) / total_weight for lo, hi in bounds]
+            shares = [host_floats(xp, xp.sum(data.S[lo:hi, :])) / total_weight
+                      for lo, hi in bounds]
         else:
             shares = [(hi - lo) / n for lo, hi in bounds]
 
@@ -377,8 +373,7 @@ class LBFGS(Optimizer):
 
     def flat(self, net):
         """Every parameter of ``net`` in one vector (weights and biases, in order)."""
-        xp = net.xp
-        return xp.concat([xp.reshape(net[k], (-1,)) for k in net])
+        return _flat(net.xp, list(net.values()))
 
     def iterate(self, net, fun, data):
         """One L-BFGS iteration from ``net``'s parameters, which it updates.
@@ -408,13 +403,7 @@ class LBFGS(Optimizer):
             self.state = {"lbfgs": state, "evals": self.state["evals"] + n_evals}
             if self.state["evals"] > self.max_fun:  # the budget is spent: said first
                 reason = "max_evals"
-        x, start = state["x"], 0
-        params = {}
-        for key in net:
-            size = math.prod(net[key].shape)
-            params[key] = xp.reshape(x[start:start + size], tuple(net[key].shape))
-            start += size
-        net.update(params)
+        net.update(_unflat(xp, state["x"], list(net), [tuple(p.shape) for p in net.values()]))
         f = state["f"]
         bad = xp.where(xp.isfinite(f), xp.asarray(-1.0, dtype=f.dtype, device=net.device),
                        xp.asarray(0.0, dtype=f.dtype, device=net.device))
@@ -423,24 +412,27 @@ class LBFGS(Optimizer):
         return f, bad, why.get(reason)
 
     def snapshot(self, xp):
-        return self.t, _copied(xp, self.state)
+        # no copies: an iteration builds a new state and never writes into the old one
+        return self.t, {k: dict(v) if isinstance(v, dict) else v
+                        for k, v in self.state.items()}
 
     def restore(self, snapshot):
         self.t, self.state = snapshot[0], snapshot[1]
 
 
-def _host_sum(xp, a):
-    """The sum of ``a`` as a Python float (one explicit transfer)."""
-    return float(to_numpy(xp.reshape(xp.sum(a), (1,)))[0])
+def _flat(xp, arrays):
+    """The arrays in one vector, each flattened in order."""
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
 
 
-def _copied(xp, state):
-    """A copy of a nested dict of arrays and Python numbers."""
-    if isinstance(state, dict):
-        return {k: _copied(xp, v) for k, v in state.items()}
-    if isinstance(state, (numbers.Number, str)) or state is None:
-        return state
-    return xp.asarray(state, copy=True)
+def _unflat(xp, x, keys, shapes):
+    """``{key: array of its shape}`` from the consecutive pieces of the vector x."""
+    params, start = {}, 0
+    for key, shape in zip(keys, shapes):
+        size = math.prod(shape)
+        params[key] = xp.reshape(x[start:start + size], shape)
+        start += size
+    return params
 
 
 def _unit_interval(value, name):

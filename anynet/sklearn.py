@@ -53,6 +53,7 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                 "relu": "relu"}
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _CHUNK = 4096  # rows of a sparse X made dense at once when predicting
+_ADAPTIVE = Adaptive()  # scikit-learn's "adaptive": its factor (1/5) and smallest rate
 
 
 class _Solver:
@@ -368,11 +369,10 @@ class _BaseMLP(BaseEstimator):
             lr = self._after_partial_fit(lr, schedule_name)
         else:
             self._no_improvement_count = watch.get("waited", 0)
-            lr = float(self.learning_rate_init)
-            if schedule_name == "invscaling":
-                lr = lr / (self.t_ + 1) ** self.power_t
-            elif schedule_name == "adaptive":
-                lr *= 0.2 ** watch.get("reductions", 0)
+            lr = self._invscaled() if schedule_name == "invscaling" else \
+                float(self.learning_rate_init)
+            if schedule_name == "adaptive":
+                lr *= _ADAPTIVE.factor ** watch.get("reductions", 0)
         self._optimizer = _Solver(lr, net.optimizer)
         rates = history["lr"]
         if self.verbose and not incremental and schedule_name == "adaptive" and \
@@ -395,14 +395,18 @@ class _BaseMLP(BaseEstimator):
             if last > best - self.tol else 0
         self.best_loss_ = min(best, last)
         if schedule_name == "invscaling":
-            return float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            return self._invscaled()
         if schedule_name == "adaptive" and self._no_improvement_count > \
-                self.n_iter_no_change and lr > 1e-6:
+                self.n_iter_no_change and lr > _ADAPTIVE.min_lr:
             self._no_improvement_count = 0
+            lr *= _ADAPTIVE.factor
             if self.verbose:
-                print(f"{self._stalled()} Setting learning rate to {lr / 5.0:f}")
-            return lr / 5.0
+                print(f"{self._stalled()} Setting learning rate to {lr:f}")
         return lr
+
+    def _invscaled(self):
+        """The "invscaling" rate after ``t_`` samples: lr / (t_ + 1) ** power_t."""
+        return float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
 
     def _fit_lbfgs(self, X, Y, sample_weight):
         optimizer = LBFGS(max_fun=self.max_fun, gtol=float(self.tol))
