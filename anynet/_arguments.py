@@ -95,10 +95,13 @@ def check_arguments(args):
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
     if args["checkpoint"]:  # a missing folder is said now, not after training
         check_target(args["checkpoint"], "checkpoint")
-    if not isinstance(args["standardize"], bool):
-        raise TypeError(f"standardize must be True or False, got {args['standardize']!r}")
+    if not (isinstance(args["standardize"], bool) or (isinstance(args["standardize"], str)
+                                                      and args["standardize"] == "features")):
+        raise TypeError(f"standardize must be True, False or 'features', got "
+                        f"{args['standardize']!r}")
     net = args["network"]
-    if args["standardize"] and isinstance(net, Network) and net.input_scaling is None:
+    if args["standardize"] is not False and isinstance(net, Network) and \
+            net.input_scaling is None:
         raise ValueError("standardize=True is for a new network: this one was trained on "
                          "features as they are, and keeps taking them so")
     if args["loss"] is not None and args["loss"] not in TABLE:

@@ -40,6 +40,10 @@ class RunData:
     scaling : (mean, scale) or None
         What a new network standardises its inputs with (``standardize=True``);
         X and X_val hold the standardised rows.
+    target_scaling : (mean, scale) or None
+        What a new regressor standardises its targets with (``standardize=True``);
+        Y and Y_val hold the standardised targets (a warm-started network's own
+        scaling is applied to them too, and kept by that network).
     S, S_val : arrays of shape (n_rows, 1) or None
         The training and validation rows' sample weights (None: equal).
     """
@@ -54,6 +58,7 @@ class RunData:
     val_counts: list
     sharded: bool
     scaling: tuple = None
+    target_scaling: tuple = None
     S: object = None
     S_val: object = None
     _S_host: object = field(default=None, repr=False)  # S read once, by S_host
@@ -356,8 +361,17 @@ def pool_figures(rows, data, kind):
 
 
 def _standardized(data, opts, backend, comm):
-    """``data`` with its features standardised for a new network (``standardize=True``)."""
-    if not opts.standardize or opts.network is not None:
+    """``data`` with its features (and a regressor's targets) standardised for a new
+    network (``standardize=True``), or its targets as a warm-started network's
+    ``target_scaling`` says."""
+    network = opts.network
+    if network is not None:
+        if network.target_scaling is not None:
+            data.Y = network._targets(data.Y)
+            if data.Y_val is not None:
+                data.Y_val = network._targets(data.Y_val)
+        return data
+    if not opts.standardize:
         return data
     if data.sparse:
         raise ValueError("standardize=True needs dense X: centring a sparse X would make "
@@ -368,7 +382,24 @@ def _standardized(data, opts, backend, comm):
     if data.X_val is not None:
         data.X_val = (data.X_val - mean) / scale
     data.scaling = (mean, scale)
+    if opts.standardize is True and scales_targets(data.task):
+        with comm.together():
+            try:
+                mean, scale = input_scaling(backend, data.Y, comm)
+            except ValueError as exc:
+                raise ValueError(f"y column {exc.column} {exc.reason}") from None
+        data.Y = (data.Y - mean) / scale
+        if data.Y_val is not None:
+            data.Y_val = (data.Y_val - mean) / scale
+        data.target_scaling = (mean, scale)
     return data
+
+
+def scales_targets(task):
+    """Whether ``standardize=True`` standardises this task's targets: a regressor
+    whose output layer is the identity (a Poisson regressor's exp output needs
+    counts as they are, and classes are not scaled)."""
+    return not task.is_classifier and task.output_activation == "identity"
 
 
 def input_scaling(backend, X, comm):

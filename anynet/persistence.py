@@ -61,10 +61,15 @@ def save(net, path, *, optimizer=False, _extra=None):
     arrays = {k: to_numpy(v) for k, v in net.items()}
     description = {"format": FORMAT, "format_version": 1, "anynet_version": _version(),
                    "config": net.config, "metadata": net.metadata}
-    if net.input_scaling is not None:  # an older anynet must refuse it, not ignore it
-        description["format_version"] = FORMAT_VERSION
-        description["input_scaling"] = True
-        arrays["input.mean"], arrays["input.scale"] = map(to_numpy, net.input_scaling)
+    # each scaling needs the version that reads it: an older anynet must refuse the
+    # file, not ignore the scaling and predict wrongly; a file without one stays older
+    for name, prefix, version in (("input_scaling", "input", 2), ("target_scaling", "target",
+                                                                  FORMAT_VERSION)):
+        pair = getattr(net, name)
+        if pair is not None:
+            description["format_version"] = max(description["format_version"], version)
+            description[name] = True
+            arrays[f"{prefix}.mean"], arrays[f"{prefix}.scale"] = map(to_numpy, pair)
     if optimizer:
         description["optimizer"], state = _optimizer_description(net)
         arrays.update(state)
@@ -138,8 +143,11 @@ def _read(path, backend, device, dtype, optimizer):
             net = Network(params, backend=be, **dict(config, dtype=dtype_name))
             net.metadata = description.get("metadata") or {}
             if description.get("input_scaling") is not None:
-                net.input_scaling = _input_scaling(path, description, arrays, be,
-                                                   dtype_name, sizes[0])
+                net.input_scaling = _scaling(path, description, arrays, be, dtype_name,
+                                             sizes[0])
+            if description.get("target_scaling") is not None:
+                net.target_scaling = _scaling(path, description, arrays, be, dtype_name,
+                                              sizes[-1], "target")
             if "optimizer" in description:
                 net.optimizer = _restore_optimizer(path, description["optimizer"], arrays,
                                                    net, optimizer)
@@ -273,13 +281,14 @@ def _array(path, arrays, key, shape):
     return value
 
 
-def _input_scaling(path, description, arrays, be, dtype, n_inputs):
-    """The (mean, scale) a network standardises its inputs with, on its device."""
-    if description["input_scaling"] is not True:
-        raise ValueError(f"{path}: its input_scaling is not true")
-    mean, scale = (_array(path, arrays, f"input.{k}", (1, n_inputs)) for k in ("mean", "scale"))
+def _scaling(path, description, arrays, be, dtype, width, prefix="input"):
+    """The (mean, scale) a network standardises its inputs (or targets) with, on its
+    device."""
+    if description[f"{prefix}_scaling"] is not True:
+        raise ValueError(f"{path}: its {prefix}_scaling is not true")
+    mean, scale = (_array(path, arrays, f"{prefix}.{k}", (1, width)) for k in ("mean", "scale"))
     if not np.all(scale > 0):
-        raise ValueError(f"{path}: array 'input.scale' holds scales that are not > 0")
+        raise ValueError(f"{path}: array '{prefix}.scale' holds scales that are not > 0")
     return tuple(be.xp.asarray(a.astype(dtype), device=be.device) for a in (mean, scale))
 
 
