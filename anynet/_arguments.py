@@ -3,6 +3,8 @@
 Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
+import difflib
+import inspect
 import math
 import numbers
 from types import SimpleNamespace
@@ -15,7 +17,7 @@ from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
-from .optimizers import LBFGS, make_optimizer
+from .optimizers import LBFGS, OPTIMIZERS, make_optimizer
 from .schedules import make_schedule
 from .tasks import TABLE
 
@@ -23,6 +25,7 @@ from .tasks import TABLE
 def checked_options(args):
     """``anynet.train``'s arguments checked and normalised, as attributes."""
     args = dict(args)
+    check_keywords(args)
     check_arguments(args)
     opts = SimpleNamespace(**args)
     run_optimizer(opts)  # an unknown optimizer or option is said before the data is read
@@ -47,6 +50,45 @@ def run_optimizer(opts, xp=None):
     if opts.weight_decay is not None:
         optimizer.weight_decay = opts.weight_decay
     return optimizer
+
+
+def _constructor_options(cls):
+    """The keyword arguments an optimizer class's constructor takes (None: any)."""
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters if p.kind is not p.VAR_POSITIONAL]
+
+
+def check_keywords(args):
+    """A keyword ``anynet.train`` passes to the optimizer that no optimizer takes is a
+    misspelling: a TypeError naming it and the nearest keyword there is (difflib)."""
+    extra = args["optimizer_options"]
+    if not extra:
+        return
+    own = args["optimizer"]
+    cls = OPTIMIZERS.get(own) if isinstance(own, str) else type(own)
+    taken = _constructor_options(cls) if cls is not None else []
+    if taken is None:
+        return
+    everywhere = {name for c in set(OPTIMIZERS.values()) for name in
+                  (_constructor_options(c) or ())}
+    # an instance takes no options: make_optimizer says so for real ones
+    own_options = set(taken) if isinstance(own, str) else everywhere
+    train_keywords = [k for k in args if not k.startswith("_")
+                      and k not in ("X", "y", "optimizer_options")]
+    for key in extra:
+        if key in own_options:
+            continue
+        if key in everywhere:  # another optimizer's option
+            raise TypeError(f"train() got the keyword argument {key!r}, an option that "
+                            f"optimizer={own!r} does not take (it takes "
+                            f"{', '.join(taken) or 'none'})")
+        near = difflib.get_close_matches(key, train_keywords + sorted(everywhere), n=1)
+        raise TypeError(f"train() got an unexpected keyword argument {key!r}"
+                        + (f"; did you mean {near[0]!r}?" if near else "")
+                        + (f" (optimizer={own!r} takes {', '.join(taken)})"
+                           if isinstance(own, str) and taken else ""))
 
 
 def check_arguments(args):

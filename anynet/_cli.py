@@ -101,7 +101,48 @@ def _fit(X, y, hidden, loss, args, features):
             raise
         raise ValueError(f"{args.data}: column {features[exc.column]!r} "
                          f"{exc.reason}") from None
+    _check_learned(net, y, args)
     return net, net.history["stopped"] == "interrupted"
+
+
+#: A run whose final training loss is over this many times that of the best constant
+#: prediction learnt nothing: its steps overshot (the loss stays finite when Adam's
+#: steps, bounded by the learning rate, throw the weights far away).
+DIVERGED = 10.0
+
+
+def _check_learned(net, y, args):
+    """Refuse to save a model whose training loss ended far above that of predicting
+    the targets' mean (or the classes' frequencies): it diverged without a NaN."""
+    import math
+    losses = net.history["loss"]
+    if not losses:
+        return
+    final, baseline = losses[-1], _constant_loss(net, y)
+    if math.isfinite(final) and final <= DIVERGED * max(baseline, 0.1):
+        return
+    what = "the targets' mean" if not net.task.is_classifier else "each class's frequency"
+    raise ValueError(f"training diverged: the final training loss {final:.4g} is over "
+                     f"{DIVERGED:g} times that of predicting {what} ({baseline:.4g}); try "
+                     f"a smaller --lr than {args.lr:g}. Nothing was saved")
+
+
+def _constant_loss(net, y):
+    """The training loss of the best constant prediction, on the host: the targets'
+    variance (in the units the network learns), or the entropy of the classes."""
+    import numpy as np
+    if not net.task.is_classifier:
+        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if net.target_scaling is not None:
+            Y = Y / np.asarray(net.target_scaling[1], dtype=np.float64)
+        return float(np.mean(np.var(Y, axis=0)))
+    if net.loss == "cross_entropy":
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        p = counts / counts.sum()
+        return float(-np.sum(p * np.log(p)))
+    p = np.clip(np.mean(np.asarray(y, dtype=np.float64).reshape(len(y), -1), axis=0),
+                1e-12, 1 - 1e-12)  # one 0/1 column per label
+    return float(np.mean(-p * np.log(p) - (1 - p) * np.log(1 - p)))
 
 
 def _summary(net, n_samples, task, seconds):
