@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _checks
-from ._backend import float_dtype, resolve_backend
+from ._backend import (BACKENDS, backend_of, float_dtype, is_array, namespace_name,
+                       resolve_backend)
 from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
@@ -185,8 +186,8 @@ def backend_and_dtype(opts):
     """
     net = opts.network
     if net is None:
-        backend = resolve_backend("auto" if opts.backend is None else opts.backend,
-                                  opts.device)
+        backend = data_backend(opts) or resolve_backend(
+            "auto" if opts.backend is None else opts.backend, opts.device)
         return backend, float_dtype(backend, opts.dtype or "float32")[0]
     asked = [("backend", opts.backend, lambda: resolve_backend(opts.backend).name,
               net.backend.name),
@@ -200,6 +201,19 @@ def backend_and_dtype(opts):
         raise ValueError(f"dtype={opts.dtype!r} differs from the network's {net.dtype!r}; "
                          f"leave it out to train the network where it is")
     return net.backend, net.dtype
+
+
+def data_backend(opts):
+    """With ``backend`` None or "auto" and no ``device``, X's own backend and device
+    when X is an array of another library than NumPy (a torch tensor trains on
+    torch, where it is): "auto" means "where the data is" before "CuPy if it can"."""
+    if opts.backend not in (None, "auto") or opts.device is not None:
+        return None
+    for data in (opts.X, opts.y):
+        if is_array(data) and namespace_name(data) in BACKENDS and \
+                namespace_name(data) != "numpy":
+            return backend_of(data)
+    return None
 
 
 def _as_sequence(value, name):
