@@ -82,9 +82,10 @@ def check_keywords(args):
         if key in own_options:
             continue
         if key in everywhere:  # another optimizer's option
-            raise TypeError(f"train() got the keyword argument {key!r}, an option that "
-                            f"optimizer={own!r} does not take (it takes "
-                            f"{', '.join(taken) or 'none'})")
+            users = [n for n, c in OPTIMIZERS.items() if key in (_constructor_options(c) or ())]
+            raise TypeError(f"optimizer={own!r} does not take the keyword argument {key!r} "
+                            f"(it takes {', '.join(taken) or 'none'}; {key!r} is an option "
+                            f"of {', '.join(map(repr, users))})")
         near = difflib.get_close_matches(key, train_keywords + sorted(everywhere), n=1)
         raise TypeError(f"train() got an unexpected keyword argument {key!r}"
                         + (f"; did you mean {near[0]!r}?" if near else "")
