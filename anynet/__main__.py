@@ -219,26 +219,35 @@ def _evaluate(args):
 
 def _info(args):
     """The version, each library's devices by the names ``device=`` takes, and what
-    ``backend='auto'`` picks. The libraries are probed at once, each in its own
-    process (``anynet/_probe.py``), so this takes about the slowest import's time."""
+    ``backend='auto'`` picks. A CPU-only torch or JAX is told by what it installed;
+    the other libraries are probed at once, each in its own process
+    (``anynet/_probe.py``), so this takes about the slowest import's time, and this
+    process imports none of them."""
     import importlib.util
     import json
     import subprocess
     from pathlib import Path
     from ._version import __version__
     from ._backend import BACKENDS, cuda_unavailable_reason
+    from ._probe import known_without_importing
     print(f"anynet {__version__}, Python {sys.version.split()[0]}")
     # its source run with -c, not its path: a script's folder (anynet/, with its
     # _csv.py) would come first on sys.path; and the current folder is dropped too
     probe = "import sys; del sys.path[0]\n" + \
         Path(__file__).with_name("_probe.py").read_text(encoding="utf-8")
-    running = {}
+    running, known = {}, {"numpy": ["cpu"]}  # numpy: imported already
     for name in BACKENDS:
-        if importlib.util.find_spec(name) is not None:
+        if name in known or importlib.util.find_spec(name) is None:
+            continue
+        known[name] = known_without_importing(name)
+        if known[name] is None:
             running[name] = subprocess.Popen([sys.executable, "-c", probe, name], text=True,
                                              stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL)
     for name in BACKENDS:
+        if known.get(name) is not None:
+            print(f"  {name:17s} devices: {', '.join(known[name])}")
+            continue
         if name not in running:
             print(f"  {name:17s} not installed")
             continue

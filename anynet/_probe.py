@@ -5,11 +5,49 @@ which would put anynet's folder first on sys.path), it imports that library alon
 (not anynet, not array_api_compat) and prints one JSON line: the device names, or
 the error. ``anynet info`` runs one per installed library at once, so its time is
 that of the slowest import (torch's, jax's), not their sum, and its own process
-never imports them. Every name printed is one ``device=`` takes with that backend
-(``anynet._backend`` reads them back).
+never imports them; a CPU-only torch or JAX is told by what it installed, without
+importing it at all (``known_without_importing``). Every name printed is one that
+``device=`` takes with that backend (``anynet._backend`` reads them back).
 """
 import json
+import os
+import re
 import sys
+
+
+def known_without_importing(name):
+    """The device names of a library that can only compute on the CPU, read from what
+    it installed, without importing it (torch and JAX take over a second each); None
+    where only importing it can tell (a CUDA build, a GPU plugin, an unusual setting).
+    """
+    import importlib.util
+    if name == "torch" and sys.platform != "darwin":  # macOS builds may have "mps"
+        spec = importlib.util.find_spec("torch")
+        try:
+            with open(os.path.join(spec.submodule_search_locations[0], "version.py"),
+                      encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, TypeError, IndexError, AttributeError):
+            return None
+        accelerators = re.findall(r"^(cuda|hip|rocm|xpu)\b[^=\n]*=\s*(.+)$", text, re.M)
+        if accelerators and all(value.strip() == "None" for _, value in accelerators):
+            return ["cpu"]  # a CPU build
+        return None
+    if name == "jax":
+        import importlib.metadata
+        if os.environ.get("JAX_PLATFORMS", "cpu") != "cpu":
+            return None
+        for dist in importlib.metadata.distributions():
+            found = (dist.metadata["Name"] or "").lower().replace("_", "-")
+            if found.startswith(("jax-cuda", "jax-rocm", "libtpu", "jax-metal", "jax-tpu")):
+                return None  # a plugin that may bring devices
+            if found == "jaxlib" and "+" in (dist.version or ""):  # jaxlib 0.4.x+cuda12
+                return None
+        flags = re.findall(r"--xla_force_host_platform_device_count=(\d+)",
+                           os.environ.get("XLA_FLAGS", ""))
+        count = os.environ.get("JAX_NUM_CPU_DEVICES") or (flags[-1] if flags else "1")
+        return [f"cpu:{i}" for i in range(int(count))] if count.isdigit() else None
+    return None
 
 
 def device_names(name):

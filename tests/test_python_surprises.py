@@ -78,6 +78,23 @@ def test_every_name_anynet_info_prints_is_a_device_it_takes():
             assert backend.name == name, (name, device)
 
 
+def test_what_anynet_info_reads_without_importing_is_what_importing_finds():
+    from anynet._probe import device_names, known_without_importing
+    for name in ("torch", "jax", "array_api_strict"):
+        pytest.importorskip(name)
+        quick = known_without_importing(name)
+        assert quick is None or quick == device_names(name), name
+
+
+def test_a_jax_with_several_cpu_devices_is_probed_or_counted(monkeypatch):
+    pytest.importorskip("jax")
+    from anynet._probe import known_without_importing
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=3")
+    assert known_without_importing("jax") in (None, ["cpu:0", "cpu:1", "cpu:2"])
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    assert known_without_importing("jax") is None
+
+
 def test_torchs_meta_device_is_refused():
     pytest.importorskip("torch")
     with pytest.raises(ValueError, match="meta device holds shapes without data"):
