@@ -3,10 +3,12 @@
 Everything that can be checked before training is: the files to write
 (writable, regular, none of them an input or another output), matplotlib for
 ``--plot``, the data and its task, the network's size. The task is decided
-here and passed to ``anynet.train`` as an explicit loss. The features are
-standardised by the network itself (``anynet.train(..., standardize=True)``),
-which keeps the means and scales, so a saved model (or checkpoint) predicts
-from raw features in Python as in ``predict`` and ``evaluate``.
+here and passed to ``anynet.train`` as an explicit loss. The features, and a
+regressor's targets, are standardised by the network itself
+(``anynet.train(..., standardize=True)``), which keeps the means and scales, so a
+saved model (or checkpoint) predicts from raw features, in the targets' units, in
+Python as in ``predict`` and ``evaluate``. A run that diverged, to NaN or to a loss
+far above that of a constant prediction, saves nothing (``_check_learned``).
 """
 import sys
 import time
