@@ -95,6 +95,13 @@ def check_arguments(args):
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
     if args["checkpoint"]:  # a missing folder is said now, not after training
         check_target(args["checkpoint"], "checkpoint")
+    shuffle = args["shuffle"]
+    if not isinstance(shuffle, (bool, np.bool_, np.random.RandomState)):
+        raise TypeError(f"shuffle must be True, False or a numpy.random.RandomState (a "
+                        f"stream drawn as scikit-learn draws its epochs' orders), got "
+                        f"{shuffle!r}")
+    if isinstance(shuffle, np.bool_):
+        args["shuffle"] = bool(shuffle)
     if not isinstance(args["standardize"], bool):
         raise TypeError(f"standardize must be True or False, got {args['standardize']!r}")
     net = args["network"]

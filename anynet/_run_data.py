@@ -77,11 +77,11 @@ class RunData:
     def has_val(self):
         return sum(self.val_counts) > 0
 
-    def plan(self, rng, backend, batch_size, shuffle, comm):
+    def plan(self, drawn, backend, batch_size, comm):
         """The epoch's order of this process's rows, on the host and as device
         indices, and ``rows(k, lo, hi)``: the [a, b) of that order that global
-        batch k, rows [lo, hi) of the whole dataset, takes here."""
-        drawn = rng.permutation(self.n_total) if shuffle else np.arange(self.n_total)
+        batch k, rows [lo, hi) of the whole dataset, takes here. ``drawn``: the
+        epoch's order of the whole dataset's rows (host ints, shape (n_total,))."""
         if self.sharded:
             local, bounds = shard_rows(drawn, self.offset, int(self.X.shape[0]), batch_size)
             return local, device_indices(backend, local), \

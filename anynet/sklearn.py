@@ -340,7 +340,10 @@ class _BaseMLP(BaseEstimator):
             best = -self.best_validation_score_ if validation else self.best_loss_
             watched = (best, self._no_improvement_count)
         run = dict(epochs=epochs, batch_size=batch, optimizer=optimizer, learning_rate=lr,
-                   lr_schedule=schedule, shuffle=self.shuffle,
+                   lr_schedule=schedule,
+                   # scikit-learn's batches: each epoch's order from random_state's
+                   # stream, after the initial weights and the validation split
+                   shuffle=self._random_state if self.shuffle else False,
                    early_stopping="val_metric" if validation else
                    ("loss" if not incremental else False), tol=float(self.tol),
                    patience=patience, validation_data=validation, dropout=self.dropout,
@@ -431,7 +434,10 @@ class _BaseMLP(BaseEstimator):
         (also after a pickle, which keeps it apart from the network)."""
         net = self._loaded_network()
         net.optimizer = run["optimizer"] if continuing else None
-        seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+        # dropout's draws need a seed: taken from random_state only then, so that
+        # without dropout the stream is scikit-learn's own (its weights, split, orders)
+        seed = 0 if self.dropout is None else \
+            int(self._random_state.randint(np.iinfo(np.int32).max))
         callbacks = [self._say] if self.verbose else []
         try:
             trained = train(X, Y, network=net, seed=seed, alpha=float(self.alpha),

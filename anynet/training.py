@@ -118,8 +118,14 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         object, or ``f(epoch, base_lr, history) -> lr``.
     clip_norm : float, optional
         Rescale the gradients of each step so their global L2 norm is at most this.
-    shuffle : bool
-        Draw a new order of the samples every epoch.
+    shuffle : bool or numpy.random.RandomState
+        True: draw a new order of the samples every epoch (from ``seed``).
+        A ``RandomState``: draw it from that stream as scikit-learn 1.9's MLP
+        does (``stream.shuffle(arange(n))`` each epoch, applied to the previous
+        epoch's order), advancing the stream: the scikit-learn estimators pass
+        their ``random_state`` so that their batches are scikit-learn's. A
+        resumed run replays the epochs' draws from the stream it is given (give
+        it in the state it had when the run started). False: the rows in order.
     verbose : bool
         Show a progress bar with the loss and the validation metric.
     callbacks : sequence of callables
@@ -280,7 +286,9 @@ class _Run:
                 schedule.samples_per_epoch = self.data.n_total
             if isinstance(schedule, Adaptive) and opts.monitor is None:
                 opts.monitor = "loss"  # scikit-learn's: the training loss decides
-        state = RunState(net, run_optimizer(opts, net.xp), schedule, rng, history=history)
+        stream = opts.shuffle if isinstance(opts.shuffle, np.random.RandomState) else None
+        state = RunState(net, run_optimizer(opts, net.xp), schedule, rng, history=history,
+                         stream=stream)
         if opts._watched is not None:  # the estimators' warm start: the count goes on
             value, state.waited = opts._watched
             if value is not None and math.isfinite(value):
@@ -394,7 +402,7 @@ class _Run:
             figures = self.figures(dict(net), data.X_val, data.Y_val, total * n, bad,
                                    data.S_val)
             return self._pooled(figures, interrupt)
-        drawn, order, rows = data.plan(self.state.rng, self.backend, batch, opts.shuffle, comm)
+        drawn, order, rows = data.plan(self._order(), self.backend, batch, comm)
         K = self._dropout_draws()
         weights = self._batch_weights(drawn, rows, n, batch)
         summed = self.kind.reduction == "sum"  # a rank's part adds to the batch's sum as is
@@ -431,6 +439,13 @@ class _Run:
                 return None
         figures = self.figures(dict(net), data.X_val, data.Y_val, total, bad, data.S_val)
         return self._pooled(figures, interrupt)
+
+    def _order(self):
+        """The epoch's order of the whole dataset's training rows (host ints)."""
+        state, n = self.state, self.data.n_total
+        if state.stream is not None:
+            return state.next_order(n)
+        return state.rng.permutation(n) if self.opts.shuffle else np.arange(n)
 
     def _batch_weights(self, drawn, rows, n, batch):
         """Per batch, (this part's weight sum, the whole batch's) from the host copy
@@ -501,7 +516,8 @@ class _Run:
 
     def _fingerprint(self):
         o = self.opts
-        return {"seed": o.seed, "batch_size": o.batch_size, "shuffle": o.shuffle,
+        shuffle = "RandomState" if self.state.stream is not None else bool(o.shuffle)
+        return {"seed": o.seed, "batch_size": o.batch_size, "shuffle": shuffle,
                 "n_samples": self.data.n_total,
                 "layer_sizes": list(self.state.network.layer_sizes),
                 "optimizer": type(self.state.optimizer).__name__}
@@ -520,6 +536,9 @@ class _Run:
         if found is None:
             return
         resume(state, found)
+        if state.stream is not None:  # the epochs done drew their orders from it
+            for _ in range(state.epoch):
+                state.next_order(self.data.n_total)
         if state.schedule is not None:
             for e in range(state.epoch):  # replay, so a plateau schedule has its state
                 prefix = {k: (v[:e] if isinstance(v, list) else v)
