@@ -13,7 +13,9 @@ name                 per-sample loss ``l_i`` (k outputs)               output la
 ``mse``              mean_j (a_ij - y_ij)^2 (PyTorch's MSELoss)        any
 ``sse``              1/2 sum_j (a_ij - y_ij)^2, summed over samples    any
                      (the tutorial's)
-``squared_error``    1/2 mean_j (a_ij - y_ij)^2 (scikit-learn's)       identity
+``squared_error``    1/2 mean_j (a_ij - y_ij)^2 (scikit-learn's; its   identity
+                     gradient is scikit-learn's too: (a - y) / n,
+                     that of 1/2 sum_j, see below)
 ``binary_cross_      -mean_j [y log a + (1 - y) log(1 - a)]            sigmoid
 entropy``            (PyTorch's BCELoss)
 ``binary_log_loss``  -sum_j [y log a + (1 - y) log(1 - a)]             sigmoid
@@ -22,6 +24,12 @@ entropy``            (PyTorch's BCELoss)
 ``poisson``          sum_j [a - y log a + y log y - y] (half the        exp
                      Poisson deviance, scikit-learn's)
 ===================  ================================================  ==============
+
+``squared_error`` is scikit-learn's MLPRegressor objective as scikit-learn runs it:
+the value it reports averages over the k outputs, but the gradient it descends,
+(a - y) / n, is that of the sum over the outputs. With one output the two agree;
+with k > 1 the gradient is k times the reported loss's, and the penalty's is not
+scaled. ``mse`` (and ``sse``) are consistent: their gradient is their value's.
 
 Logarithms are clamped at -100, as ``torch.nn.BCELoss`` does, so a saturated
 output gives a large finite loss rather than ``log(0)``, in float32 as in float64.
@@ -83,7 +91,10 @@ def squared_error(xp, y, a, w=None):
 
 
 def squared_error_gradient(xp, y, a, w=None):
-    return _scaled(a - y, w, 1.0 / a.shape[1])
+    """scikit-learn's gradient, (a - y) / n whatever the number of outputs k: that of
+    1/2 sum_j mean_i (a_ij - y_ij)^2, k times the reported loss's (``mse`` keeps the
+    true gradient of its own value)."""
+    return _scaled(a - y, w, 1.0)
 
 
 def _bernoulli(xp, y, a):
