@@ -532,7 +532,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _loss_and_output(self):
         if self.out_activation_ == "softmax":
-            return "cross_entropy", "softmax"
+            return "log_loss", "softmax"  # scikit-learn's: probabilities clipped
         return "binary_log_loss", "sigmoid"
 
     def _validate_input(self, X, y, incremental, reset):
