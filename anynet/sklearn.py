@@ -31,6 +31,8 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkClassifier
+from sklearn.neural_network import MLPRegressor as _SkRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import get_namespace_and_device
@@ -46,12 +48,11 @@ from ._backend import (floating_point_warnings_off, is_array, namespace_of,
 from .checkpoints import DivergenceError
 from .network import initialize_network
 from .optimizers import LBFGS, Adam, Momentum
-from .schedules import Adaptive
+from .schedules import Adaptive, InvScaling
 from .training import train
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                 "relu": "relu"}
-_SOLVERS = ("lbfgs", "sgd", "adam")
 _CHUNK = 4096  # rows of a sparse X made dense at once when predicting
 _ADAPTIVE = Adaptive()  # scikit-learn's "adaptive": its factor (1/5) and smallest rate
 
@@ -68,6 +69,15 @@ class _BaseMLP(BaseEstimator):
     """The parameters, the fitting and the prediction both estimators share."""
 
     _loss_name = None  # set by the subclasses
+    #: scikit-learn's constraints (its MLPClassifier's), and the extras': a backend's
+    #: name (a module cannot be cloned or pickled), a device, dropout (checked by
+    #: anynet._arguments, which names what is wrong)
+    _parameter_constraints: dict = {
+        **_SkClassifier._parameter_constraints,
+        "backend": [None, str],
+        "device": "no_validation",
+        "dropout": "no_validation",
+    }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -112,43 +122,11 @@ class _BaseMLP(BaseEstimator):
     # --- parameters --------------------------------------------------------------
 
     def _check_params(self):
-        """Every constructor parameter checked, before any data or state is touched."""
+        """Every constructor parameter checked, before any data or state is touched:
+        scikit-learn's own ``_parameter_constraints`` (its ``InvalidParameterError``,
+        a ValueError and a TypeError), then what they do not say."""
+        self._validate_params()
         hidden = self._hidden_sizes()
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} is not supported; use one of "
-                             f"{', '.join(map(repr, _ACTIVATIONS))}")
-        if self.solver not in _SOLVERS:
-            raise ValueError(f"solver={self.solver!r} is not supported; use one of "
-                             f"{', '.join(map(repr, _SOLVERS))}")
-        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
-            raise ValueError(f"learning_rate={self.learning_rate!r} is not supported; use "
-                             f"'constant', 'invscaling' or 'adaptive'")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
-                                              and not isinstance(self.batch_size, bool)
-                                              and self.batch_size >= 1)):
-            raise ValueError(f"batch_size must be 'auto' or an int >= 1, got "
-                             f"{self.batch_size!r}")
-        _number(self.alpha, "alpha", low=0.0)
-        _number(self.learning_rate_init, "learning_rate_init", low=0.0, open_low=True)
-        _number(self.power_t, "power_t", low=0.0)
-        _number(self.tol, "tol", low=0.0)
-        _number(self.momentum, "momentum", low=0.0, high=1.0)
-        _number(self.validation_fraction, "validation_fraction", low=0.0, high=1.0,
-                open_high=True)
-        _number(self.beta_1, "beta_1", low=0.0, high=1.0, open_high=True)
-        _number(self.beta_2, "beta_2", low=0.0, high=1.0, open_high=True)
-        _number(self.epsilon, "epsilon", low=0.0, open_low=True)
-        _integer(self.max_iter, "max_iter")
-        _integer(self.max_fun, "max_fun")
-        if self.n_iter_no_change != np.inf:
-            _integer(self.n_iter_no_change, "n_iter_no_change")
-        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got "
-                                 f"{getattr(self, name)!r}")
-        if self.backend is not None and not isinstance(self.backend, str):
-            raise TypeError(f"backend must be a name such as 'numpy', 'cupy' or 'torch' "
-                            f"(a module cannot be cloned or pickled), got {self.backend!r}")
         if self.dropout is not None and self.solver == "lbfgs":
             raise ValueError("dropout needs solver='sgd' or 'adam': L-BFGS minimises one "
                              "fixed loss")
@@ -328,26 +306,22 @@ class _BaseMLP(BaseEstimator):
         lr, schedule = float(self.learning_rate_init), None
         if incremental:  # one epoch at the rate the previous calls left
             lr = solver.learning_rate if solver is not None else lr
-        elif schedule_name == "adaptive":
+        elif schedule_name == "invscaling":  # from the samples seen since the first fit
+            schedule = InvScaling(self.power_t, t0=self.t_)
+        if schedule_name == "adaptive":  # the stopping rule divides the rate instead
             schedule = Adaptive()
-        elif schedule_name == "invscaling":
-            schedule = _invscaling(self.power_t, self.t_, n)
-        epochs = 1 if incremental else self.max_iter
         patience = self.n_iter_no_change + 1  # scikit-learn stops after n_iter_no_change + 1
-        watched = None
-        if not incremental and getattr(self, "_no_improvement_count", None) is not None:
-            # a warm start goes on counting from where the last fit stopped (scikit-learn)
-            best = -self.best_validation_score_ if validation else self.best_loss_
-            watched = (best, self._no_improvement_count)
-        run = dict(epochs=epochs, batch_size=batch, optimizer=optimizer, learning_rate=lr,
-                   lr_schedule=schedule,
+        # one stopping rule, the run's, for fit and for each partial_fit epoch alike; a
+        # warm start and every partial_fit go on counting from where the last call stopped
+        best = -self.best_validation_score_ if validation else self.best_loss_
+        run = dict(epochs=1 if incremental else self.max_iter, batch_size=batch,
+                   optimizer=optimizer, learning_rate=lr, lr_schedule=schedule,
                    # scikit-learn's batches: each epoch's order from random_state's
                    # stream, after the initial weights and the validation split
                    shuffle=self._random_state if self.shuffle else False,
-                   early_stopping="val_metric" if validation else
-                   ("loss" if not incremental else False), tol=float(self.tol),
+                   early_stopping="val_metric" if validation else "loss", tol=float(self.tol),
                    patience=patience, validation_data=validation, dropout=self.dropout,
-                   _watched=watched)
+                   _watched=(best, self._no_improvement_count))
         net, stopped = self._train(X, Y, sample_weight, run,
                                    continuing=incremental and solver is not None)
         history = net.history
@@ -357,6 +331,7 @@ class _BaseMLP(BaseEstimator):
         self.t_ += done * n
         self.loss_curve_ = list(self.loss_curve_) + losses
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        watch = history.get("watch", {})
         if validation:
             self.validation_scores_ = list(self.validation_scores_ or []) + [
                 np.nan if v is None else float(v) for v in history["val_metric"]]
@@ -364,22 +339,20 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_.append(float("nan"))
             finite = [v for v in self.validation_scores_ if math.isfinite(v)]
             self.best_validation_score_ = max(finite) if finite else -np.inf
-        elif self.loss_curve_ and not incremental:  # partial_fit: _after_partial_fit's
-            self.best_loss_ = float(np.nanmin([self.best_loss_ or np.inf,
-                                               *self.loss_curve_]))
-        watch = history.get("watch", {})
-        if incremental:  # scikit-learn's rule, one epoch at a time, across the calls
-            lr = self._after_partial_fit(lr, schedule_name)
-        else:
-            self._no_improvement_count = watch.get("waited", 0)
-            lr = self._invscaled() if schedule_name == "invscaling" else \
-                float(self.learning_rate_init)
-            if schedule_name == "adaptive":
-                lr *= _ADAPTIVE.factor ** watch.get("reductions", 0)
+        elif watch.get("best") is not None:
+            self.best_loss_ = float(watch["best"])
+        self._no_improvement_count = watch.get("waited", self._no_improvement_count)
+        reductions = watch.get("reductions", 0)
+        if schedule_name == "invscaling":
+            lr = self._invscaled()
+        elif schedule_name == "adaptive":
+            lr *= _ADAPTIVE.factor ** reductions
+        elif not incremental:
+            lr = float(self.learning_rate_init)
         self._optimizer = _Solver(lr, net.optimizer)
         rates = history["lr"]
-        if self.verbose and not incremental and schedule_name == "adaptive" and \
-                watch.get("reductions", 0) > sum(b < a for a, b in zip(rates, rates[1:])):
+        if self.verbose and schedule_name == "adaptive" and \
+                reductions > sum(b < a for a, b in zip(rates, rates[1:])):
             print(f"{self._stalled()} Setting learning rate to {lr:f}")  # after the last
         if self.verbose and stopped == "early_stopping":
             small = " Learning rate too small." if schedule_name == "adaptive" else ""
@@ -388,24 +361,6 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                           f"reached and the optimization hasn't converged yet.",
                           ConvergenceWarning)
-
-    def _after_partial_fit(self, lr, schedule_name):
-        """scikit-learn's stopping count after one partial_fit epoch, and the rate of
-        the next: invscaling's, or adaptive's divided by 5 when the count runs out."""
-        last = self.loss_curve_[-1]
-        best = np.inf if self.best_loss_ is None else self.best_loss_
-        self._no_improvement_count = self._no_improvement_count + 1 \
-            if last > best - self.tol else 0
-        self.best_loss_ = min(best, last)
-        if schedule_name == "invscaling":
-            return self._invscaled()
-        if schedule_name == "adaptive" and self._no_improvement_count > \
-                self.n_iter_no_change and lr > _ADAPTIVE.min_lr:
-            self._no_improvement_count = 0
-            lr *= _ADAPTIVE.factor
-            if self.verbose:
-                print(f"{self._stalled()} Setting learning rate to {lr:f}")
-        return lr
 
     def _invscaled(self):
         """The "invscaling" rate after ``t_`` samples: lr / (t_ + 1) ** power_t."""
@@ -629,11 +584,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             max_fun=max_fun, backend=backend, device=device, dropout=dropout)
         self.loss = loss
 
-    def _check_params(self):
-        if self.loss not in ("squared_error", "poisson"):
-            raise ValueError(f"loss={self.loss!r} is not supported; use 'squared_error' or "
-                             f"'poisson'")
-        return super()._check_params()
+    _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
+                                    **_SkRegressor._parameter_constraints}
 
     def _out_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
@@ -680,14 +632,6 @@ def _validated(est, X, y, reset, **options):
                          dtype=(np.float64, np.float32), **options)
 
 
-def _invscaling(power_t, t0, n_samples):
-    """scikit-learn's "invscaling" for one fit: its new optimizer starts at the base
-    rate, then lr / (t + 1) ** power_t with t the samples seen since the first fit."""
-    def schedule(epoch, base_lr, history):
-        return base_lr if epoch == 0 else base_lr / (t0 + epoch * n_samples + 1) ** power_t
-    return schedule
-
-
 def _check_same_namespace(est, X, method):
     """Under array_api_dispatch, X must be of the namespace and device the estimator
     was fitted on (scikit-learn's rule: it moves nothing silently)."""
@@ -713,18 +657,3 @@ def _host_or_same(a, xp):
 
 def _is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse")
-
-
-def _number(value, name, low=None, high=None, open_low=False, open_high=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    if (low is not None and (value < low or (open_low and value == low))) or \
-            (high is not None and (value > high or (open_high and value == high))):
-        interval = f"{'(' if open_low else '['}{low}, {'inf' if high is None else high}" \
-                   f"{')' if open_high or high is None else ']'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-
-
-def _integer(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")

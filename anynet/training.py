@@ -558,7 +558,8 @@ class _Run:
         if state.best is not None and state.best[1]:
             net.update(state.best[1])
         # a report of the stopping rule's end state (RunState owns it)
-        net.history["watch"] = {"waited": state.waited, "reductions": state.reductions}
+        net.history["watch"] = {"waited": state.waited, "reductions": state.reductions,
+                                "best": None if state.best is None else state.best[0]}
         original = self.opts.network
         if original is None:
             return net
