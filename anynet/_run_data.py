@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checks
+from ._checks import is_sparse
 from ._backend import host_floats, index_dtype, to_numpy
 from .metrics import pool
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
@@ -188,11 +189,6 @@ def _features(X, opts, backend, dtype, name="X", n_features=None):
         shape = getattr(X, "shape", None) or np.shape(X)
         n_features = shape[1] if len(shape) == 2 else -1
     return _checks.features(backend, dtype, X, n_features, name=name)
-
-
-def is_sparse(X):
-    """A SciPy sparse matrix or array (without importing SciPy)."""
-    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray")
 
 
 def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weight",

@@ -43,6 +43,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
                                       validate_data)
 
 from ._arguments import checked_dropout, dropout_rates
+from ._checks import CHUNK_ROWS, is_sparse
 from ._backend import (floating_point_warnings_off, is_array, namespace_of,
                        resolve_backend, to_numpy)
 from .checkpoints import DivergenceError
@@ -53,7 +54,6 @@ from .training import train
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                 "relu": "relu"}
-_CHUNK = 4096  # rows of a sparse X made dense at once when predicting
 _ADAPTIVE = Adaptive()  # scikit-learn's "adaptive": its factor (1/5) and smallest rate
 
 
@@ -449,9 +449,9 @@ class _BaseMLP(BaseEstimator):
         _check_same_namespace(self, X, method)
         X = self._validate_features(X)
         net = self._loaded_network()
-        if _is_sparse(X):
-            parts = [to_numpy(net.predict(X[i:i + _CHUNK].toarray()))
-                     for i in range(0, X.shape[0], _CHUNK)]
+        if is_sparse(X):  # made dense by chunks of rows
+            parts = [to_numpy(net.predict(X[i:i + CHUNK_ROWS].toarray()))
+                     for i in range(0, X.shape[0], CHUNK_ROWS)]
             return self._out(np.concatenate(parts))
         P = net.predict(X)
         if self._output is not None:

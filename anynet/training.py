@@ -22,6 +22,7 @@ from ._accelerate import accelerates
 from ._arguments import backend_and_dtype, checked_options, dropout_rates, run_optimizer
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
+from ._checks import CHUNK_ROWS
 from ._run_data import device_indices, pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
                           write_checkpoint)
@@ -477,7 +478,7 @@ class _Run:
         return self._indices
 
     #: rows of dropout draws made from one seed: a shard draws only the blocks it holds
-    DROPOUT_BLOCK = 4096
+    DROPOUT_BLOCK = CHUNK_ROWS
 
     def _dropout_draws(self):
         """This epoch's dropout draws, True where a unit is kept: bool of shape
