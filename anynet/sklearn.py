@@ -175,6 +175,8 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, incremental):
         saved = dict(vars(self))  # a fit that fails leaves the estimator as it was
+        if "_network" in saved:  # the parameters' owner: a copy, as train may update it
+            saved["_network"] = saved["_network"].copy()
         try:
             return self._fit_checked(X, y, sample_weight, incremental)
         except BaseException:
@@ -230,8 +232,7 @@ class _BaseMLP(BaseEstimator):
             intercepts.append(self._random_state.uniform(-bound, bound, fan_out)
                               .astype(dtype))
         self._network = net
-        self.coefs_ = [self._out(c) for c in coefs]
-        self.intercepts_ = [self._out(b) for b in intercepts]
+        self.coefs_, self.intercepts_ = coefs, intercepts
         self.n_iter_, self.t_ = 0, 0
         for name in ("loss_curve_", "best_loss_", "validation_scores_",
                      "best_validation_score_", "_no_improvement_count", "_optimizer"):
@@ -244,20 +245,66 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = -np.inf if self.early_stopping else None
             self._no_improvement_count = 0
 
-    def _loaded_network(self):
-        """The network with ``coefs_`` and ``intercepts_`` as its parameters (they
-        are the estimator's truth: a user may set them)."""
+    # --- the parameters: the network owns them -----------------------------------------
+
+    @property
+    def coefs_(self):
+        """The weights, one array of shape (fan_in, fan_out) per layer: the network's own
+        arrays where it answers in their namespace (NumPy out on the NumPy backend, or
+        the input's namespace under array_api_dispatch), so an edit in place is the
+        network's; else host copies. Assigning the list, or an item of it, sets the
+        network's parameters."""
+        return self._parameters("W")
+
+    @coefs_.setter
+    def coefs_(self, arrays):
+        self._set_parameters("W", arrays)
+
+    @property
+    def intercepts_(self):
+        """The biases, one array of shape (fan_out,) per layer (see ``coefs_``)."""
+        return self._parameters("b")
+
+    @intercepts_.setter
+    def intercepts_(self, arrays):
+        self._set_parameters("b", arrays)
+
+    def _parameters(self, kind):
+        net = vars(self).get("_network")
+        if net is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute "
+                                 f"'{'coefs_' if kind == 'W' else 'intercepts_'}'")
+        xp, arrays = net.xp, [net[f"{kind}{i}"] for i in range(1, net.n_layers + 1)]
+        if kind == "b":
+            arrays = [xp.reshape(b, (-1,)) for b in arrays]
+        if self._output is None and net.backend.name != "numpy":  # NumPy out: host copies
+            arrays = [to_numpy(a).copy() for a in arrays]
+        return _Parameters(self, kind, arrays)
+
+    def _set_parameters(self, kind, arrays):
+        """Put ``arrays`` (any namespace) into the network as its weights or biases,
+        in its dtype, on its device; a ValueError before any is changed when their
+        number or shapes are not the network's."""
         net = self._network
-        xp, device = net.xp, net.device
-        dtype = getattr(xp, net.dtype)
+        name = "coefs_" if kind == "W" else "intercepts_"
+        arrays = list(arrays)
+        if len(arrays) != net.n_layers:
+            raise ValueError(f"{name} needs {net.n_layers} arrays, one per layer; got "
+                             f"{len(arrays)}")
+        xp, device, dtype = net.xp, net.device, getattr(net.xp, net.dtype)
+        params = {}
         with net.backend.activate():
-            params = {}
-            for i, (c, b) in enumerate(zip(self.coefs_, self.intercepts_), start=1):
-                params[f"W{i}"] = xp.asarray(_host_or_same(c, xp), dtype=dtype, device=device)
-                params[f"b{i}"] = xp.reshape(xp.asarray(_host_or_same(b, xp), dtype=dtype,
-                                                        device=device), (1, -1))
-            net.update(params)
-        return net
+            for i, a in enumerate(arrays, start=1):
+                want = tuple(net[f"{kind}{i}"].shape)
+                a = xp.asarray(_host_or_same(a, xp), dtype=dtype, device=device)
+                if kind == "b":
+                    a = xp.reshape(a, (1, -1)) if a.ndim == 1 else a
+                if tuple(a.shape) != want:
+                    shown = want if kind == "W" else want[1:]
+                    raise ValueError(f"{name}[{i - 1}] must have shape {shown}, got "
+                                     f"{tuple(a.shape)}")
+                params[f"{kind}{i}"] = a
+        net.update(params)
 
     def _optimizer_for(self, incremental):
         """The run's optimizer: partial_fit continues the previous one's state."""
@@ -387,7 +434,7 @@ class _BaseMLP(BaseEstimator):
         """``anynet.train`` from the current weights; (network, why it stopped).
         ``continuing``: ``run["optimizer"]`` is the previous call's, whose state goes on
         (also after a pickle, which keeps it apart from the network)."""
-        net = self._loaded_network()
+        net = self._network
         net.optimizer = run["optimizer"] if continuing else None
         # dropout's draws need a seed: taken from random_state only then, so that
         # without dropout the stream is scikit-learn's own (its weights, split, orders)
@@ -410,8 +457,7 @@ class _BaseMLP(BaseEstimator):
             net.update(trained)
             net.history, net.optimizer = trained.history, trained.optimizer
             trained = net
-        self._network = trained
-        self._export(trained)
+        self._network = trained  # finite: train checked every parameter at each epoch's end
         return trained, stopped
 
     def _say(self, epoch, history, network):
@@ -428,19 +474,6 @@ class _BaseMLP(BaseEstimator):
         return (f"{what} did not improve more than tol={self.tol:f} for "
                 f"{self.n_iter_no_change} consecutive epochs.")
 
-    def _export(self, net):
-        """``coefs_`` and ``intercepts_`` from the network, in the output namespace."""
-        if self._output is None:  # NumPy out: host copies
-            self.coefs_ = [to_numpy(net[f"W{i}"]).copy() for i in range(1, net.n_layers + 1)]
-            self.intercepts_ = [to_numpy(net[f"b{i}"]).reshape(-1).copy()
-                                for i in range(1, net.n_layers + 1)]
-        else:  # the input's own arrays: no transfer
-            xp = net.xp
-            self.coefs_ = [net[f"W{i}"] for i in range(1, net.n_layers + 1)]
-            self.intercepts_ = [xp.reshape(net[f"b{i}"], (-1,))
-                                for i in range(1, net.n_layers + 1)]
-        # finite: train checked every parameter on the device at each epoch's end
-
     # --- predicting --------------------------------------------------------------------
 
     def _forward(self, X, method):
@@ -448,7 +481,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "coefs_")
         _check_same_namespace(self, X, method)
         X = self._validate_features(X)
-        net = self._loaded_network()
+        net = self._network
         if is_sparse(X):  # made dense by chunks of rows
             parts = [to_numpy(net.predict(X[i:i + CHUNK_ROWS].toarray()))
                      for i in range(0, X.shape[0], CHUNK_ROWS)]
@@ -614,6 +647,24 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             xp = namespace_of(P) if self._output is not None else np
             return xp.reshape(P, (-1,))
         return P
+
+
+class _Parameters(list):
+    """``coefs_`` or ``intercepts_``: a list whose item assignment sets the network's
+    parameter (``est.coefs_[0] = W`` works as ``est.coefs_ = [W, ...]``)."""
+
+    def __init__(self, estimator, kind, arrays):
+        super().__init__(arrays)
+        self._estimator, self._kind = estimator, kind
+
+    def __setitem__(self, index, value):
+        arrays = list(self)
+        arrays[index] = value
+        self._estimator._set_parameters(self._kind, arrays)
+        super().__setitem__(index, value)
+
+    def __reduce__(self):  # a plain list when kept and pickled on its own
+        return list, (list(self),)
 
 
 #: The former names of the estimators.
