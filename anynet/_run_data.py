@@ -18,6 +18,10 @@ from .metrics import pool
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
                     stack_samples, task_sample)
 
+#: rows handled as one block wherever a run works in blocks of rows: the dense chunks
+#: of a sparse X (L-BFGS's objective) and the seeded blocks of dropout draws
+CHUNK_ROWS = 4096
+
 
 @dataclass
 class RunData:

@@ -101,9 +101,10 @@ class LBFGS:
         self.gtol = _checks.positive_number(gtol, "gtol", allow_zero=True)
         self.ftol = _checks.positive_number(ftol, "ftol", allow_zero=True)
         self.max_line_search = _checks.positive_int(max_line_search, "max_line_search")
-        self._clear()
+        self.reset()
 
-    def _clear(self):
+    def reset(self):
+        """Forget the run: the next one starts with :meth:`start`."""
         self.status, self.n_iter, self.n_evals = None, 0, 0
         self.x = self.g = self.f = None
         self._memory = ()  # (s, y, 1 / s.y), oldest first; s and y on the device
@@ -144,7 +145,7 @@ class LBFGS:
         """
         if x.ndim != 1:
             raise ValueError(f"L-BFGS works on a flat vector; x has shape {tuple(x.shape)}")
-        self._clear()
+        self.reset()
         f, g = fun(x)
         self.n_evals = 1
         self.f, g_max = host_floats(xp, f, xp.max(xp.abs(g)))
