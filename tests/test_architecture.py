@@ -22,7 +22,8 @@ LAYERS = [
     ["steps", "quasi_newton"],  # the steps as pure functions; L-BFGS over a flat vector
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
-    ["persistence", "_accelerate", "_optimizer_files"],
+    ["_optimizer_files"],  # what a file records of an optimizer
+    ["persistence", "_accelerate"],
     ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
     ["objective"],  # the whole training loss over a flat vector (L-BFGS's)
     ["training"],
