@@ -15,7 +15,8 @@ from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
-from .optimizers import LBFGS, make_optimizer
+from .optimizers import Optimizer, make_optimizer
+from .quasi_newton import LBFGS
 from .schedules import make_schedule
 from .tasks import TABLE
 
@@ -44,7 +45,7 @@ def run_optimizer(opts, xp=None):
             optimizer.restore(own.snapshot(xp))  # continue it, on a copy
     else:
         optimizer = make_optimizer(opts.optimizer, **opts.optimizer_options)
-    if opts.weight_decay is not None:
+    if opts.weight_decay is not None and isinstance(optimizer, Optimizer):
         optimizer.weight_decay = opts.weight_decay
     return optimizer
 

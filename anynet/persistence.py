@@ -30,7 +30,9 @@ from ._description import FORMAT, FORMAT_VERSION
 from ._files import atomic_write, check_target  # noqa: F401 (check_target: for callers)
 from ._version import __version__
 from .model import Network
-from .optimizers import Optimizer, describe as describe_optimizer, rebuild as rebuild_optimizer
+from ._optimizer_files import describe as describe_optimizer, rebuild as rebuild_optimizer
+from .optimizers import Optimizer
+from .quasi_newton import LBFGS
 
 _META_KEY = "__anynet__"
 _MAX_DESCRIPTION = 64 << 20  # bytes of JSON
@@ -156,7 +158,7 @@ def _version():
 
 def _optimizer_description(net):
     opt = net.optimizer
-    if not isinstance(opt, Optimizer):
+    if not isinstance(opt, (Optimizer, LBFGS)):
         raise ValueError("optimizer=True needs a network trained by anynet.train "
                          "(net.optimizer is not set)")
     description, state = describe_optimizer(opt, net)
@@ -288,7 +290,7 @@ def _restore_optimizer(path, described, arrays, net, template=None):
         opt = rebuild_optimizer(described, template)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    if opt.t > 0:
+    if isinstance(opt, Optimizer) and opt.t > 0:
         opt.state = {s: {k: net.xp.asarray(
             _array(path, arrays, f"optimizer.{s}.{k}", tuple(net[k].shape)).astype(net.dtype),
             device=net.device) for k in net} for s in opt.state_names}

@@ -27,9 +27,10 @@ from ._run_data import device_indices, pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
                           write_checkpoint)
 from .distributed import communicator
+from ._optimizer_files import describe as describe_optimizer
 from .network import initialize_network
-from .optimizers import LBFGS
-from .optimizers import describe as describe_optimizer
+from .objective import flat, training_objective, unflat
+from .quasi_newton import LBFGS
 from .progress import Progress
 from .schedules import Adaptive, InvScaling, Schedule, make_schedule
 from .tasks import TABLE
@@ -185,7 +186,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     X may also be a SciPy sparse matrix: it stays on the host and each batch is
     made dense on its own (validation rows given sparse are made dense whole).
 
-    ``optimizer="lbfgs"`` (``anynet.optimizers.LBFGS``) minimises the whole
+    ``optimizer="lbfgs"`` (``anynet.quasi_newton.LBFGS``) minimises the whole
     training loss by L-BFGS: each epoch is one iteration (its line search calls
     the loss several times), ``batch_size``, ``learning_rate`` and ``shuffle``
     are not used, and the run stops early when it converges ("converged"), runs
@@ -240,16 +241,19 @@ class _Run:
         with comm.together():
             self.state = self._start(rng, dtype)
         net, optimizer = self.state.network, self.state.optimizer
-        optimizer.start(net)
         self.kind = TABLE[net.loss]
         # the batch step and the epoch's figures, compiled on JAX; NumPy's Adam fused
         # into one pass where numba is installed
         n_parameters = sum(size(p) for p in net.values())
         self.rates = dropout_rates(opts.dropout, net.n_layers - 1)
+        # what an epoch runs: a TrainingStep per batch, or L-BFGS's whole objective
         self.lbfgs = isinstance(optimizer, LBFGS)
+        self.step = self.objective = None
         if self.lbfgs:
-            self.step = optimizer.program(net, self.data, opts.alpha, self.rates)
+            self.objective = training_objective(net, self.data, opts.alpha, self.rates)
+            optimizer.reset()  # each run its own memory: its loss may not be the last one's
         else:
+            optimizer.start(net)
             self.step = steps.training_step(
                 net, optimizer, opts.clip_norm, accelerates(self.backend, optimizer,
                                                             n_parameters),
@@ -262,7 +266,6 @@ class _Run:
         if distributed is not None:
             self.state.history["distributed"] = distributed
         self.verbose = opts.verbose and comm.is_root
-        self.converged = None  # L-BFGS: why it stopped, once it has
         self._indices = None  # 0..n-1 on the device, for a sparse X's batches
 
     def _start(self, rng, dtype):
@@ -341,7 +344,7 @@ class _Run:
         history["lr"].append(lr)
         history["seconds"].append(time.perf_counter() - start)
         progress.update(history)
-        stop = self._watch(loss, val_loss, val_metric) or self.converged
+        stop = self._watch(loss, val_loss, val_metric) or self._lbfgs_stopped()
         called = [_says_stop(cb(epoch, history, state.network)) for cb in opts.callbacks]
         if self.comm.agree(any(called)):  # a callback may stop one rank only: then all stop
             stop = stop or "callback"
@@ -399,10 +402,7 @@ class _Run:
         X, Y, n, batch = data.X, data.Y, data.n_total, opts.batch_size
         device = self.backend.device
         if self.lbfgs:
-            total, bad, self.converged = optimizer.iterate(net, step, data)
-            figures = self.figures(dict(net), data.X_val, data.Y_val, total * n, bad,
-                                   data.S_val)
-            return self._pooled(figures, interrupt)
+            return self._lbfgs_epoch(interrupt)
         drawn, order, rows = data.plan(self._order(), self.backend, batch, comm)
         K = self._dropout_draws()
         weights = self._batch_weights(drawn, rows, n, batch)
@@ -447,6 +447,33 @@ class _Run:
         if state.stream is not None:
             return state.next_order(n)
         return state.rng.permutation(n) if self.opts.shuffle else np.arange(n)
+
+    def _lbfgs_epoch(self, interrupt):
+        """One L-BFGS iteration (the first epoch starts the run at the network's
+        parameters); its figures as ``_epoch``'s. The loss is the iteration's own,
+        already on the host: without validation rows nothing more is read."""
+        xp, data, net, lbfgs = self.xp, self.data, self.state.network, self.state.optimizer
+        if not lbfgs.started:
+            lbfgs.start(xp, flat(xp, net.values()), self.objective)
+        lbfgs.iterate(xp, self.objective)
+        net.update(unflat(xp, lbfgs.x, list(net), [tuple(p.shape) for p in net.values()]))
+        bad = -1.0 if math.isfinite(lbfgs.f) else 0.0
+        if interrupt.requested:
+            return None
+        if not data.has_val:
+            return lbfgs.f, 0.0, 0.0, bad, 1.0
+        dtype, device = data.Y.dtype, self.backend.device
+        total = xp.asarray(lbfgs.f * data.n_total, dtype=dtype, device=device)
+        figures = self.figures(dict(net), data.X_val, data.Y_val, total,
+                               xp.asarray(bad, dtype=dtype, device=device), data.S_val)
+        return self._pooled(figures, interrupt)
+
+    def _lbfgs_stopped(self):
+        """Why L-BFGS ended the run ("converged", "max_fun", "line_search"), or None."""
+        if not self.lbfgs:
+            return None
+        return {"gtol": "converged", "ftol": "converged"}.get(
+            self.state.optimizer.status, self.state.optimizer.status)
 
     def _batch_weights(self, drawn, rows, n, batch):
         """Per batch, (this part's weight sum, the whole batch's) from the host copy

@@ -16,14 +16,16 @@ PACKAGE = Path(anynet.__file__).parent
 LAYERS = [
     ["_version", "_backend", "_npz", "_files"],  # _backend: the array libraries
     ["activations", "initializers", "_params", "progress", "_csv", "_tables"],
-    ["losses", "metrics", "_nccl", "datasets", "lbfgs"],
+    ["losses", "metrics", "_nccl", "datasets", "line_search"],
     ["tasks"],  # the one table: what each loss means for a task
     ["_checks", "propagation", "_dask", "_description"],
-    ["steps"],  # the steps as pure functions, compiled where the backend can
+    ["steps", "quasi_newton"],  # the steps as pure functions; L-BFGS over a flat vector
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
+    ["_optimizer_files"],  # what a file records of an optimizer
     ["persistence", "_accelerate"],
     ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
+    ["objective"],  # the whole training loss over a flat vector (L-BFGS's)
     ["training"],
     ["sklearn", "demo", "_cli", "_cli_model"],
     ["__init__"],
