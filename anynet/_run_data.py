@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checks
+from ._fingerprint import data_fingerprint
 from ._backend import host_floats, index_dtype, to_numpy
 from .metrics import pool
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
@@ -42,6 +43,10 @@ class RunData:
         X and X_val hold the standardised rows.
     S, S_val : arrays of shape (n_rows, 1) or None
         The training and validation rows' sample weights (None: equal).
+    fingerprint : dict or None
+        With a checkpoint: the digest and shapes of the data the run trains and
+        scores on (``anynet._fingerprint.data_fingerprint``), of every rank's shard
+        when sharded; the same on every rank.
     """
 
     task: Task
@@ -56,6 +61,7 @@ class RunData:
     scaling: tuple = None
     S: object = None
     S_val: object = None
+    fingerprint: dict = None
     _S_host: object = field(default=None, repr=False)  # S read once, by S_host
 
     @property
@@ -111,11 +117,13 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
         X, Y, S, X_val, Y_val, S_val = _split(X, Y, S, task, opts, backend, dtype, rng,
                                               _labels_of(y_host, task))
     comm.check_replicated(backend.xp, X, Y)
+    # digested before other ranks drop the validation rows: the same on every rank
+    digest = data_fingerprint(X, Y, S, X_val, Y_val, S_val) if opts.checkpoint else None
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
-                   sharded=False, S=S, S_val=S_val)
+                   sharded=False, S=S, S_val=S_val, fingerprint=digest)
     return _standardized(data, opts, backend, comm)
 
 
@@ -149,8 +157,12 @@ def _shards(X, y, opts, backend, dtype, comm):
                                           _labels_of(y_host, task))
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
+    # each rank digests its own shard; the run's data is every shard, in rank order
+    shards = comm.allgather(data_fingerprint(X, Y, S, X_val, Y_val)
+                            if opts.checkpoint else None)
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
-                   comm.allgather(n_val), sharded=True, S=S)
+                   comm.allgather(n_val), sharded=True, S=S,
+                   fingerprint={"shards": shards} if opts.checkpoint else None)
     if S is not None and not sum(comm.allgather(float(np.sum(data.S_host)))) > 0:
         raise ValueError("sample_weight sums to 0 over every rank: no sample would count")
     return _standardized(data, opts, backend, comm)

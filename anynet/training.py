@@ -25,6 +25,7 @@ from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_
 from ._run_data import device_indices, pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
                           write_checkpoint)
+from ._fingerprint import run_fingerprint
 from .distributed import communicator
 from .network import initialize_network
 from .optimizers import LBFGS
@@ -233,6 +234,11 @@ class _Run:
         with comm.together():
             self.state = self._start(rng, dtype)
         net, optimizer = self.state.network, self.state.optimizer
+        # what makes this run this run, from its start: a checkpoint records it, a
+        # resume compares it (anynet._fingerprint)
+        self.fingerprint = None if not opts.checkpoint else run_fingerprint(
+            train, opts, network=net, optimizer=optimizer, task=self.data.task, dtype=dtype,
+            data=self.data.fingerprint)
         optimizer.start(net)
         self.kind = TABLE[net.loss]
         # the batch step and the epoch's figures, compiled on JAX; NumPy's Adam fused
@@ -493,22 +499,15 @@ class _Run:
     def _interrupted(self, epoch, snapshot):
         checkpoint = self.opts.checkpoint
         if checkpoint and self.comm.is_root:  # the last whole epoch: resuming continues it
-            write_checkpoint(checkpoint, self.state, self._fingerprint(), snapshot)
+            write_checkpoint(checkpoint, self.state, self.fingerprint, snapshot)
         self.state.stopped = self.state.history["stopped"] = "interrupted"
         where = f"; checkpoint {checkpoint} holds epoch {epoch}" if checkpoint else ""
         warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
                       f"trained so far{where}", UserWarning, stacklevel=caller_stacklevel())
 
-    def _fingerprint(self):
-        o = self.opts
-        return {"seed": o.seed, "batch_size": o.batch_size, "shuffle": o.shuffle,
-                "n_samples": self.data.n_total,
-                "layer_sizes": list(self.state.network.layer_sizes),
-                "optimizer": type(self.state.optimizer).__name__}
-
     def _write_checkpoint(self):
         if self.comm.is_root:  # rank 0 alone writes; the state is the same everywhere
-            write_checkpoint(self.opts.checkpoint, self.state, self._fingerprint())
+            write_checkpoint(self.opts.checkpoint, self.state, self.fingerprint)
 
     def _resume(self):
         """Continue from the checkpoint, if there is one. Under MPI rank 0 alone
@@ -516,7 +515,7 @@ class _Run:
         sends what it holds to every rank."""
         state = self.state
         found = self.comm.from_root(lambda: read_checkpoint(
-            self.opts.checkpoint, state.network.dtype, self._fingerprint(), state.optimizer))
+            self.opts.checkpoint, state.network.dtype, self.fingerprint, state.optimizer))
         if found is None:
             return
         resume(state, found)
