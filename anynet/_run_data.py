@@ -419,7 +419,9 @@ def input_scaling(backend, X, comm):
         error = ValueError(f"X column {int(bad[0])} {reason}")
         error.column, error.reason = int(bad[0]), reason  # for a caller who knows names
         raise error
-    scale = np.where(std > 0.0, std, 1.0)  # a constant column stays as it is
     dtype = X.dtype
+    # a constant column stays as it is, and so does one whose deviation is 0 or
+    # subnormal in the run's dtype (dividing by it there would overflow)
+    scale = np.where(std >= float(xp.finfo(dtype).smallest_normal), std, 1.0)
     return tuple(xp.asarray(v.reshape(1, k), dtype=dtype, device=backend.device)
                  for v in (mean, scale))

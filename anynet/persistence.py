@@ -133,7 +133,7 @@ def _read(path, backend, device, dtype, optimizer):
         for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             shapes[f"W{layer}"], shapes[f"b{layer}"] = (n_in, n_out), (1, n_out)
         with be.activate():
-            params = {k: be.xp.asarray(_array(path, arrays, k, shape).astype(dtype_name),
+            params = {k: be.xp.asarray(_array(path, arrays, k, shape, dtype_name),
                                        device=be.device) for k, shape in shapes.items()}
             net = Network(params, backend=be, **dict(config, dtype=dtype_name))
             net.metadata = description.get("metadata") or {}
@@ -143,7 +143,7 @@ def _read(path, backend, device, dtype, optimizer):
             if "optimizer" in description:
                 net.optimizer = _restore_optimizer(path, description["optimizer"], arrays,
                                                    net, optimizer)
-        best = {k: _array(path, arrays, f"best.{k}", shape).astype(dtype_name)
+        best = {k: _array(path, arrays, f"best.{k}", shape, dtype_name)
                 for k, shape in shapes.items() if f"best.{k}" in arrays.keys()}
     return net, description, best
 
@@ -259,7 +259,10 @@ def _parse(path, raw):
     return _description.parse(path, raw, _version())
 
 
-def _array(path, arrays, key, shape):
+def _array(path, arrays, key, shape, dtype):
+    """The array ``key`` of the file as a host array of ``dtype``, checked after the
+    cast: finite in the file and still finite in ``dtype`` (float64's 1e300 is
+    float32's infinity)."""
     try:
         value = arrays.fetch(key, shape)
     except ValueError as exc:
@@ -270,17 +273,30 @@ def _array(path, arrays, key, shape):
         raise ValueError(f"{path}: array {key!r} has dtype {value.dtype}, not float")
     if not np.all(np.isfinite(value)):
         raise ValueError(f"{path}: array {key!r} contains NaN or infinity")
-    return value
+    with np.errstate(over="ignore", under="ignore"):
+        cast = value.astype(dtype)
+    if not np.all(np.isfinite(cast)):
+        peak = float(np.max(np.abs(value.astype(np.float64))))
+        raise ValueError(f"{path}: array {key!r} holds {peak:.3g}, beyond the range of "
+                         f"{np.dtype(dtype).name} (it would load as infinity)")
+    return cast
 
 
 def _input_scaling(path, description, arrays, be, dtype, n_inputs):
     """The (mean, scale) a network standardises its inputs with, on its device."""
     if description["input_scaling"] is not True:
         raise ValueError(f"{path}: its input_scaling is not true")
-    mean, scale = (_array(path, arrays, f"input.{k}", (1, n_inputs)) for k in ("mean", "scale"))
-    if not np.all(scale > 0):
-        raise ValueError(f"{path}: array 'input.scale' holds scales that are not > 0")
-    return tuple(be.xp.asarray(a.astype(dtype), device=be.device) for a in (mean, scale))
+    mean, scale = (_array(path, arrays, f"input.{k}", (1, n_inputs), dtype)
+                   for k in ("mean", "scale"))
+    # checked in the dtype the inputs are divided in: 1e-46 is float32's 0, and a
+    # subnormal scale overflows what it divides
+    tiny = np.finfo(dtype).tiny
+    if not np.all(scale >= tiny):
+        raise ValueError(f"{path}: array 'input.scale' holds scales that are not >= "
+                         f"{tiny:.3g} in {np.dtype(dtype).name} (the smallest is "
+                         f"{float(np.min(scale)):.3g} there): dividing by them would "
+                         f"overflow")
+    return tuple(be.xp.asarray(a, device=be.device) for a in (mean, scale))
 
 
 def _restore_optimizer(path, described, arrays, net, template=None):
@@ -290,6 +306,6 @@ def _restore_optimizer(path, described, arrays, net, template=None):
         raise ValueError(f"{path}: {exc}") from None
     if opt.t > 0:
         opt.state = {s: {k: net.xp.asarray(
-            _array(path, arrays, f"optimizer.{s}.{k}", tuple(net[k].shape)).astype(net.dtype),
+            _array(path, arrays, f"optimizer.{s}.{k}", tuple(net[k].shape), net.dtype),
             device=net.device) for k in net} for s in opt.state_names}
     return opt
