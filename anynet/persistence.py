@@ -28,6 +28,7 @@ from . import _description, _npz
 from ._backend import resolve_backend, float_dtype, to_numpy
 from ._description import FORMAT, FORMAT_VERSION
 from ._files import atomic_write, check_target  # noqa: F401 (check_target: for callers)
+from ._files import open_regular
 from ._version import __version__
 from .model import Network
 from .optimizers import Optimizer, describe as describe_optimizer, rebuild as rebuild_optimizer
@@ -180,24 +181,27 @@ def _safetensors_writer(arrays, text):
 def _open_model(path):
     """(arrays, description) of a model file, open for reading; else a ValueError.
 
-    ``arrays.fetch(key, shape)`` reads one array, after checking the shape in its
-    header: a damaged file cannot make anynet allocate more than it describes.
+    The path is opened once, without blocking, and what was opened must be a
+    regular file (``anynet._files.open_regular``); everything is read from that
+    handle. ``arrays.fetch(key, shape)`` reads one array, after checking the
+    shape in its header: a damaged file cannot make anynet allocate more than it
+    describes, nor its members together more than ``_INFLATION`` allows.
     """
-    if not path.is_file():
-        raise ValueError(f"{path}: " + ("not a regular file" if path.exists() else
-                                        "no such file"))
-    if path.suffix == ".safetensors":
-        yield _read_safetensors(path)
-        return
-    if _is_npy(path):
-        raise ValueError(f"{path}: cannot load: it holds a single array, not an anynet model")
-    with open(path, "rb") as handle:
+    handle, held = open_regular(path)
+    with handle:
+        if path.suffix == ".safetensors":
+            yield _read_safetensors(path, handle, held)
+            return
+        if handle.read(6) == _npz.NPY_MAGIC:
+            raise ValueError(f"{path}: cannot load: it holds a single array, not an anynet "
+                             f"model")
+        handle.seek(0)
         try:
             archive = _npz.open_archive(handle)
+            arrays = _npz.NpzMembers(archive, *_INFLATION, held)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
         with archive:
-            arrays = _npz.NpzMembers(archive, *_INFLATION)
             if _META_KEY not in arrays.keys():
                 raise ValueError(f"{path}: cannot load: it has no anynet description "
                                  f"(not an anynet model)")
@@ -207,11 +211,6 @@ def _open_model(path):
                 raise ValueError(f"{path}: {exc}") from None
             description = _parse(path, meta.tobytes() if meta.dtype == np.uint8 else b"")
             yield arrays, description
-
-
-def _is_npy(path):
-    with open(path, "rb") as f:
-        return f.read(6) == _npz.NPY_MAGIC
 
 
 class _LoadedMembers:
@@ -231,24 +230,33 @@ class _LoadedMembers:
         return value
 
 
-def _read_safetensors(path):
+def _read_safetensors(path, handle, held):
+    """(arrays, description) of a .safetensors file, read whole from ``handle``
+    (memory: twice the file). Its header, a length and JSON, is read first."""
     try:
-        from safetensors import safe_open
+        from safetensors.numpy import load as from_bytes
     except ImportError as exc:
         raise ImportError("loading .safetensors needs the safetensors package; "
                           "pip install safetensors") from exc
+    data = handle.read()
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if not 0 < n <= len(data) - 8:
+        raise ValueError(f"{path}: cannot load: the file is truncated or corrupted (its "
+                         f"header claims {n} bytes of {held})")
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            text = (f.metadata() or {}).get(_META_KEY)
-            if not isinstance(text, str):
-                raise ValueError(f"{path}: cannot load: it has no anynet description "
-                                 f"(not an anynet model)")
-            if len(text) > _MAX_DESCRIPTION:
-                raise ValueError(f"{path}: cannot load: its description is {len(text)} "
-                                 f"characters, more than anynet reads ({_MAX_DESCRIPTION})")
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
-    except ValueError:
-        raise
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+        text = (header.get("__metadata__") or {}).get(_META_KEY)
+    except (ValueError, AttributeError, RecursionError) as exc:
+        raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
+                         f"(its header: {type(exc).__name__})") from None
+    if not isinstance(text, str):
+        raise ValueError(f"{path}: cannot load: it has no anynet description "
+                         f"(not an anynet model)")
+    if len(text.encode("utf-8")) > _MAX_DESCRIPTION:
+        raise ValueError(f"{path}: cannot load: its description is {len(text)} "
+                         f"characters, more than anynet reads ({_MAX_DESCRIPTION} bytes)")
+    try:
+        arrays = from_bytes(data)
     except Exception as exc:  # safetensors raises its own SafetensorError
         raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
                          f"({type(exc).__name__}: {exc})") from None
