@@ -72,11 +72,7 @@ def save(net, path, *, optimizer=False, _extra=None):
     if _extra is not None:  # a training checkpoint's state (see anynet.training)
         description["training"] = _extra["description"]
         arrays.update({k: to_numpy(v) for k, v in _extra["arrays"].items()})
-    try:
-        text = json.dumps(description)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"cannot save {path}: net.metadata must hold JSON values only "
-                        f"(dicts, lists, strings, numbers, None): {exc}") from None
+    text = _loadable(path, net, description, arrays)
     if path.suffix == ".safetensors":
         writer = _safetensors_writer(arrays, text)
     else:
@@ -150,6 +146,59 @@ def _read(path, backend, device, dtype, optimizer):
 
 
 # --- writing ----------------------------------------------------------------------
+
+def check_metadata(metadata, label):
+    """A ValueError/TypeError (starting with ``label``) unless ``metadata`` is what a
+    file anynet loads can hold: a dict of JSON values, nested at most MAX_DEPTH - 1
+    deep, at most _MAX_DESCRIPTION bytes of JSON with the rest of the description."""
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"{label}: net.metadata must be a dict, got {type(metadata).__name__}")
+    deepest = _description.depth(metadata) + 1  # inside the description's object
+    if deepest > _description.MAX_DEPTH:
+        raise ValueError(f"{label}: net.metadata is nested more than "
+                         f"{_description.MAX_DEPTH - 1} levels deep, more than anynet loads")
+    try:
+        text = json.dumps(metadata)
+    except (TypeError, ValueError) as exc:  # an object, a circular list, a 5,000-digit int
+        raise TypeError(f"{label}: net.metadata must hold JSON values only (dicts, lists, "
+                        f"strings, numbers, None): {exc}") from None
+    if len(text) > _MAX_DESCRIPTION:  # bytes are as many or more: said before encoding
+        raise ValueError(f"{label}: net.metadata is {len(text)} characters of JSON, more "
+                         f"than anynet loads ({_MAX_DESCRIPTION} bytes)")
+    return text
+
+
+def _loadable(path, net, description, arrays):
+    """The description's JSON, after checking that ``load`` would read the file back:
+    every limit it enforces is enforced here first, so no file is written that
+    anynet refuses (checked on the description as it will be read)."""
+    label = f"cannot save {path}"
+    check_metadata(description.get("metadata"), label)
+    text = json.dumps(description)
+    raw = text.encode("utf-8")
+    if len(raw) > _MAX_DESCRIPTION:
+        raise ValueError(f"{label}: its description (net.metadata, the classes, a "
+                         f"checkpoint's history) is {len(raw)} bytes of JSON, more than "
+                         f"anynet loads ({_MAX_DESCRIPTION})")
+    parsed = _description.parse(label, raw, _version())
+    _description.check_config(label, parsed)
+    if "training" in parsed:
+        _description.check_training(label, parsed["training"])
+    if "optimizer" in parsed:
+        try:
+            rebuild_optimizer(parsed["optimizer"], net.optimizer)
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
+    dtype = parsed["config"]["dtype"]
+    for key, value in arrays.items():  # load refuses what is not finite in its dtype
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{label}: array {key!r} contains NaN or infinity, which "
+                             f"anynet refuses to load")
+    if "input.scale" in arrays and not np.all(
+            arrays["input.scale"] >= np.finfo(dtype).tiny):
+        raise ValueError(f"{label}: net.input_scaling holds scales below "
+                         f"{np.finfo(dtype).tiny:.3g}, which anynet refuses to load")
+    return text
 
 def _version():
     return __version__

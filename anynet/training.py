@@ -19,7 +19,8 @@ import numpy as np
 
 from . import steps
 from ._accelerate import adam_apply
-from ._arguments import backend_and_dtype, checked_options, dropout_rates, run_optimizer
+from ._arguments import (backend_and_dtype, check_checkpoint_fits, checked_options,
+                         dropout_rates, run_optimizer)
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
 from ._run_data import device_indices, pool_figures, prepare
@@ -231,6 +232,9 @@ class _Run:
         self.xp = backend.xp
         rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 1]))
         self.data = prepare(X, y, opts, backend, dtype, comm, rng)
+        if opts.checkpoint and opts.network is None:  # the whole network, now it is known
+            check_checkpoint_fits(opts.checkpoint, None, opts.hidden, [
+                int(self.data.X.shape[1]), *opts.hidden, self.data.task.n_outputs])
         with comm.together():
             self.state = self._start(rng, dtype)
         net, optimizer = self.state.network, self.state.optimizer
