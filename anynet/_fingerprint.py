@@ -126,7 +126,7 @@ def _update(h, a):
     """Hash one array's dtype, shape and bytes; a device array is copied a slice of
     rows at a time, so the host never holds more than one slice of it."""
     shape = tuple(int(n) for n in a.shape)
-    host_dtype = to_numpy(a[:0] if shape else a).dtype
+    host_dtype = to_numpy(a[:0, ...] if shape else a).dtype
     h.update(f"{host_dtype.str}{shape};".encode())
     if not shape:
         h.update(np.ascontiguousarray(to_numpy(a)).tobytes())
@@ -134,7 +134,7 @@ def _update(h, a):
     row = max(1, int(np.prod(shape[1:], dtype=np.int64)) * host_dtype.itemsize)
     step = max(1, _BLOCK // row)
     for lo in range(0, shape[0], step):
-        block = np.ascontiguousarray(to_numpy(a[lo:lo + step]))
+        block = np.ascontiguousarray(to_numpy(a[lo:min(lo + step, shape[0]), ...]))
         h.update(memoryview(block).cast("B"))
 
 
