@@ -171,7 +171,8 @@ def readable(value):
 def differences(recorded, current, prefix=""):
     """The dotted names of the fields where two fingerprints differ, each with its
     two values: [(name, recorded value, current value)]."""
-    if isinstance(recorded, dict) and isinstance(current, dict):
+    if isinstance(recorded, dict) and isinstance(current, dict) \
+            and recorded.get("class") == current.get("class"):  # another class: said whole
         found = []
         for key in sorted(set(recorded) | set(current), key=str):
             name = f"{prefix}.{key}" if prefix else str(key)
