@@ -442,7 +442,6 @@ def test_hostile_safetensors_descriptions(tmp_path, good_model):
 
 def _rewritten(tmp_path, name, arrays, description, changes, config=()):
     import copy
-    import json
     d = copy.deepcopy(description)
     d["config"].update(dict(config))
     members = {**arrays, **changes}
