@@ -59,19 +59,7 @@ def save(net, path, *, optimizer=False, _extra=None):
     if not isinstance(net, Network):
         raise TypeError(f"net must be an anynet Network, got {type(net).__name__}")
     path = Path(path)
-    arrays = {k: to_numpy(v) for k, v in net.items()}
-    description = {"format": FORMAT, "format_version": 1, "anynet_version": _version(),
-                   "config": net.config, "metadata": net.metadata}
-    if net.input_scaling is not None:  # an older anynet must refuse it, not ignore it
-        description["format_version"] = FORMAT_VERSION
-        description["input_scaling"] = True
-        arrays["input.mean"], arrays["input.scale"] = map(to_numpy, net.input_scaling)
-    if optimizer:
-        description["optimizer"], state = _optimizer_description(net)
-        arrays.update(state)
-    if _extra is not None:  # a training checkpoint's state (see anynet.training)
-        description["training"] = _extra["description"]
-        arrays.update({k: to_numpy(v) for k, v in _extra["arrays"].items()})
+    description, arrays = _contents(net, optimizer, _extra)
     text = _loadable(path, net, description, arrays)
     if path.suffix == ".safetensors":
         writer = _safetensors_writer(arrays, text)
@@ -146,6 +134,24 @@ def _read(path, backend, device, dtype, optimizer):
 
 
 # --- writing ----------------------------------------------------------------------
+
+def _contents(net, optimizer=False, extra=None):
+    """(description, host arrays) of the file ``save`` writes for ``net``."""
+    arrays = {k: to_numpy(v) for k, v in net.items()}
+    description = {"format": FORMAT, "format_version": 1, "anynet_version": _version(),
+                   "config": net.config, "metadata": net.metadata}
+    if net.input_scaling is not None:  # an older anynet must refuse it, not ignore it
+        description["format_version"] = FORMAT_VERSION
+        description["input_scaling"] = True
+        arrays["input.mean"], arrays["input.scale"] = map(to_numpy, net.input_scaling)
+    if optimizer:
+        description["optimizer"], state = _optimizer_description(net)
+        arrays.update(state)
+    if extra is not None:  # a training checkpoint's state (see anynet.training)
+        description["training"] = extra["description"]
+        arrays.update({k: to_numpy(v) for k, v in extra["arrays"].items()})
+    return description, arrays
+
 
 def check_metadata(metadata, label):
     """A ValueError/TypeError (starting with ``label``) unless ``metadata`` is what a
