@@ -137,7 +137,12 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     resume : bool
         Continue from ``checkpoint`` if it exists (else start afresh). A run
         killed at any moment and resumed with the same arguments ends with the
-        same parameters as a run never interrupted.
+        same parameters as a run never interrupted. The checkpoint must be of
+        this run: its fingerprint (``anynet._fingerprint``: every argument but
+        ``epochs``, ``callbacks``, ``verbose``, ``checkpoint``,
+        ``checkpoint_every``, ``resume``, ``backend``, ``device`` and
+        ``distributed``, and a digest of the data) is compared, and a ValueError
+        names each field that differs.
 
     distributed : {None, "mpi"}
         Data-parallel training over the ranks of ``mpiexec`` (see
