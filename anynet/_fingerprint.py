@@ -142,34 +142,67 @@ def _update(h, a):
         h.update(memoryview(block).cast("B"))
 
 
-def readable(value):
+def readable(value, depth=0):
     """``value`` as JSON values: numbers, strings, lists and objects; arrays and
     networks as digests; optimizers, schedules and other objects as their class
-    and settings; functions as their qualified name."""
+    and settings (to 8 levels deep: an object that holds itself ends there);
+    functions as their qualified name and a digest of their code."""
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
+    cls = type(value)
+    if depth > 8:
+        return {"class": f"{cls.__module__}.{cls.__qualname__}"}
     if isinstance(value, dict):
-        return {str(k): readable(v) for k, v in value.items()}
+        return {str(k): readable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [readable(v) for v in value]
+        return [readable(v, depth + 1) for v in value]
     if is_array(value) or isinstance(value, np.ndarray):
         return {"shape": list(map(int, value.shape)), "digest": digest([value])}
     if hasattr(value, "hyperparameters"):  # an Optimizer
-        cls = type(value)
         return {"class": f"{cls.__module__}.{cls.__qualname__}",
-                "settings": readable(value.hyperparameters())}
+                "settings": readable(value.hyperparameters(), depth + 1)}
     if inspect.isfunction(value) or inspect.ismethod(value) or inspect.isbuiltin(value):
-        return f"{value.__module__}.{value.__qualname__}"
-    cls = type(value)  # a Schedule or another object: its public settings
+        return _function(value)
+    # a Schedule or another object: its public settings
     settings = {k: v for k, v in vars(value).items() if not k.startswith("_")} \
         if hasattr(value, "__dict__") else {}
-    return {"class": f"{cls.__module__}.{cls.__qualname__}", "settings": readable(settings)}
+    return {"class": f"{cls.__module__}.{cls.__qualname__}",
+            "settings": readable(settings, depth + 1)}
+
+
+def _function(f):
+    """A function as its qualified name, and a digest of its code and of the simple
+    values it closes over (numbers, strings): another lambda of the same name, or
+    the same one with another constant, is another function. The code is Python's
+    bytecode: a resume under another Python version sees another function."""
+    name = f"{getattr(f, '__module__', None)}.{getattr(f, '__qualname__', repr(f))}"
+    code = getattr(inspect.unwrap(getattr(f, "__func__", f)), "__code__", None)
+    if code is None:  # a builtin: its name says it
+        return {"function": name}
+    cells = []
+    for cell in getattr(getattr(f, "__func__", f), "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            value = None
+        simple = value is None or isinstance(value, (bool, str, numbers.Number))
+        cells.append(readable(value) if simple else type(value).__qualname__)
+    h = hashlib.sha256(_code(code).encode())
+    h.update(repr(cells).encode())
+    return {"function": name, "code": h.hexdigest()[:16]}
+
+
+def _code(code):
+    """A code object's bytecode, constants and names as text; nested code objects
+    (an inner function) by their own text, not their repr, which holds an address."""
+    consts = [_code(c) if inspect.iscode(c) else repr(c) for c in code.co_consts]
+    return repr((code.co_code.hex(), consts, code.co_names))
 
 
 def differences(recorded, current, prefix=""):

@@ -303,3 +303,34 @@ def test_ctrl_c_in_the_first_epoch_leaves_a_checkpoint_that_resumes(tmp_path, mo
     for key in whole:
         np.testing.assert_array_equal(resumed[key], whole[key])
     assert resumed.history["loss"] == whole.history["loss"]
+
+
+def _halving(epoch, base_lr, history):
+    return base_lr * 0.5 ** epoch
+
+
+def _thirding(epoch, base_lr, history):
+    return base_lr * 0.3 ** epoch
+
+
+def test_a_callable_schedule_is_known_by_its_code(tmp_path):
+    """The same function resumes; another one of the same name (a lambda, or one with
+    another constant) is another run."""
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, lr_schedule=_halving, checkpoint=path)
+    anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=_halving, checkpoint=path,
+                 resume=True)
+    for other in (_thirding, lambda e, lr, h: lr):
+        with pytest.raises(ValueError, match="options.lr_schedule"):
+            anynet.train(_Xf, _yf, **dict(_BASE, epochs=3), lr_schedule=other,
+                         checkpoint=path, resume=True)
+    path = tmp_path / "lambda.npz"
+
+    def scaled(k):
+        return lambda e, lr, h: lr * k
+    anynet.train(_Xf, _yf, **_BASE, lr_schedule=scaled(0.5), checkpoint=path)
+    with pytest.raises(ValueError, match="options.lr_schedule.code"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=scaled(0.25),
+                     checkpoint=path, resume=True)
+    anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=scaled(0.5), checkpoint=path,
+                 resume=True)
