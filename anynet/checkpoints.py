@@ -176,7 +176,12 @@ def read_checkpoint(path, dtype, fingerprint, optimizer):
     training = description.get("training")
     if not isinstance(training, dict):
         raise ValueError(f"{path}: not a training checkpoint (no training state)")
-    found = differences(training.get("run"), fingerprint)
+    recorded = training.get("run")
+    if not isinstance(recorded.get("options"), dict):  # check_training: run is a dict
+        raise ValueError(f"{path}: the checkpoint was written by an earlier anynet, whose "
+                         f"record of the run does not say enough to tell whether this is "
+                         f"the same run; resume with that version, or start afresh")
+    found = differences(recorded, fingerprint)
     if found:
         raise ValueError(f"{path}: the checkpoint is of another run; what differs: "
                          f"{describe_differences(found)}. A resume may change only "

@@ -238,8 +238,9 @@ class _Run:
         rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 1]))
         self.data = prepare(X, y, opts, backend, dtype, comm, rng)
         if opts.checkpoint and opts.network is None:  # the whole network, now it is known
-            check_checkpoint_fits(opts.checkpoint, None, opts.hidden, [
-                int(self.data.X.shape[1]), *opts.hidden, self.data.task.n_outputs])
+            with comm.together():
+                check_checkpoint_fits(opts.checkpoint, None, opts.hidden, [
+                    int(self.data.X.shape[1]), *opts.hidden, self.data.task.n_outputs])
         with comm.together():
             self.state = self._start(rng, dtype)
         net, optimizer = self.state.network, self.state.optimizer

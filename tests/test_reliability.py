@@ -334,3 +334,20 @@ def test_a_callable_schedule_is_known_by_its_code(tmp_path):
                      checkpoint=path, resume=True)
     anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=scaled(0.5), checkpoint=path,
                  resume=True)
+
+
+def test_a_checkpoint_of_an_earlier_anynet_is_refused_with_the_reason(tmp_path):
+    """Its record of the run (seed, batch size, rows, layers, optimizer) is too thin to
+    tell another run from this one."""
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, checkpoint=path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    description = json.loads(arrays["__anynet__"].tobytes())
+    description["training"]["run"] = {"seed": 0, "batch_size": 16, "shuffle": True,
+                                      "n_samples": 48, "layer_sizes": [4, 6, 3],
+                                      "optimizer": "Adam"}
+    arrays["__anynet__"] = np.frombuffer(json.dumps(description).encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="written by an earlier anynet"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), checkpoint=path, resume=True)
