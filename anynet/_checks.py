@@ -190,6 +190,25 @@ def positive_number(value, name, *, allow_zero=False):
     return value
 
 
+#: The largest seed: 256 bits (``numpy.random.SeedSequence().entropy`` has 128).
+#: Files record it as a JSON integer, and anynet loads every seed it trains with.
+MAX_SEED = 2 ** 256 - 1
+
+
+def seed(value, name="seed", init=None):
+    """``value`` as a seed: a Python int in [0, MAX_SEED] (below 2**32 for the
+    tutorial's "randn" initialiser, whose ``RandomState`` takes no more)."""
+    value = positive_int(value, name, allow_zero=True)
+    if value > MAX_SEED:
+        raise ValueError(f"{name} must be at most 2**256 - 1, got a {value.bit_length()}-bit "
+                         f"integer")
+    if init == "randn" and value >= 2 ** 32:
+        raise ValueError(f"{name}={value} is too large for init='randn' (NumPy's "
+                         f"RandomState takes seeds below 2**32); use a smaller one, or "
+                         f"init='he' or 'xavier'")
+    return value
+
+
 def positive_int(value, name, *, allow_zero=False):
     """``value`` as a Python int, > 0 (>= 0 with allow_zero)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

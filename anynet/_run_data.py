@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _checks
 from ._checks import is_sparse
+from ._fingerprint import data_fingerprint
 from ._backend import host_floats, index_dtype, to_numpy
 from .metrics import pool
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
@@ -43,6 +44,10 @@ class RunData:
         X and X_val hold the standardised rows.
     S, S_val : arrays of shape (n_rows, 1) or None
         The training and validation rows' sample weights (None: equal).
+    fingerprint : dict or None
+        With a checkpoint: the digest and shapes of the data the run trains and
+        scores on (``anynet._fingerprint.data_fingerprint``), of every rank's shard
+        when sharded; the same on every rank.
     """
 
     task: Task
@@ -57,6 +62,7 @@ class RunData:
     scaling: tuple = None
     S: object = None
     S_val: object = None
+    fingerprint: dict = None
     _S_host: object = field(default=None, repr=False)  # S read once, by S_host
 
     @property
@@ -112,11 +118,13 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
         X, Y, S, X_val, Y_val, S_val = _split(X, Y, S, task, opts, backend, dtype, rng,
                                               _labels_of(y_host, task))
     comm.check_replicated(backend.xp, X, Y)
+    # digested before other ranks drop the validation rows: the same on every rank
+    digest = data_fingerprint(X, Y, S, X_val, Y_val, S_val) if opts.checkpoint else None
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
-                   sharded=False, S=S, S_val=S_val)
+                   sharded=False, S=S, S_val=S_val, fingerprint=digest)
     return _standardized(data, opts, backend, comm)
 
 
@@ -150,8 +158,12 @@ def _shards(X, y, opts, backend, dtype, comm):
                                           _labels_of(y_host, task))
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
+    # each rank digests its own shard; the run's data is every shard, in rank order
+    shards = comm.allgather(data_fingerprint(X, Y, S, X_val, Y_val)
+                            if opts.checkpoint else None)
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
-                   comm.allgather(n_val), sharded=True, S=S)
+                   comm.allgather(n_val), sharded=True, S=S,
+                   fingerprint={"shards": shards} if opts.checkpoint else None)
     if S is not None and not sum(comm.allgather(float(np.sum(data.S_host)))) > 0:
         raise ValueError("sample_weight sums to 0 over every rank: no sample would count")
     return _standardized(data, opts, backend, comm)
@@ -403,7 +415,9 @@ def input_scaling(backend, X, comm):
         error = ValueError(f"X column {int(bad[0])} {reason}")
         error.column, error.reason = int(bad[0]), reason  # for a caller who knows names
         raise error
-    scale = np.where(std > 0.0, std, 1.0)  # a constant column stays as it is
     dtype = X.dtype
+    # a constant column stays as it is, and so does one whose deviation is 0 or
+    # subnormal in the run's dtype (dividing by it there would overflow)
+    scale = np.where(std >= float(xp.finfo(dtype).smallest_normal), std, 1.0)
     return tuple(xp.asarray(v.reshape(1, k), dtype=dtype, device=backend.device)
                  for v in (mean, scale))

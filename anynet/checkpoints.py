@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._backend import resolve_backend
+from ._fingerprint import MAY_CHANGE, describe_differences, differences
 from ._description import STOP_REASONS  # noqa: F401 (RunState.stopped takes one of them)
 from .model import Network
 from .persistence import load_checkpoint, save
@@ -201,9 +202,16 @@ def read_checkpoint(path, dtype, fingerprint, optimizer):
     training = description.get("training")
     if not isinstance(training, dict):
         raise ValueError(f"{path}: not a training checkpoint (no training state)")
-    if training.get("run") != fingerprint:
-        raise ValueError(f"{path}: the checkpoint is of another run "
-                         f"({training.get('run')}), not {fingerprint}")
+    recorded = training.get("run")
+    if not isinstance(recorded.get("options"), dict):  # check_training: run is a dict
+        raise ValueError(f"{path}: the checkpoint was written by an earlier anynet, whose "
+                         f"record of the run does not say enough to tell whether this is "
+                         f"the same run; resume with that version, or start afresh")
+    found = differences(recorded, fingerprint)
+    if found:
+        raise ValueError(f"{path}: the checkpoint is of another run; what differs: "
+                         f"{describe_differences(found)}. A resume may change only "
+                         f"{', '.join(sorted(MAY_CHANGE))}")
     return {"params": dict(net), "optimizer": (net.optimizer.t, net.optimizer.state),
             "training": training, "best": best}
 
@@ -217,6 +225,9 @@ def resume(state, found):
     t, arrays = found["optimizer"]
     state.optimizer.restore((t, {name: {k: on_device(v) for k, v in by_param.items()}
                                  for name, by_param in arrays.items()}))
+    # a checkpoint of the first epoch's start (Ctrl-C then) holds no state arrays:
+    # the optimizer starts afresh, zeros as any run's first step finds them
+    state.optimizer.start(net)
     training = found["training"]
     state.rng.bit_generator.state = training["rng"]
     state.epoch = training["epoch"]

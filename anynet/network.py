@@ -93,7 +93,7 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     if output_activation == "softmax" and sizes[-1] < 2:
         raise ValueError("output_activation='softmax' needs at least 2 outputs; "
                          f"output_size is {sizes[-1]}")
-    seed = _checks.positive_int(seed, "seed", allow_zero=True)
+    seed = _checks.seed(seed, init=init)
     be = resolve_backend(backend, device)
     dtype_name, xp_dtype = float_dtype(be, dtype)
     params = {}

@@ -19,13 +19,15 @@ import numpy as np
 
 from . import steps
 from ._accelerate import accelerates
-from ._arguments import backend_and_dtype, checked_options, dropout_rates, run_optimizer
+from ._arguments import (backend_and_dtype, check_checkpoint_fits, checked_options,
+                         dropout_rates, run_optimizer)
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
 from ._checks import CHUNK_ROWS
 from ._run_data import device_indices, pool_figures, prepare
 from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
                           write_checkpoint)
+from ._fingerprint import run_fingerprint
 from .distributed import communicator
 from ._optimizer_files import describe as describe_optimizer
 from .network import initialize_network
@@ -143,7 +145,12 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     resume : bool
         Continue from ``checkpoint`` if it exists (else start afresh). A run
         killed at any moment and resumed with the same arguments ends with the
-        same parameters as a run never interrupted.
+        same parameters as a run never interrupted. The checkpoint must be of
+        this run: its fingerprint (``anynet._fingerprint``: every argument but
+        ``epochs``, ``callbacks``, ``verbose``, ``checkpoint``,
+        ``checkpoint_every``, ``resume``, ``backend``, ``device`` and
+        ``distributed``, and a digest of the data) is compared, and a ValueError
+        names each field that differs.
 
     distributed : {None, "mpi"}
         Data-parallel training over the ranks of ``mpiexec`` (see
@@ -238,9 +245,18 @@ class _Run:
         self.xp = backend.xp
         rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 1]))
         self.data = prepare(X, y, opts, backend, dtype, comm, rng)
+        if opts.checkpoint and opts.network is None:  # the whole network, now it is known
+            with comm.together():
+                check_checkpoint_fits(opts.checkpoint, None, opts.hidden, [
+                    int(self.data.X.shape[1]), *opts.hidden, self.data.task.n_outputs])
         with comm.together():
             self.state = self._start(rng, dtype)
         net, optimizer = self.state.network, self.state.optimizer
+        # what makes this run this run, from its start: a checkpoint records it, a
+        # resume compares it (anynet._fingerprint)
+        self.fingerprint = None if not opts.checkpoint else run_fingerprint(
+            train, opts, network=net, optimizer=optimizer, task=self.data.task, dtype=dtype,
+            data=self.data.fingerprint)
         self.kind = TABLE[net.loss]
         # the batch step and the epoch's figures, compiled on JAX; NumPy's Adam fused
         # into one pass where numba is installed
@@ -536,23 +552,15 @@ class _Run:
     def _interrupted(self, epoch, snapshot):
         checkpoint = self.opts.checkpoint
         if checkpoint and self.comm.is_root:  # the last whole epoch: resuming continues it
-            write_checkpoint(checkpoint, self.state, self._fingerprint(), snapshot)
+            write_checkpoint(checkpoint, self.state, self.fingerprint, snapshot)
         self.state.stopped = self.state.history["stopped"] = "interrupted"
         where = f"; checkpoint {checkpoint} holds epoch {epoch}" if checkpoint else ""
         warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
                       f"trained so far{where}", UserWarning, stacklevel=caller_stacklevel())
 
-    def _fingerprint(self):
-        o = self.opts
-        shuffle = "RandomState" if self.state.stream is not None else bool(o.shuffle)
-        return {"seed": o.seed, "batch_size": o.batch_size, "shuffle": shuffle,
-                "n_samples": self.data.n_total,
-                "layer_sizes": list(self.state.network.layer_sizes),
-                "optimizer": type(self.state.optimizer).__name__}
-
     def _write_checkpoint(self):
         if self.comm.is_root:  # rank 0 alone writes; the state is the same everywhere
-            write_checkpoint(self.opts.checkpoint, self.state, self._fingerprint())
+            write_checkpoint(self.opts.checkpoint, self.state, self.fingerprint)
 
     def _resume(self):
         """Continue from the checkpoint, if there is one. Under MPI rank 0 alone
@@ -560,7 +568,7 @@ class _Run:
         sends what it holds to every rank."""
         state = self.state
         found = self.comm.from_root(lambda: read_checkpoint(
-            self.opts.checkpoint, state.network.dtype, self._fingerprint(), state.optimizer))
+            self.opts.checkpoint, state.network.dtype, self.fingerprint, state.optimizer))
         if found is None:
             return
         resume(state, found)
