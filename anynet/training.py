@@ -12,6 +12,7 @@ communicator (``anynet.distributed``), which on one process does nothing.
 """
 import copy
 import math
+import numbers
 import time
 import warnings
 
@@ -19,12 +20,13 @@ import numpy as np
 
 from . import steps
 from ._accelerate import adam_apply
-from ._arguments import backend_and_dtype, checked_options, dropout_rates, run_optimizer
+from ._arguments import (backend_and_dtype, checked_options, dropout_rates, run_facts,
+                         run_optimizer)
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
 from ._run_data import device_indices, pool_figures, prepare
-from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
-                          write_checkpoint)
+from .checkpoints import (CheckpointLock, DivergenceError, Interrupt, RunState, read_checkpoint,
+                          resume, write_checkpoint)
 from .distributed import communicator
 from .network import initialize_network
 from .optimizers import LBFGS
@@ -203,11 +205,18 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         "threads_per_rank": the BLAS/OpenMP threads of each rank, or None when
         set by the user's OMP_NUM_THREADS (or a BLAS's own variable)}.
     """
+    arguments = dict(locals())
     comm = communicator(distributed)
+    lock = None
     try:
         with comm.together():  # an error on one rank is raised on every rank
-            opts = checked_options(locals())
+            opts = checked_options(arguments)
             backend, dtype = backend_and_dtype(opts)
+        # the ranks agree on the run before anything else, or all stop, saying what differs
+        comm.same_run(run_facts(opts, backend, dtype, X, y))
+        with comm.together():  # one run writes a checkpoint at a time (rank 0: the writer)
+            if opts.checkpoint and comm.is_root:
+                lock = CheckpointLock(opts.checkpoint).acquire()
         tune_host_allocator()
         with backend.activate():  # CuPy: every array of the run on the network's GPU
             return _Run(X, y, opts, backend, dtype, comm).fit()
@@ -215,6 +224,8 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         comm.fail(exc)  # under MPI: abort every rank unless all of them raise it alike
         raise
     finally:
+        if lock is not None:
+            lock.release()
         comm.close()
 
 
@@ -369,7 +380,13 @@ class _Run:
         schedule = self.state.schedule
         if schedule is None:
             return self.opts.learning_rate
-        lr = float(schedule(epoch, self.opts.learning_rate, self.state.history))
+        lr = schedule(epoch, self.opts.learning_rate, self.state.history)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            error = TypeError(f"lr_schedule returned {lr!r} at epoch {epoch}; it must "
+                              f"return the learning rate, a positive number")
+            error.all_ranks = True  # every rank computes the same schedule
+            raise error
+        lr = float(lr)
         if isinstance(schedule, Adaptive):
             lr *= schedule.factor ** self.state.reductions
         if not (lr > 0.0 and math.isfinite(lr)):
