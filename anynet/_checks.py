@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ._backend import device_of, is_array, move, namespace_name, namespace_of
+from ._backend import device_of, is_array, move, namespace_name, namespace_of, readable
 from .tasks import kind_of
 
 
@@ -33,6 +33,7 @@ def same_origin(**arrays):
 
 def _numeric(x, name):
     """Return ``x`` (an array of any backend, or a host NumPy array) with a real numeric dtype."""
+    x = readable(x, name)
     if not is_array(x):
         if x is None:
             raise TypeError(f"{name} is None; expected an array of numbers")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checks
-from ._backend import host_floats, index_dtype, to_numpy
+from ._backend import host_floats, index_dtype, readable, to_numpy
 from .metrics import pool
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
                     stack_samples, task_sample)
@@ -125,6 +125,7 @@ def _shards(X, y, opts, backend, dtype, comm):
     of the whole dataset (a rank may not hold every class) and knows where its
     rows sit in it."""
     with comm.together():
+        X = readable(X, "X")
         if (getattr(X, "shape", None) or np.shape(X))[:1] == (0,):
             raise ValueError("X has no rows on this rank; with sharded=True every rank "
                              "needs at least one row")
@@ -173,6 +174,7 @@ def _features(X, opts, backend, dtype, name="X", n_features=None):
     A SciPy sparse X (the training rows) stays on the host, checked, as CSR of
     ``dtype``: its batches are made dense one by one. Sparse validation rows are
     made dense whole."""
+    X = readable(X, name)
     if is_sparse(X):
         if name != "X":
             X = X.toarray()
@@ -201,6 +203,7 @@ def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weigh
     they must not all be 0."""
     if sample_weight is None:
         return None
+    sample_weight = readable(sample_weight, name)
     w = to_numpy(sample_weight) if not isinstance(sample_weight, np.ndarray) and hasattr(
         sample_weight, "shape") else np.asarray(sample_weight)
     if w.dtype.kind not in "biuf":
