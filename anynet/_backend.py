@@ -377,6 +377,50 @@ def host_floats(xp, *scalars):
     return values[0] if len(values) == 1 else values
 
 
+def available_memory(backend):
+    """Bytes the backend's device can still allocate, or None where it cannot be told.
+
+    A GPU's free memory (CuPy: the driver's free bytes plus those its memory pool
+    holds unused; torch: likewise with its caching allocator; JAX: its limit less
+    what it uses); for a CPU device, the host's available memory (Linux's
+    MemAvailable, else the free pages).
+    """
+    device = backend.device
+    try:
+        if backend.name == "cupy":
+            import cupy
+            with device:
+                free, _ = cupy.cuda.runtime.memGetInfo()
+            return int(free) + int(cupy.get_default_memory_pool().free_bytes())
+        if backend.name == "torch" and getattr(device, "type", "cpu") == "cuda":
+            torch = _torch()
+            free, _ = torch.cuda.mem_get_info(device)
+            unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+            return int(free) + int(unused)
+        if backend.name == "jax" and getattr(device, "platform", "cpu") != "cpu":
+            stats = device.memory_stats() or {}
+            if "bytes_limit" in stats:
+                return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+            return None
+    except Exception:  # a driver that cannot say: no estimate, no refusal
+        return None
+    return _host_available()
+
+
+def _host_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def readable(x, name):
     """``x`` as an array (or SciPy matrix) anynet can read, or a ValueError/TypeError
     naming ``name`` and why not.

@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from . import _backend
 from ._backend import device_of, is_array, move, namespace_name, namespace_of, readable
 from .tasks import kind_of
 
@@ -144,7 +145,7 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
     if not _all_finite(xp, y):
         raise ValueError(f"{name} contains NaN or infinity")
     if labels:
-        return _one_hot(xp, y, n_outputs, name, loss)
+        return _one_hot(backend, y, n_outputs, name, loss)
     if kind.is_classifier:
         if not bool(xp.all((y >= 0.0) & (y <= 1.0))):
             raise ValueError(f"{name} must lie in [0, 1] for loss={loss!r}")
@@ -159,8 +160,33 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
     return y
 
 
-def _one_hot(xp, labels, n_classes, name, loss):
+def fits_in_memory(backend, nbytes, what, advice):
+    """Raise a ValueError, before allocating, when ``nbytes`` for ``what`` exceed the
+    memory the backend's device has available (``_backend.available_memory``)
+    instead of a MemoryError (or a machine swapping) half-way; nothing is said
+    where the available memory cannot be told."""
+    available = _backend.available_memory(backend)
+    if available is not None and nbytes > available:
+        raise ValueError(f"{what} would need about {_size(nbytes)}, more than the "
+                         f"{_size(available)} available on {backend.name} "
+                         f"({backend.device}); {advice}")
+
+
+def _size(nbytes):
+    for unit, scale in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _one_hot(backend, labels, n_classes, name, loss):
     """Class labels (float, shape (n,) or (n, 1)) as one-hot rows, shape (n, n_classes)."""
+    xp, n = backend.xp, int(labels.shape[0])
+    itemsize = 8 if labels.dtype == xp.float64 else 4
+    # the rows, and the bool comparison they are made from
+    fits_in_memory(backend, n * n_classes * (itemsize + 1),
+                   f"{name}'s one-hot rows ({n:,} samples x {n_classes:,} classes)",
+                   "use fewer classes or fewer samples")
     labels = xp.reshape(labels, (labels.shape[0], 1))
     if not bool(xp.all((labels >= 0.0) & (labels < n_classes)
                        & (labels == xp.floor(labels)))):

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import steps
+from . import _checks, steps
 from ._accelerate import adam_apply
 from ._arguments import (backend_and_dtype, checked_options, dropout_rates, run_facts,
                          run_optimizer)
@@ -277,8 +277,10 @@ class _Run:
             net = opts.network.copy()  # the original changes only on success
         else:
             init = opts.init or _DEFAULT_INIT.get(opts.activation, "xavier")
+            sizes = [int(self.data.X.shape[1]), *opts.hidden, task.n_outputs]
+            self._check_memory(sizes, dtype)
             net = initialize_network(
-                [self.data.X.shape[1], *opts.hidden, task.n_outputs],
+                sizes,
                 activation=opts.activation, output_activation=task.output_activation,
                 loss=task.loss, init=init, seed=opts.seed, backend=self.backend, dtype=dtype)
             net.classes = task.classes
@@ -300,6 +302,21 @@ class _Run:
         if opts.checkpoint:  # an optimizer that cannot be written is said before training
             describe_optimizer(state.optimizer, net)
         return state
+
+    def _check_memory(self, sizes, dtype):
+        """Refuse, before allocating, a network whose training would not fit in the
+        device's memory: its parameters, their gradients, the epoch's snapshot and
+        the optimizer's state, and one batch's activations (and their gradients)."""
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        copies = 3 + len(run_optimizer(self.opts).state_names)
+        rows = min(self.opts.batch_size, self.data.n_total)
+        itemsize = 8 if dtype == "float64" else 4
+        need = (n_params * copies + 2 * rows * sum(sizes)) * itemsize
+        _checks.fits_in_memory(
+            self.backend, need, f"hidden={tuple(self.opts.hidden)}: training a "
+            f"{'-'.join(map(str, sizes))} network ({n_params:,} parameters; with their "
+            f"gradients, optimizer state and a batch's activations)",
+            "use smaller hidden layers")
 
     # --- the loop ---------------------------------------------------------------
 
