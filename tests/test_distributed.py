@@ -496,10 +496,11 @@ def test_command_line_ranks_stop_together_when_one_cannot_read_its_file(tmp_path
     rows = "\n".join(f"{i % 7},{i % 5},{i % 2}" for i in range(40))
     good.write_text("a,b,y\n" + rows + "\n")
     nan.write_text("a,b,y\n" + rows + "\n3,nan,1\n")
-    command = lambda data, out: ["-n", "1", sys.executable, "-m", "mpi4py", "-m", "anynet",
-                                 "train", str(data), "--target", "y", "--epochs", "2",
-                                 "--quiet", "--backend", "numpy", "--distributed", "mpi",
-                                 "-o", str(out)]
+
+    def command(data, out):
+        return ["-n", "1", sys.executable, "-m", "mpi4py", "-m", "anynet", "train", str(data),
+                "--target", "y", "--epochs", "2", "--quiet", "--backend", "numpy",
+                "--distributed", "mpi", "-o", str(out)]
     result = subprocess.run([MPIEXEC, *command(good, tmp_path / "m0.npz"), ":",
                              *command(tmp_path / "missing.csv", tmp_path / "m1.npz"), ":",
                              *command(nan, tmp_path / "m2.npz")],
