@@ -124,16 +124,19 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Draw a new order of the samples every epoch.
     verbose : bool
         Show a progress bar with the loss and the validation metric.
-    callbacks : sequence of callables
+    callbacks : list of callables
         Each is called as ``callback(epoch, history, network)`` after every
-        epoch; returning True stops training.
+        epoch; returning True stops training. (One callable alone is a
+        TypeError: pass ``[f]``.)
     init : str, optional
         Weight initialiser; "he" for relu layers, else "xavier", when None.
     checkpoint : str or os.PathLike, optional
         A file that receives, atomically, every ``checkpoint_every`` epochs (and
         when the run stops early) the run's state: the network, the optimizer's
         state, the epoch, the history, the random state, the early-stopping
-        state and whether the run stopped. Its folder must exist.
+        state and whether the run stopped. Its folder must exist. The run holds
+        a lock on it (``anynet.checkpoints.CheckpointLock``) while it trains: a
+        second run given the same file is a ValueError naming the holder.
     resume : bool
         Continue from ``checkpoint`` if it exists (else start afresh). A run
         killed at any moment and resumed with the same arguments ends with the
@@ -144,7 +147,11 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         ``anynet.distributed``): each global batch is split across the ranks,
         and all ranks end with the same parameters, those of one process
         trained on the whole dataset. Only rank 0 shows progress and writes
-        checkpoints.
+        checkpoints. The ranks first agree on the run: every option but the
+        data (X, y, sample_weight, validation_data), device, callbacks, verbose
+        and the checkpoint's path, and the shape after the first axis and dtype
+        of X and y, must be the same on every rank, or every rank raises the
+        same ValueError naming what differs.
     sharded : bool
         With ``distributed="mpi"``: False (default) when every rank passes the
         same X and y; True when each rank passes its own rows (X, y and
