@@ -30,6 +30,13 @@ figures they share, a callback returning True on any rank stops all, and
 Ctrl-C on any rank stops all after the same batch. On resume rank 0 reads the
 checkpoint (which it alone writes) and sends it to every rank.
 
+Before anything else the ranks agree on the run (``MPIContext.same_run``):
+every option but the per-rank ones (``anynet._arguments.PER_RANK``: the data,
+device, callbacks, verbose, the checkpoint's path), and the shape after the
+first axis and dtype of X and y. Ranks given different runs all raise the same
+ValueError naming what differs, rather than training different models, waiting
+in different collectives or exchanging buffers of different sizes.
+
 A bad input on any rank (NaN in its shard, a wrong number of features) raises
 the same ``ValueError``/``TypeError`` on every rank, naming the rank, before
 anything trains, as does a ``DivergenceError``; any other error during
