@@ -39,10 +39,13 @@ in different collectives or exchanging buffers of different sizes.
 
 A bad input on any rank (NaN in its shard, a wrong number of features) raises
 the same ``ValueError``/``TypeError`` on every rank, naming the rank, before
-anything trains, as does a ``DivergenceError``; any other error during
-training aborts every rank (no hang). Each rank limits BLAS and OpenMP to its
-share of its machine's cores while it trains, unless OMP_NUM_THREADS is set.
+anything trains, as does a ``DivergenceError``, a callback raising on one rank
+(the others raise its type, or a RuntimeError naming it) and rank 0 failing to
+write a checkpoint; any other error during training aborts every rank (no
+hang). Each rank limits BLAS and OpenMP to its share of its machine's cores
+while it trains, unless OMP_NUM_THREADS is set.
 """
+import builtins
 import contextlib
 import hashlib
 import math
@@ -387,11 +390,17 @@ class MPIContext:
 
 
 def _as_raised_by(rank, report):
-    """The error another rank reported as (type name, message), to raise here too."""
+    """The error another rank reported as (type name, message), to raise here too: of
+    the same built-in type (FileNotFoundError, ValueError, ...), or a RuntimeError for
+    a type of the user's own (a callback's), naming it."""
     kind, message = report
-    kinds = {k.__name__: k for k in (ValueError, TypeError, OSError, ImportError,
-                                     RuntimeError, MemoryError, FloatingPointError)}
-    return kinds.get(kind, OSError)(f"rank {rank}: {message}")
+    cls = getattr(builtins, kind, None)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(f"rank {rank}: {message}")
+        except TypeError:  # a built-in that takes other arguments (UnicodeDecodeError)
+            pass
+    return RuntimeError(f"rank {rank}: {kind}: {message}")
 
 
 def _unflatten(net, grads, keys, flat, on_host):

@@ -368,7 +368,8 @@ class _Run:
         history["seconds"].append(time.perf_counter() - start)
         progress.update(history)
         stop = self._watch(loss, val_loss, val_metric) or self.converged
-        called = [_says_stop(cb(epoch, history, state.network)) for cb in opts.callbacks]
+        with self.comm.together(catch=Exception):  # a callback raising on one rank: all stop
+            called = [_says_stop(cb(epoch, history, state.network)) for cb in opts.callbacks]
         if self.comm.agree(any(called)):  # a callback may stop one rank only: then all stop
             stop = stop or "callback"
         state.epoch, state.stopped = epoch + 1, stop
@@ -548,8 +549,11 @@ class _Run:
                 "optimizer": type(self.state.optimizer).__name__}
 
     def _write_checkpoint(self):
-        if self.comm.is_root:  # rank 0 alone writes; the state is the same everywhere
-            write_checkpoint(self.opts.checkpoint, self.state, self._fingerprint())
+        # rank 0 alone writes (the state is the same everywhere); a failure (a full
+        # disk) stops every rank with it, rather than leaving them in the next step
+        with self.comm.together(catch=(OSError, ValueError, TypeError)):
+            if self.comm.is_root:
+                write_checkpoint(self.opts.checkpoint, self.state, self._fingerprint())
 
     def _resume(self):
         """Continue from the checkpoint, if there is one. Under MPI rank 0 alone

@@ -41,7 +41,22 @@ SCRIPT = textwrap.dedent("""
     def fail(epoch, history, network):
         if sys.argv[4] == "fail" and MPI.COMM_WORLD.rank == 1 and epoch == 1:
             raise RuntimeError("rank 1 breaks")
-    net = anynet.train(X, y, distributed="mpi", callbacks=[fail], **options)
+    if sys.argv[4] == "abort" and MPI.COMM_WORLD.rank == 1:  # an error inside a step
+        batch, calls = anynet.distributed.MPIContext.batch, []
+        def breaking(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 9:
+                raise RuntimeError("rank 1 breaks in a step")
+            return batch(self, *args, **kwargs)
+        anynet.distributed.MPIContext.batch = breaking
+    try:
+        net = anynet.train(X, y, distributed="mpi", callbacks=[fail], **options)
+    except RuntimeError as exc:  # a callback's error: raised on every rank alike
+        said = MPI.COMM_WORLD.gather([str(exc), getattr(exc, "all_ranks", False)], root=0)
+        if MPI.COMM_WORLD.rank == 0:
+            with open(sys.argv[1], "w") as f:
+                json.dump({"errors": said}, f)
+        sys.exit(0)
     gathered = MPI.COMM_WORLD.gather({k: v.tolist() for k, v in net.items()}, root=0)
     if MPI.COMM_WORLD.rank == 0:
         with open(sys.argv[1], "w") as f:
@@ -77,11 +92,19 @@ def test_ranks_agree_with_one_process(tmp_path, n, optimizer, clip):
     np.testing.assert_allclose(got["loss"], ref.history["loss"], rtol=1e-10)
 
 
+def test_a_callback_raising_on_one_rank_raises_on_every_rank(tmp_path):
+    out = tmp_path / "out.json"
+    result = _mpiexec(tmp_path, out, "adam", 0, "fail", timeout=60)
+    assert result.returncode == 0, result.stderr  # caught on every rank: nothing aborted
+    assert json.loads(out.read_text())["errors"] == [["rank 1: rank 1 breaks", True],
+                                                     ["rank 1 breaks", True]]
+
+
 def test_an_error_on_one_rank_stops_them_all(tmp_path):
-    result = _mpiexec(tmp_path, tmp_path / "out.json", "adam", 0, "fail", timeout=60)
+    result = _mpiexec(tmp_path, tmp_path / "out.json", "adam", 0, "abort", timeout=60)
     assert result.returncode != 0
     assert "rank 1 failed, aborting all ranks" in result.stderr
-    assert "rank 1 breaks" in result.stderr
+    assert "rank 1 breaks in a step" in result.stderr
 
 
 def test_command_line_training_on_two_ranks(tmp_path):
@@ -426,6 +449,14 @@ AGREE_SCRIPT = textwrap.dedent("""
                    verbose=False, checkpoint=os.path.join(tmp, f"ok{comm.rank}.npz"),
                    X=halves(X), y=halves(y), sharded=True),
     }
+    gone = os.path.join(tmp, "gone")
+    os.makedirs(gone, exist_ok=True)
+    def remove_folder(epoch, history, network):  # rank 0's disk loses the folder
+        if comm.rank == 0:
+            import shutil
+            shutil.rmtree(gone, ignore_errors=True)
+    cases["write fails"] = dict(checkpoint=os.path.join(gone, "ck.npz"),
+                                callbacks=[remove_folder])
     results = {}
     for name, change in cases.items():
         options = dict(X=X, y=y, hidden=(16,), epochs=2, batch_size=32, backend="numpy",
@@ -482,6 +513,11 @@ def test_ranks_given_different_runs_all_stop_naming_what_differs(tmp_path):
         assert got[0]["error"].startswith("the MPI ranks were given different runs"), name
         assert " | " not in got[0]["error"].split(". With")[0] or name in (
             "checkpoint", "resume"), (name, got[0]["error"])  # only what differs
+    # rank 0 failing to write its checkpoint stops every rank with its error
+    failed = [r["write fails"] for r in ranks]
+    assert all(f.get("type") == "ValueError" and f["all_ranks"] for f in failed), failed
+    assert len(failed) == 2 and failed[0]["error"].startswith("cannot write "), failed
+    assert failed[1]["error"] == "rank 0: " + failed[0]["error"]
     # what may differ between the ranks trains, to the same parameters everywhere
     assert "params" in ranks[0]["ok"], ranks[0]["ok"]
     assert ranks[0]["ok"] == ranks[1]["ok"]
