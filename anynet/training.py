@@ -467,7 +467,7 @@ class _Run:
             params, optimizer.state, total, bad, stop = comm.batch(
                 step, net, optimizer.state, Xe, Ye, index, total, bad, float(number),
                 float(hi - lo if summed else (hi - lo) * share), 1.0 if summed else share,
-                optimizer.scalars(lr), interrupt.requested, extra=(l2, Se, Ke))
+                optimizer.scalars(lr), interrupt.requested, extra=(l2, Se, Ke, data.classes))
             net.update(params)
             if stop:  # every rank after the same batch
                 return None

@@ -340,13 +340,32 @@ def memory(monkeypatch):
     return set_available
 
 
+def test_class_labels_become_one_hot_rows_batch_by_batch():
+    """3,000 classes of 3,000 samples: a whole one-hot array would take 36 MB (and
+    its bool comparison 9 MB more); each batch's takes 2.4 MB."""
+    import tracemalloc
+    n = 3000
+    X, y = np.random.default_rng(0).standard_normal((n, 1)), np.arange(n)
+    tracemalloc.start()
+    try:
+        net = anynet.train(X, y, hidden=(2,), epochs=1, backend="numpy", verbose=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert net.layer_sizes == (1, 2, n) and peak < 20e6, peak
+
+
 def test_memory_is_estimated_before_allocating(memory):
     memory(64 << 20)  # 64 MiB
-    with pytest.raises(ValueError, match=r"y's one-hot rows \(20,000 samples x 20,000 "
+    labels = dict(X=np.zeros((20000, 1)), y=np.arange(20000))
+    with pytest.raises(ValueError, match=r"y_val's one-hot rows \(20,000 samples x 20,000 "
                                          r"classes\) would need about 1.9 GiB, more than "
                                          r"the 64.0 MiB available"):
-        anynet.train(np.zeros((20000, 1)), np.arange(20000), hidden=(2,), epochs=1,
-                     backend="numpy", verbose=False)
+        anynet.train(**labels, hidden=(2,), epochs=1, backend="numpy", verbose=False,
+                     validation_data=(labels["X"], labels["y"]))
+    with pytest.raises(ValueError, match=r"y's one-hot rows \(20,000 samples x 20,000 "):
+        anynet.train(**labels, hidden=(2,), epochs=1, backend="numpy", verbose=False,
+                     optimizer="lbfgs")  # L-BFGS takes the whole dataset at once
     with pytest.raises(ValueError, match=r"hidden=\(4000, 4000\): training a 3-4000-4000-3 "
                                          r"network \(16,032,003 parameters"):
         anynet.train(XS, YS, hidden=(4000, 4000), epochs=1, backend="numpy", verbose=False)
