@@ -106,6 +106,8 @@ def _load(path, backend="numpy", device=None, dtype=None, optimizer=None):
         return _read(path, backend, device, dtype, optimizer)
     except (OverflowError, RecursionError, MemoryError) as exc:  # what no check foresaw
         raise ValueError(f"{path}: cannot load: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:  # permission denied, an I/O error: the file, named
+        raise ValueError(f"{path}: cannot read it: {exc.strerror or exc}") from None
 
 
 def _read(path, backend, device, dtype, optimizer):

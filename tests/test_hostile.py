@@ -637,3 +637,74 @@ def test_a_fifo_in_place_of_the_file_is_refused_not_waited_on(tmp_path, via_syml
             worker.join(10)
             pytest.fail(f"{load.__name__} waited on a FIFO")
         assert outcome and "not a regular file" in outcome[0] and str(path) in outcome[0]
+
+
+# --- two runs, one checkpoint path: the second is refused, told who writes it ----------------
+
+HOLDER = """
+import sys
+from anynet.checkpoints import CheckpointLock
+CheckpointLock(sys.argv[1]).acquire()
+print("held", flush=True)
+sys.stdin.read()  # held until killed
+"""
+
+
+def _small_run(**options):
+    rng = np.random.default_rng(3)
+    return anynet.train(rng.standard_normal((30, 3)), rng.integers(0, 2, 30), hidden=(4,),
+                        epochs=2, backend="numpy", verbose=False, **options)
+
+
+def test_a_checkpoint_written_by_another_process_is_refused_naming_it(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = tmp_path / "ck.npz"
+    env = {**os.environ, "PYTHONPATH": str(Path(anynet.__file__).parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        link = tmp_path / "link.npz"
+        link.symlink_to(path)  # the same file by another name: the same lock
+        for name in (path, link, str(path)):
+            with pytest.raises(ValueError, match=(
+                    f"checkpoint=.* is being written by another run \\(held by pid "
+                    f"{holder.pid} on host {socket.gethostname()} since .*\\); wait")):
+                _small_run(checkpoint=name, resume=True)
+        assert not path.exists()  # nothing written, nothing read
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # the system drops a killed holder's lock
+        holder.wait(timeout=30)
+        holder.stdin.close()
+        holder.stdout.close()
+    net = _small_run(checkpoint=path)  # the lock file left behind locks nothing
+    assert len(net.history["loss"]) == 2 and path.exists()
+    assert not list(tmp_path.glob(".*.lock"))  # let go, and removed
+
+
+def test_a_run_cannot_write_the_checkpoint_another_run_in_the_process_writes(tmp_path):
+    path = tmp_path / "ck.npz"
+    refused = []
+
+    def second_run(epoch, history, network):  # a run inside the first run's callback
+        try:
+            _small_run(checkpoint=path)
+        except ValueError as exc:
+            refused.append(str(exc))
+
+    net = _small_run(checkpoint=path, callbacks=[second_run])
+    assert len(refused) == 2 and all("is being written by another run" in r for r in refused)
+    assert len(net.history["loss"]) == 2  # the first run went on
+
+    def boom(epoch, history, network):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):  # an error lets the lock go too
+        _small_run(checkpoint=path, callbacks=[boom])
+    _small_run(checkpoint=path, resume=True)
+    assert not list(tmp_path.glob(".*.lock"))
