@@ -161,10 +161,9 @@ def _follows_current_device(name, device):
     but only to set the default of torch's factories, which anynet never relies
     on (it passes ``device=`` everywhere), and entering one slows every operation.
     """
-    if name in ("cupy",):
-        return True
     if name in ("numpy", "torch", "jax"):
         return False
+    # CuPy's devices are; an ordinal (device=0) is not a device yet: _as_device makes it one
     return hasattr(type(device), "__enter__")
 
 

@@ -117,3 +117,12 @@ def global_random_seed(request):
     """scikit-learn's fixture, for its own MLP tests run here (test_sklearn.py): the
     seed it uses by default."""
     return request.param
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """tests/cupy_standin.py installed as ``cupy`` for one test (its transfer counts reset)."""
+    import cupy_standin
+    yield cupy_standin.install(monkeypatch)
+    monkeypatch.undo()
+    cupy_standin.uninstall()
