@@ -51,12 +51,20 @@ def _numeric(x, name):
 
 
 def _all_finite(xp, x):
+    """Whether every value of ``x`` is finite: on the host for host data (free), else
+    one boolean read back from the device (a synchronisation with a GPU)."""
+    if isinstance(x, np.ndarray):
+        return bool(np.all(np.isfinite(x)))
     return bool(xp.all(xp.isfinite(x)))
 
 
-def features(backend, dtype, X, n_features, name="X"):
+def features(backend, dtype, X, n_features, name="X", check_finite=True):
     """X as a (n_samples, n_features) array of ``backend``, float ``dtype`` (a name).
-    A SciPy sparse X is made dense (training alone takes it batch by batch)."""
+    A SciPy sparse X is made dense (training alone takes it batch by batch).
+
+    NaN and infinity are looked for (``check_finite``) in host data on the host,
+    before the copy to the device, and in device data on the device, which
+    reads one boolean back."""
     if type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray"):
         X = X.toarray()
     X = _numeric(X, name)
@@ -69,11 +77,18 @@ def features(backend, dtype, X, n_features, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} has no samples (shape {tuple(X.shape)})")
     xp = backend.xp
-    original = X
-    X = xp.astype(move(_host_cast(X, dtype), backend), getattr(xp, dtype), copy=False)
-    if not _all_finite(xp, X):
+    original, X = X, _host_cast(X, dtype)
+    if check_finite and _is_host(X) and not _all_finite(xp, X):
+        raise _not_finite(original, dtype, name)
+    X = xp.astype(move(X, backend), getattr(xp, dtype), copy=False)
+    if check_finite and not _is_host(original) and not _all_finite(xp, X):
         raise _not_finite(original, dtype, name)
     return X
+
+
+def _is_host(x):
+    """Host data: a NumPy array (anything that is not another library's array)."""
+    return isinstance(x, np.ndarray) or not is_array(x)
 
 
 def sparse_features(X, dtype, n_features, name="X"):
@@ -139,9 +154,10 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
     if not labels and (y.ndim != 2 or y.shape[1] != n_outputs):
         raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) to match the "
                          f"network's output; got {tuple(y.shape)}")
-    y = xp.astype(move(_host_cast(y, dtype), backend), getattr(xp, dtype), copy=False)
-    if not _all_finite(xp, y):
+    y = _host_cast(y, dtype)
+    if not _all_finite(xp, y):  # host data on the host, before the copy
         raise ValueError(f"{name} contains NaN or infinity")
+    y = xp.astype(move(y, backend), getattr(xp, dtype), copy=False)
     if labels:
         return _one_hot(xp, y, n_outputs, name, loss)
     if kind.is_classifier:

@@ -133,15 +133,17 @@ def forward_propagation(network, X):
     return outputs[-1], outputs
 
 
-def predict(network, X):
+def predict(network, X, *, check_finite=True):
     """The output layer's activations for X, shape (n_samples, n_outputs).
 
     Uses a path that keeps no cache; it equals ``forward_propagation(network, X)[0]``.
     With a ``dask.array`` X the result is a lazy dask array, computed chunk by
-    chunk of rows (see ``anynet._dask``). The same as ``network.predict(X)``.
+    chunk of rows (see ``anynet._dask``). The same as ``network.predict(X)``;
+    ``check_finite=False`` skips the check for NaN and infinity, which for data
+    already on a GPU reads one boolean back (see ``Network.predict``).
     """
     _check_network(network)
-    return network.predict(X)
+    return network.predict(X, check_finite=check_finite)
 
 
 # --- loss and backward --------------------------------------------------------

@@ -172,6 +172,11 @@ class ndarray(_Array):
         _check_operand(value, "__setitem__")
         return super().__setitem__(key, value)
 
+    @property
+    def data(self):
+        """The memory (``data.ptr``: its address, as NCCL takes it)."""
+        return types.SimpleNamespace(ptr=self._array.ctypes.data)
+
     def item(self):
         COUNTS.add("reads", "item()")
         return self._array.item()
