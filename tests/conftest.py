@@ -12,6 +12,8 @@ device current fails here as it would on a second GPU.
 """
 import importlib.util
 import os
+import sys
+import types
 
 # scikit-learn's Array API mode (array_api_dispatch) needs SciPy's, set before SciPy loads
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
@@ -126,3 +128,50 @@ def fake_cupy(monkeypatch):
     yield cupy_standin.install(monkeypatch)
     monkeypatch.undo()
     cupy_standin.uninstall()
+
+
+class FakeComm:
+    """MPI.COMM_WORLD of one rank, in this process: each collective returns what it
+    is given (the sum over one rank), and the all-reduces are counted."""
+
+    def __init__(self):
+        self.allreduces = []
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def allgather(self, value):
+        return [value]
+
+    def bcast(self, value, root=0):
+        return value
+
+    def Bcast(self, buffer, root=0):
+        pass
+
+    def Allreduce(self, send, buffer, op=None):
+        assert isinstance(buffer, np.ndarray) and buffer.flags.c_contiguous
+        self.allreduces.append(buffer.size)
+
+    def Split_type(self, kind):
+        return types.SimpleNamespace(Get_size=lambda: 1, Free=lambda: None)
+
+    def Abort(self, code):
+        raise SystemExit(code)
+
+
+@pytest.fixture
+def fake_mpi(monkeypatch):
+    """mpi4py replaced by one rank in this process (``FakeComm``), for MPIContext."""
+    comm = FakeComm()
+    MPI = types.ModuleType("mpi4py.MPI")
+    MPI.__dict__.update(COMM_WORLD=comm, IN_PLACE=object(), SUM="sum", COMM_TYPE_SHARED=0)
+    package = types.ModuleType("mpi4py")
+    package.MPI = MPI
+    monkeypatch.setitem(sys.modules, "mpi4py", package)
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", MPI)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # no threadpoolctl limit needed
+    return comm

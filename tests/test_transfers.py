@@ -9,9 +9,6 @@ those paths fails here. (The stand-in also refuses NumPy arrays and scalars in
 kernels and indices, which CuPy would upload silently, so passing here shows
 every upload is explicit.)
 """
-import sys
-import types
-
 import numpy as np
 import pytest
 
@@ -128,52 +125,6 @@ def test_lbfgs_reads_at_most_three_scalars_per_iteration(fake_cupy):
 
 
 # --- MPI: one copy each way per step ---------------------------------------------------
-
-class _FakeComm:
-    """MPI.COMM_WORLD of one rank, in this process: each collective returns what it
-    is given (the sum over one rank), and the all-reduces are counted."""
-
-    def __init__(self):
-        self.allreduces = []
-
-    def Get_rank(self):
-        return 0
-
-    def Get_size(self):
-        return 1
-
-    def allgather(self, value):
-        return [value]
-
-    def bcast(self, value, root=0):
-        return value
-
-    def Bcast(self, buffer, root=0):
-        pass
-
-    def Allreduce(self, send, buffer, op=None):
-        assert isinstance(buffer, np.ndarray) and buffer.flags.c_contiguous
-        self.allreduces.append(buffer.size)
-
-    def Split_type(self, kind):
-        return types.SimpleNamespace(Get_size=lambda: 1, Free=lambda: None)
-
-    def Abort(self, code):
-        raise SystemExit(code)
-
-
-@pytest.fixture
-def fake_mpi(monkeypatch):
-    comm = _FakeComm()
-    MPI = types.ModuleType("mpi4py.MPI")
-    MPI.__dict__.update(COMM_WORLD=comm, IN_PLACE=object(), SUM="sum", COMM_TYPE_SHARED=0)
-    package = types.ModuleType("mpi4py")
-    package.MPI = MPI
-    monkeypatch.setitem(sys.modules, "mpi4py", package)
-    monkeypatch.setitem(sys.modules, "mpi4py.MPI", MPI)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # no threadpoolctl limit needed
-    return comm
-
 
 @pytest.mark.parametrize("nccl", ["0", "1"])
 def test_an_mpi_step_copies_the_gradients_once_each_way(fake_cupy, fake_mpi, monkeypatch,
