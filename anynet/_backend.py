@@ -371,10 +371,18 @@ def host_floats(xp, *scalars):
     return values[0] if len(values) == 1 else values
 
 
+def host_bool(x):
+    """A 0-d boolean device array as a Python bool, in one explicit device-to-host
+    transfer (``bool(x)`` would make the same read implicitly)."""
+    return bool(to_numpy(x))
+
+
 def to_numpy(x):
     """Copy an array of any backend to a host NumPy array (an explicit transfer)."""
     if isinstance(x, np.ndarray):
         return x
+    if isinstance(x, np.generic):  # NumPy's reductions give scalars
+        return np.asarray(x)
     if array_api_compat.is_dask_array(x):  # computed, chunk by chunk, then gathered
         return to_numpy(x.compute())
     if array_api_compat.is_cupy_array(x):

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ._backend import device_of, is_array, move, namespace_name, namespace_of
+from ._backend import device_of, host_bool, is_array, move, namespace_name, namespace_of
 from .tasks import kind_of
 
 
@@ -55,7 +55,7 @@ def _all_finite(xp, x):
     one boolean read back from the device (a synchronisation with a GPU)."""
     if isinstance(x, np.ndarray):
         return bool(np.all(np.isfinite(x)))
-    return bool(xp.all(xp.isfinite(x)))
+    return host_bool(xp.all(xp.isfinite(x)))
 
 
 def features(backend, dtype, X, n_features, name="X", check_finite=True):
@@ -161,14 +161,14 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
     if labels:
         return _one_hot(xp, y, n_outputs, name, loss)
     if kind.is_classifier:
-        if not bool(xp.all((y >= 0.0) & (y <= 1.0))):
+        if not host_bool(xp.all((y >= 0.0) & (y <= 1.0))):
             raise ValueError(f"{name} must lie in [0, 1] for loss={loss!r}")
-    if loss == "poisson" and not bool(xp.all(y >= 0.0)):
+    if loss == "poisson" and not host_bool(xp.all(y >= 0.0)):
         raise ValueError(f"{name} holds negative values; loss='poisson' needs counts or "
                          f"other values >= 0")
     if kind.classes_by == "argmax":
         tol = 1e-4 if dtype == "float32" else 1e-8
-        if not bool(xp.all(xp.abs(xp.sum(y, axis=1) - 1.0) <= tol)):
+        if not host_bool(xp.all(xp.abs(xp.sum(y, axis=1) - 1.0) <= tol)):
             raise ValueError(f"{name} rows must be one-hot or sum to 1 for "
                              f"loss={loss!r}")
     return y
@@ -177,7 +177,7 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
 def _one_hot(xp, labels, n_classes, name, loss):
     """Class labels (float, shape (n,) or (n, 1)) as one-hot rows, shape (n, n_classes)."""
     labels = xp.reshape(labels, (labels.shape[0], 1))
-    if not bool(xp.all((labels >= 0.0) & (labels < n_classes)
+    if not host_bool(xp.all((labels >= 0.0) & (labels < n_classes)
                        & (labels == xp.floor(labels)))):
         raise ValueError(f"{name} must hold class labels 0..{n_classes - 1} for "
                          f"loss={loss!r} with {n_classes} outputs")

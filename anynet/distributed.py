@@ -47,7 +47,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._backend import to_numpy
+from ._backend import host_floats, to_numpy
 from ._nccl import NcclSum, nccl_candidate
 
 
@@ -193,7 +193,7 @@ class MPIContext:
     def check_replicated(self, xp, X, Y):
         """Without sharded=True every rank must pass the same data: compare the
         row counts and sums of X and y (one sync and one allgather, once)."""
-        mine = (int(X.shape[0]), float(xp.sum(X)), float(xp.sum(Y)))
+        mine = (int(X.shape[0]), *host_floats(xp, xp.sum(X), xp.sum(Y)))  # one read
         everyone = self.allgather(mine)
         first = everyone[0]
         # sums within 1e-6: a device's reduction order may differ from run to run

@@ -31,3 +31,24 @@ def test_the_benchmark_reads_nothing_outside_the_repository():
     source = (SCRIPTS / "benchmark.py").read_text()
     assert "parents[2]" not in source and "shared" not in source
     assert "import tutorial_reference" in source
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark", SCRIPTS / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_judges_the_median_of_each_turns_ratio(capsys):
+    """A peer whose time swings: the verdict follows the turns' ratios (anynet over
+    the peer measured beside it), not the ratio of two medians taken apart."""
+    bench = _benchmark()
+    times = {"anynet": [2.0, 3.0, 1.0, 4.0, 2.2], "floor": [1.0, 2.0, 0.5, 2.0, 1.0]}
+    bench.report_turns("w", "anynet", times, {"floor": 1.9})
+    (_, _, ours, _, _), (_, name, floor, ratio, verdict) = bench.ROWS[-2:]
+    assert (ours, name, floor) == (2.2, "floor", 1.0)  # medians: 2.2x apart
+    assert ratio.split() == ["2.00x", "(1.50-2.20)"]  # the turns: 2, 1.5, 2, 2, 2.2
+    assert verdict == "MISSES target (<= 1.9x)"
+    bench.report_turns("w", "anynet", {"anynet": [1.0], "floor": [1.0]}, {"floor": 1.9})
+    assert bench.ROWS[-1][4] == "meets target (<= 1.9x)"
