@@ -46,10 +46,15 @@ BACKEND_PARAMS = [
     _param("array_api_strict", id="strict-cpu"),
     _param("array_api_strict", "device1", id="strict-device1"),
     _param("torch"),
-    _param("jax"),
+    _param("torch", "cuda", id="torch-cuda"),  # skipped at set-up where CUDA is not usable
+    _param("jax"),  # on JAX's default device: a GPU where jax has CUDA
     _param("cupy"),
     _param("cupy_like", "device1", id="cupylike-device1"),
 ]
+# ANYNET_TEST_BACKENDS=cupy,torch-cuda,jax: the matrix on those only (scripts/gpu_check.sh)
+if os.environ.get("ANYNET_TEST_BACKENDS"):
+    _chosen = os.environ["ANYNET_TEST_BACKENDS"].split(",")
+    BACKEND_PARAMS = [p for p in BACKEND_PARAMS if p.id in _chosen]
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
@@ -63,6 +68,10 @@ def resolve(name, device=None):
     if name == "cupy_like":
         import cupy_like
         return anynet.resolve_backend(cupy_like, cupy_like.Device(device))
+    if name == "torch" and device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            pytest.skip("torch-cuda: torch.cuda.is_available() is False here")
     if device is not None and name == "array_api_strict":
         import array_api_strict
         device = array_api_strict.Device(device)
