@@ -150,17 +150,17 @@ def classifier_outputs(g, p, classes, n_outputs, multilabel, dtype, names):
     for multi-label the int64 0/1 matrix of the probabilities above 0.5.
     """
     label, probabilities = names
-    half = _scalar(g, "half", 0.5, dtype)
     if multilabel:
         g.node("Identity", [p], probabilities)
-        above = g.node("Greater", [p, half], "above")
+        above = g.node("Greater", [p, _scalar(g, "half", 0.5, dtype)], "above")
         g.node("Cast", [above], label, to=7)  # int64
         return
     table = g.constant("classes", classes)
     if n_outputs == 1:
         negative = g.node("Sub", [_scalar(g, "one", 1.0, dtype), p], "negative")
         g.node("Concat", [negative, p], probabilities, axis=1)
-        above = g.node("Cast", [g.node("Greater", [p, half], "above")], "above_index", to=7)
+        above = g.node("Greater", [p, _scalar(g, "half", 0.5, dtype)], "above")
+        above = g.node("Cast", [above], "above_index", to=7)
         index = g.node("Reshape", [above, g.constant("flat", np.asarray([-1], np.int64))],
                        "index")
     else:

@@ -40,6 +40,7 @@ from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_tar
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
+from . import _skl2onnx
 from ._arguments import checked_dropout, dropout_rates
 from ._backend import (floating_point_warnings_off, is_array, namespace_of,
                        resolve_backend, to_numpy)
@@ -722,3 +723,7 @@ def _number(value, name, low=None, high=None, open_low=False, open_high=False):
 def _integer(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+# skl2onnx converts pipelines holding these estimators; registered when (and only
+# if) skl2onnx is imported, so that using the estimators never imports it
+_skl2onnx.register_when_imported()
