@@ -18,7 +18,7 @@ same operators, in the same order, as anynet's NumPy code:
 - target scaling ``P * scale + mean``: Mul then Add.
 
 Every operator used is listed in ``SINCE`` with the first opset whose version
-of it this module writes for; ``check_opset`` refuses an older opset.
+of it this module writes for; ``check_operators`` refuses an older opset.
 """
 import numpy as np
 
@@ -39,21 +39,26 @@ _CLAMP = 88.0  # anynet.activations.sigmoid's clamp of -z
 
 
 def check_opset(opset, latest):
-    """``opset`` as an int within [MIN_OPSET, latest]; a ValueError naming the problem."""
+    """``opset`` as an int no newer than ``latest`` (what the installed onnx knows)."""
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
         raise TypeError(f"opset must be an int, got {opset!r}")
     opset = int(opset)
-    if opset < MIN_OPSET:
-        needs = sorted((v, op) for op, v in SINCE.items() if v > opset)
-        ops = ", ".join(f"{op} needs {v}" for v, op in needs)
-        raise ValueError(f"opset={opset} is too old for the operators anynet's graphs use"
-                         f"{' (' + ops + ')' if ops else ''}; anynet writes opset "
-                         f"{MIN_OPSET} or newer (ONNX IR 4: weights stored apart from "
-                         f"the inputs)")
     if opset > latest:
         raise ValueError(f"opset={opset} is newer than the installed onnx knows "
                          f"({latest}); upgrade onnx or ask for {latest} or less")
     return opset
+
+
+def check_operators(ops, opset):
+    """A ValueError if ``opset`` is older than an operator of ``ops`` needs (or than
+    ``MIN_OPSET``), naming those operators."""
+    if opset >= MIN_OPSET:
+        return
+    needs = sorted({(SINCE[op], op) for op in ops if SINCE[op] > opset})
+    ops = ", ".join(f"{op} needs opset {v}" for v, op in needs)
+    raise ValueError(f"opset={opset} is too old for this graph"
+                     f"{': ' + ops if ops else ''}; anynet writes opset {MIN_OPSET} or "
+                     f"newer (ONNX IR 4: weights stored apart from the inputs)")
 
 
 def scale_inputs(g, x, scaling, dtype):

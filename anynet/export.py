@@ -102,6 +102,7 @@ def to_onnx(model, path=None, *, opset=None, dtype=None):
                      "raw features, one row per sample" + (
                          " (standardised inside the graph)" if spec.input_scaling else ""))
     proto = _build(onnx, graph, x, spec, dtype, estimator, model)
+    _onnx_graph.check_operators({node.op_type for node in proto.graph.node}, opset)
     proto.opset_import[0].version = opset
     proto.ir_version = onnx.helper.find_min_ir_version_for(list(proto.opset_import))
     onnx.checker.check_model(proto, full_check=True)
