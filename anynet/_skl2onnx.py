@@ -25,6 +25,7 @@ import numpy as np
 from . import _onnx_graph
 
 _registered = False
+_ESTIMATORS = []  # (classifier class, regressor class), given by anynet.sklearn
 
 
 def register():
@@ -33,7 +34,7 @@ def register():
     if _registered:
         return
     from skl2onnx import update_registered_converter
-    from .sklearn import MLPClassifier, MLPRegressor
+    MLPClassifier, MLPRegressor = _ESTIMATORS
     update_registered_converter(
         MLPClassifier, "AnynetMLPClassifier", _classifier_shapes, _convert_classifier,
         options={"zipmap": [True, False, "columns"], "output_class_labels": [False, True],
@@ -43,8 +44,9 @@ def register():
     _registered = True
 
 
-def register_when_imported():
-    """Register now if skl2onnx is imported, else as soon as it is."""
+def register_when_imported(classifier, regressor):
+    """Register these estimator classes now if skl2onnx is imported, else as soon as it is."""
+    _ESTIMATORS[:] = [classifier, regressor]
     if "skl2onnx" in sys.modules:
         _register_quietly()
     elif not any(isinstance(f, _Finder) for f in sys.meta_path):

@@ -182,11 +182,10 @@ def _network_spec(net):
 
 
 def _estimator_spec(est):
-    from .sklearn import _ACTIVATIONS
     from sklearn.utils.validation import check_is_fitted
     check_is_fitted(est, "coefs_")
-    hidden = _ACTIVATIONS[est.activation]
-    output = est._network.output_activation
+    # the estimator's network names its activations as anynet does (logistic: sigmoid)
+    hidden, output = est._network.activation, est._network.output_activation
     n = len(est.coefs_)
     layers = tuple((to_numpy(W), to_numpy(b), hidden if i < n - 1 else output)
                    for i, (W, b) in enumerate(zip(est.coefs_, est.intercepts_)))

@@ -726,4 +726,4 @@ def _integer(value, name):
 
 # skl2onnx converts pipelines holding these estimators; registered when (and only
 # if) skl2onnx is imported, so that using the estimators never imports it
-_skl2onnx.register_when_imported()
+_skl2onnx.register_when_imported(MLPClassifier, MLPRegressor)

@@ -501,3 +501,45 @@ def test_cli_export_errors_are_one_line_and_keep_the_input(tmp_path, capsys, cas
     assert err.startswith("anynet: error: ") and err.count("\n") == 1 and message in err
     assert model.read_bytes() == before
     assert not (tmp_path / "x.onnx").exists()
+
+
+# --- the README's examples and the benchmark script ------------------------------------------
+
+def _readme_blocks():
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Deploying"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_the_readme_examples_run_as_written(tmp_path, monkeypatch):
+    pytest.importorskip("skl2onnx")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from anynet.sklearn import MLPClassifier
+    export, pipeline = _readme_blocks()
+    X, y = blobs(n=60)
+    net = anynet.train(X, y, hidden=(5,), epochs=2, backend="numpy", verbose=False)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"anynet": anynet, "net": net, "X": X}
+    exec(export, namespace)
+    assert_close(namespace["P"], to_numpy(net.predict(X)), 1e-5)
+    pipe = _fit(make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=5)), X, y)
+    namespace = {"pipe": pipe, "X": X, "np": np}
+    exec(pipeline, namespace)
+    assert run(namespace["onx"], X[:2])["output_label"].tolist() == pipe.predict(X[:2]).tolist()
+
+
+def test_the_benchmark_script_runs(capsys):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "onnx_benchmark.py"
+    spec = importlib.util.spec_from_file_location("onnx_benchmark", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--layers", "6,5,3", "--seconds", "0.01", "--batches", "1,50"]) == 0
+    table = capsys.readouterr().out
+    for name in ("ONNX Runtime", "net.predict", "predict_proba"):
+        assert name in table
