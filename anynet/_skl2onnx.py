@@ -93,6 +93,8 @@ class _Loader(importlib.abc.Loader):
         _register_quietly()
 
     def __getattr__(self, name):  # get_resource_reader, is_package, ...
+        if name == "_loader":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
 
@@ -176,15 +178,17 @@ class _Emitter:
 
     def constant(self, name, array):
         from onnx import numpy_helper
+        from .export import _constant_key
         array = np.asarray(array)
-        key = (name, array.dtype.str, array.shape, array.tobytes() if array.dtype != object
-               else tuple(array.tolist()))
-        if key not in self.constants:
-            unique = self.scope.get_unique_variable_name(name)
-            tensor = numpy_helper.from_array(array, unique)
-            content = [s.encode("utf-8") for s in array.tolist()] if array.dtype == object \
-                else tensor
-            self.container.add_initializer(unique, tensor.data_type, list(array.shape),
-                                           content)
+        key = _constant_key(name, array)
+        if key is not None and key in self.constants:
+            return self.constants[key]
+        unique = self.scope.get_unique_variable_name(name)
+        tensor = numpy_helper.from_array(array, unique)
+        # a string tensor's values go as a list (skl2onnx copies a tensor's raw bytes only)
+        content = [s.encode("utf-8") for s in array.tolist()] if array.dtype == object \
+            else tensor
+        self.container.add_initializer(unique, tensor.data_type, list(array.shape), content)
+        if key is not None:
             self.constants[key] = unique
-        return self.constants[key]
+        return unique

@@ -299,12 +299,13 @@ class _Graph:
 
     def constant(self, name, array):
         array = np.asarray(array)
-        key = (name, array.dtype.str, array.shape, array.tobytes() if array.dtype != object
-               else tuple(array.tolist()))
-        if key not in self.constants:
-            self.constants[key] = self._unique(name)
-            self.initializers.append(self.onnx.numpy_helper.from_array(
-                array, self.constants[key]))
+        key = _constant_key(name, array)
+        if key is None or key not in self.constants:
+            unique = self._unique(name)
+            self.initializers.append(self.onnx.numpy_helper.from_array(array, unique))
+            if key is None:
+                return unique
+            self.constants[key] = unique
         return self.constants[key]
 
     def inputs(self, name, dtype, n_features, doc):
@@ -329,6 +330,15 @@ class _Graph:
                                              "for ONNX Runtime and other ONNX tools")
         helper.set_model_props(proto, {k: str(v) for k, v in metadata.items()})
         return proto
+
+
+def _constant_key(name, array):
+    """What makes a small constant (a scalar, a row of classes) the same as one already
+    in the graph, which it then shares; None for weights, which are never shared."""
+    if array.size > 64:
+        return None
+    values = tuple(array.tolist()) if array.dtype == object else array.tobytes()
+    return name, array.dtype.str, array.shape, values
 
 
 # --- checking a graph in ONNX Runtime ----------------------------------------------------
@@ -361,7 +371,6 @@ def check_onnx(model, onnx_model, X, *, tolerance=None):
         A difference beyond the tolerance, or a label that differs off a tie.
     """
     ort = _require("onnxruntime")
-    onnx = _require("onnx")
     data = onnx_model.SerializeToString() if hasattr(onnx_model, "SerializeToString") \
         else onnx_model if isinstance(onnx_model, bytes) else Path(onnx_model).read_bytes()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
@@ -375,7 +384,6 @@ def check_onnx(model, onnx_model, X, *, tolerance=None):
     if tolerance is None:
         both64 = graph_dtype == np.float64 and model_dtype == "float64"
         tolerance = 1e-12 if both64 else 1e-5
-    del onnx
     return _compare(got, expected, tolerance)
 
 
@@ -383,7 +391,7 @@ def _expected(model, X):
     """{output name: the model's own answer (host)}, and the model's dtype."""
     kind = _estimator_kind(model)
     if kind == "classifier":
-        return {"label": np.asarray(model.predict(X)),
+        return {"label": np.asarray(to_numpy(model.predict(X))),
                 "probabilities": np.asarray(to_numpy(model.predict_proba(X)))}, \
             str(model.coefs_[0].dtype)
     if kind == "regressor":

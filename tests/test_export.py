@@ -390,7 +390,8 @@ def test_estimator_metadata_has_its_feature_names():
 
 # --- skl2onnx ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", ["binary-strings", "multiclass-ints"])
+@pytest.mark.parametrize("target", ["binary-strings", "multiclass-ints", "booleans",
+                                    "multilabel"])
 def test_skl2onnx_converts_a_pipeline_holding_the_classifier(target):
     skl2onnx = pytest.importorskip("skl2onnx")
     from sklearn.pipeline import make_pipeline
