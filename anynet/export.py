@@ -40,12 +40,11 @@ class MissingDependency(ImportError, ValueError):
 @dataclass(frozen=True)
 class _Spec:
     """What a graph computes, in host arrays: (W, b, activation) per layer, the
-    input's (mean, scale), the outputs' (mean, scale), and the model's facts."""
+    input's (mean, scale), the outputs' (mean, scale); and the model's metadata."""
 
     layers: tuple
     input_scaling: tuple = None
     target_scaling: tuple = None
-    dtype: str = "float64"   # the model's own
     metadata: tuple = ()     # (key, value) pairs for the ONNX metadata
 
 
@@ -101,7 +100,7 @@ def to_onnx(model, path=None, *, opset=None, dtype=None):
     x = graph.inputs("X", dtype, n_features,
                      "raw features, one row per sample" + (
                          " (standardised inside the graph)" if spec.input_scaling else ""))
-    proto = _build(onnx, graph, x, spec, dtype, estimator, model)
+    proto = _build(graph, x, spec, dtype, estimator, model)
     _onnx_graph.check_operators({node.op_type for node in proto.graph.node}, opset)
     proto.opset_import[0].version = opset
     proto.ir_version = onnx.helper.find_min_ir_version_for(list(proto.opset_import))
@@ -112,7 +111,7 @@ def to_onnx(model, path=None, *, opset=None, dtype=None):
     return proto
 
 
-def _build(onnx, g, x, spec, dtype, estimator, model):
+def _build(g, x, spec, dtype, estimator, model):
     """The graph's nodes and outputs, then the model with its metadata."""
     np_dtype = np.dtype(dtype)
     a = _onnx_graph.scale_inputs(g, x, spec.input_scaling, np_dtype)
@@ -132,12 +131,11 @@ def _build(onnx, g, x, spec, dtype, estimator, model):
     else:
         name = "variable" if estimator else "output"
         g.node("Identity", [p], name)
-        g.output(name, dtype, ["N", n_outputs], _output_doc(spec, estimator, model))
-    proto = g.model(f"anynet {type(model).__name__}", dict(spec.metadata), dtype)
-    return proto
+        g.output(name, dtype, ["N", n_outputs], _output_doc(estimator, model))
+    return g.model(f"anynet {type(model).__name__}", dict(spec.metadata), dtype)
 
 
-def _output_doc(spec, estimator, model):
+def _output_doc(estimator, model):
     if estimator:
         return "the predictions (predict), one column per target"
     task = model.task
@@ -177,7 +175,7 @@ def _network_spec(net):
     if isinstance(features, list) and len(features) == net.layer_sizes[0]:
         meta["feature_names"] = json.dumps([str(f) for f in features])
     return _Spec(layers, _host_pair(net.input_scaling),
-                 _host_pair(getattr(net, "target_scaling", None)), net.dtype,
+                 _host_pair(getattr(net, "target_scaling", None)),
                  tuple(_common_meta(meta, net.dtype).items()))
 
 
@@ -200,8 +198,7 @@ def _estimator_spec(est):
         meta["classes"] = _json_labels(est.classes_)
     if hasattr(est, "feature_names_in_"):
         meta["feature_names"] = json.dumps([str(f) for f in est.feature_names_in_])
-    return _Spec(layers, None, None, str(layers[0][0].dtype),
-                 tuple(_common_meta(meta, str(layers[0][0].dtype)).items()))
+    return _Spec(layers, None, None, tuple(_common_meta(meta, str(layers[0][0].dtype)).items()))
 
 
 def _common_meta(meta, dtype):
