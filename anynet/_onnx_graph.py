@@ -14,7 +14,7 @@ same operators, in the same order, as anynet's NumPy code:
   Sigmoid rounds them to 0 in float32;
 - ``leaky_relu``: ``max(z, 0.01 z)``, equal to anynet's ``where(z > 0, z,
   0.01 z)`` for a slope below 1, with the slope a constant of the graph's
-  dtype (the LeakyRelu operator keeps its alpha in float32: 1e-9 off in float64);
+  dtype (the LeakyRelu operator keeps its alpha in float32: 2e-8 relative off in float64);
 - target scaling ``P * scale + mean``: Mul then Add.
 
 Every operator used is listed in ``SINCE`` with the first opset whose version
