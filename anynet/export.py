@@ -438,9 +438,12 @@ def _label_mismatches(have, want, P, tolerance):
     wrong = have != want
     rows = wrong.any(axis=1) if wrong.ndim == 2 else wrong
     if np.any(rows):
-        P = np.asarray(P, np.float64)[rows]
-        top = np.sort(P, axis=1)
-        margin = np.abs(P - 0.5).min(axis=1) if wrong.ndim == 2 else top[:, -1] - top[:, -2]
+        P = np.asarray(P, np.float64)
+        if wrong.ndim == 2:  # multi-label: each differing label's distance from 0.5
+            margin = np.abs(P - 0.5)[wrong]
+        else:  # the gap between the two largest probabilities
+            top = np.sort(P[rows], axis=1)
+            margin = top[:, -1] - top[:, -2]
         if np.any(margin > 2 * tolerance):
             raise ValueError(f"ONNX output 'label' differs from the model's on "
                              f"{int(np.sum(rows))} rows, not all of them ties")

@@ -428,11 +428,13 @@ def test_skl2onnx_converts_a_pipeline_holding_the_regressor_in_float64():
 
 
 def test_registering_with_skl2onnx_waits_for_its_import():
-    """Using the estimators never imports skl2onnx; importing it later registers them."""
+    """Using the estimators imports neither skl2onnx nor (before an export) onnx;
+    importing skl2onnx later registers them."""
     code = (
         "import sys, numpy as np, anynet\n"
         "from anynet.sklearn import MLPClassifier\n"
         "clf = MLPClassifier((3,), max_iter=2).fit(np.eye(4), [0, 1, 0, 1])\n"
+        "assert 'onnx' not in sys.modules, 'onnx imported before any export'\n"
         "anynet.to_onnx(clf)\n"
         "assert 'skl2onnx' not in sys.modules, 'imported too early'\n"
         "import skl2onnx\n"
