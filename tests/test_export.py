@@ -323,6 +323,18 @@ def test_check_onnx_reports_agreement_and_catches_a_changed_graph(tmp_path):
         anynet.check_onnx(net, proto, X)
 
 
+def test_check_onnx_forgives_labels_only_at_ties():
+    from anynet.export import _label_mismatches
+    P = np.array([[0.5, 0.5 + 1e-7], [0.1, 0.9]])
+    assert _label_mismatches(np.array([1, 1]), np.array([0, 1]), P, 1e-5) == 1
+    with pytest.raises(ValueError, match="not all of them ties"):
+        _label_mismatches(np.array([1, 0]), np.array([1, 1]), P, 1e-5)
+    multilabel = np.array([[0.5 + 1e-7, 0.9]])
+    assert _label_mismatches(np.array([[0, 1]]), np.array([[1, 1]]), multilabel, 1e-5) == 1
+    with pytest.raises(ValueError, match="not all of them ties"):
+        _label_mismatches(np.array([[1, 0]]), np.array([[1, 1]]), multilabel, 1e-5)
+
+
 # --- the estimators ------------------------------------------------------------------------
 
 def _fit(estimator, X, y):
