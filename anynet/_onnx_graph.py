@@ -14,7 +14,7 @@ same operators, in the same order, as anynet's NumPy code:
   Sigmoid rounds them to 0 in float32;
 - ``leaky_relu``: ``max(z, 0.01 z)``, equal to anynet's ``where(z > 0, z,
   0.01 z)`` for a slope below 1, with the slope a constant of the graph's
-  dtype (the LeakyRelu operator keeps its alpha in float32: 2e-8 relative off in float64);
+  dtype (the LeakyRelu operator keeps its alpha in float32: 2e-8 off in float64);
 - target scaling ``P * scale + mean``: Mul then Add.
 
 Every operator used is listed in ``SINCE`` with the first opset whose version
@@ -22,7 +22,7 @@ of it this module writes for; ``check_operators`` refuses an older opset.
 """
 import numpy as np
 
-from .activations import LEAKY_SLOPE
+from .activations import LEAKY_SLOPE, SIGMOID_CLAMP
 
 #: operator -> the first opset where it takes what this module gives it
 #: (NumPy-style broadcasting of the bias, the scales and the constants: opset 7;
@@ -35,7 +35,6 @@ MIN_OPSET = 9
 #: the opset written when none is asked for: ONNX Runtime 1.13 and later (2022),
 #: onnxruntime-web and the mobile builds run it
 DEFAULT_OPSET = 17
-_CLAMP = 88.0  # anynet.activations.sigmoid's clamp of -z
 
 
 def check_opset(opset, latest):
@@ -101,7 +100,7 @@ def _scalar(g, name, value, dtype):
 
 def _sigmoid(g, z, dtype, name):
     clamped = g.node("Min", [g.node("Neg", [z], name + "_neg"),
-                             _scalar(g, "clamp", _CLAMP, dtype)], name + "_clamped")
+                             _scalar(g, "clamp", SIGMOID_CLAMP, dtype)], name + "_clamped")
     one = _scalar(g, "one", 1.0, dtype)
     denominator = g.node("Add", [one, g.node("Exp", [clamped], name + "_exp")],
                          name + "_denominator")
