@@ -9,9 +9,11 @@ same operators, in the same order, as anynet's NumPy code:
 
 - input scaling ``(X - mean) / scale``: Sub then Div, as ``Network._features``;
 - each layer ``a @ W + b``: Gemm (one matrix product, then the bias);
-- ``sigmoid``: anynet's ``1 / (1 + exp(min(-z, 88)))`` (Neg, Min, Exp, Add,
-  Div), so small probabilities stay nonzero as in ``net.predict``; ONNX's own
-  Sigmoid rounds them to 0 in float32;
+- ``sigmoid`` on the output layer: anynet's ``1 / (1 + exp(min(-z, 88)))``
+  (Neg, Min, Exp, Add, Div), so small probabilities stay nonzero as in
+  ``net.predict`` (ONNX Runtime's Sigmoid rounds them to 0); in hidden layers
+  ONNX's Sigmoid, one pass instead of five (a sigmoid network's graph ran 1.4
+  times as fast), within 2e-7 of anynet's in float32 and 3e-16 in float64;
 - ``leaky_relu``: ``max(z, 0.01 z)``, equal to anynet's ``where(z > 0, z,
   0.01 z)`` for a slope below 1, with the slope a constant of the graph's
   dtype (the LeakyRelu operator keeps its alpha in float32: 2e-8 off in float64);
@@ -29,7 +31,7 @@ from .activations import LEAKY_SLOPE, SIGMOID_CLAMP
 #: Min with broadcasting: 8). Opset 9 is ONNX IR 4, the first in which weights
 #: may be stored apart from the graph's inputs, as anynet writes them.
 SINCE = {"Gemm": 7, "Add": 7, "Sub": 7, "Mul": 7, "Div": 7, "Min": 8, "Max": 8,
-         "Greater": 7, "Neg": 6, "Exp": 6, "Relu": 6, "Tanh": 6, "Softmax": 1,
+         "Greater": 7, "Neg": 6, "Exp": 6, "Sigmoid": 6, "Relu": 6, "Tanh": 6, "Softmax": 1,
          "Concat": 4, "Cast": 6, "ArgMax": 1, "Gather": 1, "Reshape": 5, "Identity": 1}
 MIN_OPSET = 9
 #: the opset written when none is asked for: ONNX Runtime 1.13 and later (2022),
@@ -77,7 +79,8 @@ def forward(g, x, layers, dtype):
         z = g.node("Gemm", [a, g.constant(f"W{i}", np.asarray(W, dtype=dtype)),
                             g.constant(f"b{i}", np.reshape(np.asarray(b, dtype=dtype),
                                                            (-1,)))], f"z{i}")
-        a = ACTIVATIONS[activation](g, z, dtype, f"a{i}")
+        emit = OUTPUT_ACTIVATIONS.get(activation) if i == len(layers) else None
+        a = (emit or ACTIVATIONS[activation])(g, z, dtype, f"a{i}")
     return a
 
 
@@ -124,7 +127,7 @@ def _unary(op, **attributes):
 
 #: anynet activation name -> emitter(g, z, dtype, name) -> output name
 ACTIVATIONS = {
-    "sigmoid": _sigmoid,
+    "sigmoid": _unary("Sigmoid"),
     "tanh": _unary("Tanh"),
     "relu": _unary("Relu"),
     "leaky_relu": _leaky_relu,
@@ -132,6 +135,8 @@ ACTIVATIONS = {
     "softmax": _unary("Softmax", axis=1),  # 2-D input: every opset's Softmax agrees
     "exp": _unary("Exp"),
 }
+#: the output layer's own forms, where they differ
+OUTPUT_ACTIVATIONS = {"sigmoid": _sigmoid}
 
 
 def classifier_outputs(g, p, classes, n_outputs, multilabel, dtype, names):

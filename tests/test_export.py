@@ -132,11 +132,14 @@ def test_the_graph_passes_the_full_checker_and_has_a_dynamic_batch():
 
 
 def test_the_tutorials_sigmoid_network_keeps_small_probabilities():
-    """anynet's sigmoid never rounds to 0 (its clamp); ONNX's Sigmoid would in float32."""
+    """anynet's sigmoid output never rounds to 0 (its clamp); ONNX Runtime's Sigmoid would."""
     net = anynet.initialize_network(2, 3, 1)  # the tutorial's: sigmoid, then sigmoid
     net["W2"] = net["W2"] * 0.0 - 100.0
     X = np.ones((3, 2))
-    got = run(anynet.to_onnx(net), X)["output"]
+    proto = anynet.to_onnx(net)
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops.count("Sigmoid") == 1 and ops.count("Min") == 1  # hidden: ONNX's; output: ours
+    got = run(proto, X)["output"]
     assert np.all(got > 0)
     assert_close(got, to_numpy(net.predict(X)), 1e-5)
 
