@@ -290,6 +290,15 @@ def test_onnx_missing_is_a_clear_error_naming_the_extra(monkeypatch, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_weights_over_protobufs_limit_are_refused(monkeypatch):
+    import anynet.export
+    net = network("mse", 1, "relu")  # 4-6-5-1: 71 parameters, 284 bytes in float32
+    monkeypatch.setattr(anynet.export, "_PROTOBUF_LIMIT", 300)
+    anynet.to_onnx(net)
+    with pytest.raises(ValueError, match="one ONNX file holds less than 2 GiB"):
+        anynet.to_onnx(net, dtype="float64")
+
+
 def test_paths_that_cannot_be_written_are_refused_before_any_work(tmp_path):
     net = network("mse", 1, "relu")
     with pytest.raises(ValueError, match="is a folder"):
