@@ -144,8 +144,9 @@ def test_the_tutorials_sigmoid_network_keeps_small_probabilities():
     assert_close(got, to_numpy(net.predict(X)), 1e-5)
 
 
-def test_networks_trained_on_every_backend(xp_backend):
-    """Trained where they live (float64 where the library has it), exported from there."""
+def test_networks_trained_on_every_backend(xp_backend, monkeypatch):
+    """Trained where they live (float64 where the library has it), exported from there,
+    each array read to the host once, explicitly."""
     X, y = blobs(n=64, n_features=4)
     X = 3.0 + 5.0 * X
     dtype = "float32" if xp_backend.name == "cupy_like" else "float64"
@@ -153,9 +154,14 @@ def test_networks_trained_on_every_backend(xp_backend):
     net = anynet.train(X, y, hidden=(6, 5), epochs=2, batch_size=64, backend=xp_backend,
                        dtype=dtype, standardize=True, verbose=False)
     want = to_numpy(net.predict(X))
+    from anynet import export
+    reads = []
+    monkeypatch.setattr(export, "to_numpy", lambda a: reads.append(a) or to_numpy(a))
     for graph_dtype in ("float32", "float64"):
         assert_close(run(anynet.to_onnx(net, dtype=graph_dtype), X)["output"], want,
                      tolerance(graph_dtype, dtype))
+    # per export: W1, b1, W2, b2, W3, b3, the input's mean and scale
+    assert len(reads) == 2 * 8
     # the network is untouched: still on its device, still predicting the same
     np.testing.assert_array_equal(to_numpy(net.predict(X)), want)
 
@@ -291,9 +297,9 @@ def test_onnx_missing_is_a_clear_error_naming_the_extra(monkeypatch, tmp_path):
 
 
 def test_weights_over_protobufs_limit_are_refused(monkeypatch):
-    import anynet.export
+    from anynet import export
     net = network("mse", 1, "relu")  # 4-6-5-1: 71 parameters, 284 bytes in float32
-    monkeypatch.setattr(anynet.export, "_PROTOBUF_LIMIT", 300)
+    monkeypatch.setattr(export, "_PROTOBUF_LIMIT", 300)
     anynet.to_onnx(net)
     with pytest.raises(ValueError, match="one ONNX file holds less than 2 GiB"):
         anynet.to_onnx(net, dtype="float64")
