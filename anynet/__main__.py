@@ -12,7 +12,7 @@ import codecs
 import sys
 import warnings
 
-USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
+from ._cli import USER_ERRORS
 
 
 class _Parser(argparse.ArgumentParser):

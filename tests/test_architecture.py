@@ -18,11 +18,12 @@ LAYERS = [
     ["activations", "initializers", "_params", "progress", "_csv", "_tables"],
     ["losses", "metrics", "_nccl", "datasets", "line_search", "_onnx_graph"],
     ["tasks"],  # the one table: what each loss means for a task
-    ["_checks", "propagation", "_dask", "_description"],
+    ["_checks", "propagation", "_dask"],
+    ["_description"],  # what a file says of a network (seeds bounded as _checks bounds them)
     ["steps", "quasi_newton"],  # the steps as pure functions; L-BFGS over a flat vector
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
-    ["_optimizer_files"],  # what a file records of an optimizer
+    ["_optimizer_files", "_fingerprint"],  # what a file records of an optimizer, of a run
     ["persistence", "_accelerate", "export"],
     ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
     ["objective"],  # the whole training loss over a flat vector (L-BFGS's)
