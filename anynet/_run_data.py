@@ -443,8 +443,10 @@ def input_scaling(backend, X, comm):
     standard deviations (1 where a column is constant) of the training rows of
     every rank together, pooled in float64 on the host (Chan et al.).
 
-    Each column is divided by its largest magnitude before its moments are
-    summed, so float32 data up to its largest value standardise without overflow.
+    Each column is divided by a power of two near its largest magnitude (exactly:
+    no digit is lost), so float32 data up to its largest value standardise without
+    overflow; its first row is subtracted before the moments are summed, so a
+    large offset (targets of 0.05 +- 1e-7) costs no digits of the deviations.
 
     Raises
     ------
@@ -452,18 +454,27 @@ def input_scaling(backend, X, comm):
         Naming the first column whose standard deviation overflows float64.
     """
     xp = backend.xp
-    peak = xp.max(xp.abs(X), axis=0)
+    top = xp.max(xp.abs(X), axis=0)
+    power = xp.where(top > 0.0, 2.0 ** xp.floor(xp.log2(xp.where(top > 0.0, top, 1.0))),
+                     1.0)
+    shifted = X / power  # |values| < 4: exact, a power of two
+    shift = shifted[:1, :]  # moments about a row of the data, not about 0
+    D = shifted - shift
+    peak = xp.max(xp.abs(D), axis=0)
     peak = xp.where(peak > 0.0, peak, 1.0)
-    unit = X / peak
+    unit = D / peak
     mean = xp.mean(unit, axis=0)
     m2 = xp.sum((unit - mean) ** 2, axis=0)
-    host = to_numpy(xp.concat([peak, mean, m2])).astype(np.float64)  # one transfer
+    host = to_numpy(xp.concat([power, xp.reshape(shift, (-1,)), peak, mean, m2])).astype(
+        np.float64)  # one transfer
     k = int(X.shape[1])
     parts = comm.allgather((int(X.shape[0]), host))
     n = np.asarray([rows for rows, _ in parts], dtype=np.float64)[:, None]
-    peaks, means, m2s = (np.stack([h[i * k:(i + 1) * k] for _, h in parts]) for i in range(3))
+    powers, shifts, peaks, means, m2s = (np.stack([h[i * k:(i + 1) * k] for _, h in parts])
+                                         for i in range(5))
     with np.errstate(over="ignore", invalid="ignore"):
-        means, m2s = means * peaks, m2s * peaks ** 2
+        means = (shifts + means * peaks) * powers
+        m2s = m2s * (peaks * powers) ** 2
         total = np.sum(n)
         mean = np.sum(n * means, axis=0) / total
         std = np.sqrt((np.sum(m2s, axis=0) + np.sum(n * (means - mean) ** 2, axis=0)) / total)
