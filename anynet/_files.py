@@ -177,3 +177,43 @@ def _alive(pid):
     except OSError:
         return True  # another user's process
     return True
+
+
+def open_input(path, what="file"):
+    """``path`` opened once for binary reading, after checking what was opened.
+
+    The file is opened without blocking (a FIFO with no writer would hang a
+    plain ``open``) and ``fstat`` of the opened descriptor must say a regular
+    file: a FIFO, a device (``/dev/zero`` behind a link), a folder or a socket is
+    refused before one byte is read, and no check-then-open race is left.
+
+    Returns
+    -------
+    io.BufferedReader
+        The open file, positioned at its start; the caller closes it.
+
+    Raises
+    ------
+    ValueError
+        Naming ``path``: it is missing, unreadable, or not a regular file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | \
+        getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise ValueError(f"{path}: it is {kind}, not a regular file; give a {what} "
+                             f"that anynet can read")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

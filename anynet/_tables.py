@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from . import _npz
+from ._files import open_input
 
 TASKS = ("classify", "regress")
 # a user's .npz may be numpy.savez_compressed (sparse data deflates 100x and
@@ -41,8 +42,9 @@ def check_task(task):
 
 def read_npz(path, need_y):
     """(X, y) of a .npz file (y None when absent and not needed), or a .npy file's array."""
+    handle = open_input(path)  # a FIFO or device refused before a byte is read
     try:
-        with open(path, "rb") as handle:
+        with handle:
             magic = handle.read(6)
             handle.seek(0)
             if magic == _npz.NPY_MAGIC:
