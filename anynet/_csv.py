@@ -114,6 +114,21 @@ class Table:
             self._bad_number(j, bad[0], texts[bad[0]])
         return values
 
+    def matrix(self, positions):
+        """The columns ``positions`` as an (n_rows, len(positions)) float64 array of
+        finite numbers, converted at once where pandas typed them all as numbers."""
+        frame = self.frame
+        if all(frame[j].dtype.kind in "biuf" for j in positions):
+            X = frame[positions].to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.argwhere(~np.isfinite(X))
+            if len(bad):
+                self.numbers(positions[bad[0][1]])  # raises, naming the row and column
+            return X
+        X = np.empty((len(self), len(positions)))
+        for k, j in enumerate(positions):
+            X[:, k] = self.numbers(j)
+        return X
+
     def numeric_share(self, j):
         """The share of column ``j``'s present cells that are numbers (1.0 for a numeric
         column): a column mostly of text is a category column, one mostly of numbers

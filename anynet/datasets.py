@@ -144,9 +144,7 @@ def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=None,
         features = [name for name in table.header if name != target and name not in dropped]
     if not features:
         raise ValueError(f"{path}: no feature columns are left")
-    X = np.empty((len(table), len(features)))
-    for j, name in enumerate(features):
-        X[:, j] = table.numbers(table.position(name))
+    X = table.matrix([table.position(name) for name in features])
     if target is None:
         return X, None, list(features)
     y = target_column(table, target, task)
@@ -156,7 +154,8 @@ def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=None,
 def target_column(table, target, task):
     """y from the column ``target`` of a ``_csv.Table``, typed for ``task`` (as ``load_csv``)."""
     texts = table.texts(table.position(target))
-    return _csv.targets(table.path, target, texts, table.rows, task, infer_task,
+    return _csv.targets(table.path, target, texts, table.rows, task,
+                        lambda y: _tables.task_and_reason(y, f"the target {target!r}")[0],
                         table.decimal)
 
 
