@@ -119,9 +119,8 @@ def _csv_training(path, args, drop, task):
     categories = {}
     for name in inputs:
         j = table.position(name)
-        if table.frame[j].dtype.kind not in "biuf" and \
-                table.numeric_share(j) < NUMERIC_SHARE:
-            categories[name] = np.unique(table.texts(j)).tolist()
+        if not table.is_number(j) and table.numeric_share(j) < NUMERIC_SHARE:
+            categories[name] = table.categories(j)
     y = target_column(table, target, task)
     record = {"version": VERSION, "kind": "csv", "width": len(table.header),
               "names": list(table.header), "inputs": inputs, "target": target,
@@ -329,7 +328,7 @@ def _encode(table, record, handle_unknown):
     categories = record["categories"]
     widths = [len(categories[name]) if name in categories else 1
               for name in record["inputs"]]
-    X = np.zeros((len(table), sum(widths)))
+    X = np.zeros((len(table), sum(widths)), order="F")  # filled a column at a time
     features, start = [], 0
     numeric = [name for name in record["inputs"] if name not in categories]
     if numeric and not categories:
@@ -341,14 +340,12 @@ def _encode(table, record, handle_unknown):
             X[:, start] = table.numbers(j)
             features.append(name)
         else:
-            known = np.asarray(categories[name], dtype=str)
-            texts = table.texts(j)
-            codes = np.searchsorted(known, texts)
-            found = (codes < len(known)) & (known[np.minimum(codes, len(known) - 1)] == texts)
+            codes = table.codes(j, categories[name])
+            found = codes >= 0
             if not found.all() and handle_unknown != "ignore":
-                i = np.flatnonzero(~found)[0]
-                raise ValueError(f"{table.path}, row {table.rows[i]}, column {name!r}: the "
-                                 f"category {_csv._short(texts[i])} was not seen in "
+                i = int(np.flatnonzero(~found)[0])
+                raise ValueError(f"{table.path}, row {table.row(i)}, column {name!r}: the "
+                                 f"category {_csv._short(table.text(j, i))} was not seen in "
                                  f"training (the model knows {_few(categories[name])}); "
                                  f"--handle-unknown ignore encodes it as all zeros")
             rows = np.flatnonzero(found)

@@ -32,6 +32,7 @@ SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 _GZ_INFLATION = (100, 256 << 20)
 _HEAD = 1 << 16
+_SAMPLE = 10_000
 _MAX_HEADER = 64 << 20
 
 
@@ -49,32 +50,38 @@ def _pandas():
 
 
 class Table:
-    """The cells of a delimited text file, as pandas parsed them.
+    """The cells of a delimited text file, as parsed.
 
     Attributes
     ----------
     path : pathlib.Path
     header : list of str
         The column names, stripped, all different.
-    frame : pandas.DataFrame
-        One column per column read (keyed by position in ``header``), one row
-        per non-blank row of the file.
-    rows : ndarray of shape (len(frame),), int64
-        Each frame row's row number in the file (the header is row 1).
+    index : dict
+        Each name's position in ``header`` (one dict: no search per column).
     sep : str
         The separator used.
     detected : bool
         Whether ``sep`` was detected (not given).
-    decimal : str
+    decimal, encoding : str
+
+    The columns are held as pandas parsed them (``frame``, keyed by position),
+    or, for a wide file of numbers, as one float64 block that NumPy's loadtxt
+    read (``block``, its columns at ``block_index[position]``): pandas spends
+    tens of seconds on 100,000 columns, loadtxt under one.
     """
 
-    def __init__(self, path, header, frame, rows, sep, detected, decimal, encoding):
-        self.path, self.header, self.frame, self.rows = path, header, frame, rows
+    def __init__(self, path, header, n_rows, sep, detected, decimal, encoding, *,
+                 frame=None, block=None, block_index=None):
+        self.path, self.header, self.n_rows = path, header, n_rows
         self.sep, self.detected, self.decimal, self.encoding = sep, detected, decimal, encoding
         self.index = {name: j for j, name in enumerate(header)}
+        self.frame, self.block, self.block_index = frame, block, block_index or {}
+        self.kinds = {} if frame is None else \
+            dict(zip(frame.columns.tolist(), (d.kind for d in frame.dtypes)))
 
     def __len__(self):
-        return len(self.rows)
+        return self.n_rows
 
     def note(self):
         """How the file was read, in words: its separator, and whether it was detected."""
@@ -91,16 +98,35 @@ class Table:
             raise ValueError(f"{self.path}: no column {name!r}; the columns are "
                              f"{shown}") from None
 
-    def cells(self, j):
-        """Column ``j``'s cells: a 1-D array as pandas typed it (missing: NaN)."""
-        return self.frame[j].to_numpy()
+    def is_number(self, j):
+        """Whether column ``j`` was parsed as numbers."""
+        return j in self.block_index or self.kinds.get(j, "O") in "biuf"
+
+    def row(self, i):
+        """The file's row number of the ``i``-th row read (the header is row 1; blank
+        lines, which are skipped, count). Found by reading the file again: only an
+        error message asks."""
+        try:
+            with _open(self.path) as stream:
+                lines = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
+                seen = -1
+                for number, record in enumerate(csv.reader(lines, delimiter=self.sep), 1):
+                    if number > 1 and record:
+                        seen += 1
+                        if seen == i:
+                            return number
+        except (ValueError, OSError, csv.Error, UnicodeDecodeError):
+            pass
+        return i + 2
 
     # --- typed columns ----------------------------------------------------------------
 
     def numbers(self, j):
         """Column ``j`` as finite float64 numbers; a ValueError naming the first bad cell."""
+        if j in self.block_index:
+            return self.block[:, self.block_index[j]]
         column = self.frame[j]
-        if column.dtype.kind in "biuf":
+        if self.kinds[j] in "biuf":
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:  # NaN: an empty cell (text "nan" stays text); else +-inf
@@ -116,10 +142,11 @@ class Table:
 
     def matrix(self, positions):
         """The columns ``positions`` as an (n_rows, len(positions)) float64 array of
-        finite numbers, converted at once where pandas typed them all as numbers."""
-        frame = self.frame
-        if all(frame[j].dtype.kind in "biuf" for j in positions):
-            X = frame[positions].to_numpy(dtype=np.float64, na_value=np.nan)
+        finite numbers, converted at once where they were all parsed as numbers."""
+        if all(j in self.block_index for j in positions):
+            return self.block[:, [self.block_index[j] for j in positions]]
+        if all(self.kinds.get(j, "O") in "biuf" for j in positions):
+            X = self.frame[positions].to_numpy(dtype=np.float64, na_value=np.nan)
             bad = np.argwhere(~np.isfinite(X))
             if len(bad):
                 self.numbers(positions[bad[0][1]])  # raises, naming the row and column
@@ -133,11 +160,12 @@ class Table:
         """The share of column ``j``'s present cells that are numbers (1.0 for a numeric
         column): a column mostly of text is a category column, one mostly of numbers
         with a stray word is a mistake to point at."""
-        column = self.frame[j]
-        if column.dtype.kind in "biuf":
+        if self.is_number(j):
             return 1.0
-        texts = column.to_numpy(dtype=object, na_value=None)
-        present = np.array([t is not None for t in texts])
+        texts = self.frame[j].to_numpy(dtype=object, na_value=None)
+        if len(texts) > _SAMPLE:  # evenly spaced cells estimate the share closely enough
+            texts = texts[np.linspace(0, len(texts) - 1, _SAMPLE).astype(np.int64)]
+        present = np.not_equal(texts, None)
         if not present.any():
             return 1.0
         values = self._to_numbers(texts[present])
@@ -145,8 +173,32 @@ class Table:
         named = np.isin(np.char.strip(lowered), ["nan", "+nan", "-nan"])
         return float(np.mean(~np.isnan(values) | named))
 
+    def categories(self, j):
+        """Column ``j``'s distinct texts, sorted (as scikit-learn's ``OneHotEncoder``);
+        a ValueError at a missing cell."""
+        column = self.frame[j]
+        if column.isna().any():
+            self._missing(j, int(np.flatnonzero(column.isna().to_numpy())[0]))
+        return sorted(str(v) for v in column.unique().tolist())
+
+    def codes(self, j, categories):
+        """Column ``j``'s cells as positions in ``categories`` (-1 for one not there),
+        by hashing, not per-cell Python; a ValueError at a missing cell."""
+        pd = _pandas()
+        column = self.frame[j]
+        if column.isna().any():
+            self._missing(j, int(np.flatnonzero(column.isna().to_numpy())[0]))
+        return np.asarray(pd.Categorical(column, categories=categories).codes,
+                          dtype=np.int64)
+
+    def text(self, j, i):
+        """The ``i``-th cell of column ``j`` as written."""
+        return str(self.frame[j].iloc[i])
+
     def texts(self, j):
         """Column ``j``'s cells as written (str array); a ValueError at a missing cell."""
+        if j in self.block_index:
+            raise ValueError(f"{self.path}: column {self.header[j]!r} was read as numbers")
         texts = self.frame[j].to_numpy(dtype=object, na_value=None)
         missing = np.flatnonzero(np.equal(texts, None))
         if missing.size:
@@ -162,13 +214,13 @@ class Table:
                                                                  na_value=np.nan)
 
     def _bad_number(self, j, i, text):
-        name, row = self.header[j], int(self.rows[i])
+        name, row = self.header[j], self.row(i)
         if text is None or not str(text).strip():
             self._missing(j, i)
         raise ValueError(_bad_cell(self.path, row, name, str(text), self.decimal))
 
     def _missing(self, j, i):
-        row = int(self.rows[i])
+        row = self.row(i)
         fields = _fields_of_row(self, row)
         if fields is not None and fields != len(self.header):
             raise ValueError(f"{self.path}, row {row}: {fields} fields, but the header has "
@@ -206,7 +258,7 @@ def read_table(path, *, sep=None, decimal=".", encoding="utf-8", columns=None, t
     -------
     Table
     """
-    pd = _pandas()
+    _pandas()  # says how to install it before anything is read
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ValueError(f"the separator must be one character, got {sep!r}")
     if not isinstance(decimal, str) or len(decimal) != 1:
@@ -223,37 +275,73 @@ def read_table(path, *, sep=None, decimal=".", encoding="utf-8", columns=None, t
         if detected:
             sep = "\t" if ".tsv" in path.name.lower() else _detect(head, decimal)
         header = _header(path, head, sep)
-        stream.seek(0)
         if codec == "utf-8":
             codec = "utf-8-sig"  # a byte-order mark, as Excel writes, is not a column name
         wanted = list(range(len(header))) if columns is None else \
             _wanted(path, header, columns)
-        text = set(text)
-        dtypes = {j: str for j in wanted if header[j] in text}
-        try:
-            frame = pd.read_csv(stream, sep=sep, decimal=decimal, encoding=codec,
-                                header=None, skiprows=1, names=list(range(len(header))),
-                                usecols=wanted, dtype=dtypes or None, index_col=False,
-                                keep_default_na=False, na_values=[""],
-                                skip_blank_lines=False, skipinitialspace=True,
-                                low_memory=False, quotechar='"', encoding_errors="strict")
-        except UnicodeDecodeError:
-            _find_undecodable(path, codec, encoding)
-            raise
-        except pd.errors.ParserError as exc:
-            raise ValueError(_parser_problem(path, exc, len(header))) from None
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{path}: cannot read: {exc}") from None
-    if frame.shape[0] == 0:
+        text = {j for j in wanted if header[j] in set(text)}
+        options = dict(sep=sep, decimal=decimal, encoding=codec, header=None, skiprows=1,
+                       names=list(range(len(header))), index_col=False,
+                       keep_default_na=False, na_values=[""], skip_blank_lines=True,
+                       skipinitialspace=True, low_memory=False, quotechar='"',
+                       encoding_errors="strict")
+        table = None
+        if len(wanted) - len(text) >= WIDE and decimal == ".":
+            table = _wide(path, stream, header, wanted, text, options, detected)
+        if table is None:
+            stream.seek(0)
+            frame = _pandas_read(path, stream, header, wanted, options,
+                                 {j: str for j in text} or None)
+            table = Table(path, header, len(frame), sep, detected, decimal, encoding,
+                          frame=frame)
+    if len(table) == 0:
         raise ValueError(f"{path}: the file has a header but no rows")
-    blank = frame.isna().all(axis=1).to_numpy() if len(wanted) == len(header) else \
-        np.zeros(len(frame), dtype=bool)
-    if blank.any():
-        frame = frame[~blank]
-    rows = np.arange(2, 2 + len(blank), dtype=np.int64)[~blank]
-    if len(rows) == 0:
-        raise ValueError(f"{path}: the file has a header but no rows")
-    return Table(path, header, frame, rows, sep, detected, decimal, encoding)
+    return table
+
+
+#: From this many numeric columns on, NumPy's loadtxt reads them (``_wide``).
+WIDE = 1000
+
+
+def _pandas_read(path, stream, header, wanted, options, dtypes):
+    pd = _pandas()
+    try:
+        return pd.read_csv(stream, usecols=wanted, dtype=dtypes, **options)
+    except UnicodeDecodeError:
+        _find_undecodable(path, options["encoding"], options["encoding"])
+        raise
+    except pd.errors.ParserError as exc:
+        raise ValueError(_parser_problem(path, exc, len(header))) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: cannot read: {exc}") from None
+
+
+def _wide(path, stream, header, wanted, text, options, detected):
+    """A Table of a wide file whose numeric columns all hold finite numbers, read by
+    loadtxt (and its text columns by pandas); None where anything is amiss, so that
+    pandas reads it all and the error names the row and column."""
+    numeric = [j for j in wanted if j not in text]
+    stream.seek(0)
+    lines = io.TextIOWrapper(stream, encoding=options["encoding"], newline="")
+    try:
+        block = np.loadtxt(lines, delimiter=options["sep"], skiprows=1, usecols=numeric,
+                           dtype=np.float64, ndmin=2, comments=None, quotechar='"')
+    except (ValueError, UnicodeDecodeError):
+        return None
+    finally:
+        lines.detach()  # the stream stays open for pandas
+        stream.seek(0)
+    if not np.all(np.isfinite(block)):
+        return None
+    frame = None
+    if text:
+        frame = _pandas_read(path, stream, header, sorted(text), options,
+                             {j: str for j in text})
+        if len(frame) != len(block):
+            return None
+    return Table(path, header, len(block), options["sep"], detected, options["decimal"],
+                 options["encoding"].replace("-sig", ""), frame=frame, block=block,
+                 block_index={j: k for k, j in enumerate(numeric)})
 
 
 def _wanted(path, header, columns):
@@ -262,7 +350,7 @@ def _wanted(path, header, columns):
     positions = {name: j for j, name in enumerate(header)}
     missing = [name for name in columns if name not in positions]
     if missing:
-        Table(path, header, None, None, None, None, None, None).position(missing[0])
+        Table(path, header, 0, None, None, None, None).position(missing[0])
     return sorted({positions[name] for name in columns})
 
 
@@ -435,32 +523,37 @@ def _fields_of_row(table, row):
     return None
 
 
-def targets(path, column, texts, rows, task, infer_task, decimal="."):
-    """y from the target column's texts (as written), typed for ``task``.
+def targets(path, column, texts, row, task, infer_task, decimal="."):
+    """y from the target column's texts (as written), typed for ``task``; ``row(i)``
+    is the file's row number of text ``i``, for a message.
 
     Regression: float64. Classification: int64 where every label is written as
     an integer ("7", not "007", "7.0" or "1e19"), else the labels as written,
     so that "007" and "7" stay two classes.
     """
-    numbers = texts if decimal == "." else np.char.replace(texts, decimal, ".")
+    # each distinct text is parsed once (a target has few, or is read in linear time)
+    codes, distinct = _pandas().factorize(np.asarray(texts, dtype=object))
+    distinct = np.asarray(distinct, dtype=str)
+    numbers = distinct if decimal == "." else np.char.replace(distinct, decimal, ".")
     try:
-        values = np.array([float(t) for t in numbers.tolist()], dtype=np.float64)
+        values = np.array([float(t) for t in numbers.tolist()], dtype=np.float64)[codes]
     except ValueError:
         if task == "regress":
-            for row, text, number in zip(rows, texts.tolist(), numbers.tolist()):
+            for i, (text, number) in enumerate(zip(texts.tolist(), numbers[codes].tolist())):
                 try:
                     float(number)
                 except ValueError:
-                    raise ValueError(f"{path}, row {row}, column {column!r}: {_short(text)} "
+                    raise ValueError(f"{path}, row {row(i)}, column {column!r}: {_short(text)} "
                                      f"is not a number, and the task is regression") from None
         return texts  # text: class labels
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise ValueError(f"{path}, row {rows[bad[0]]}, column {column!r}: the target "
+        raise ValueError(f"{path}, row {row(bad[0])}, column {column!r}: the target "
                          f"{_short(texts[bad[0]])} is not a finite number")
     if (task or infer_task(values)) == "regress":
         return values
-    return _labels(texts)
+    labels = _labels(distinct)
+    return labels[codes] if labels.dtype == np.int64 else texts
 
 
 def _labels(texts):

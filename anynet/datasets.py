@@ -154,7 +154,7 @@ def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=None,
 def target_column(table, target, task):
     """y from the column ``target`` of a ``_csv.Table``, typed for ``task`` (as ``load_csv``)."""
     texts = table.texts(table.position(target))
-    return _csv.targets(table.path, target, texts, table.rows, task,
+    return _csv.targets(table.path, target, texts, table.row, task,
                         lambda y: _tables.task_and_reason(y, f"the target {target!r}")[0],
                         table.decimal)
 
