@@ -176,7 +176,8 @@ def _train_options(train):
     train.add_argument("--checkpoint", metavar="FILE",
                        help="write the run's state here (for --resume)")
     train.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
-                       help="write --checkpoint every N epochs (and at the end)")
+                       help="write --checkpoint every N epochs (and when the run stops "
+                            "early)")
     train.add_argument("--resume", action="store_true",
                        help="continue from --checkpoint if it exists")
     train.add_argument("--plot", metavar="FILE", help="write the loss curves to this image")

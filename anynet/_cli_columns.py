@@ -120,7 +120,7 @@ def _csv_training(path, args, drop, task):
     for name in inputs:
         j = table.position(name)
         if not table.is_number(j) and table.numeric_share(j) < NUMERIC_SHARE:
-            categories[name] = table.categories(j)
+            categories[name] = _categories(table, j, name)
     y = target_column(table, target, task)
     record = {"version": VERSION, "kind": "csv", "width": len(table.header),
               "names": list(table.header), "inputs": inputs, "target": target,
@@ -133,6 +133,29 @@ def _csv_training(path, args, drop, task):
         notes.append(f"one-hot encoded the text column{'s' * (len(categories) > 1)} "
                      f"{shown}{', ...' if len(categories) > 5 else ''}")
     return Data(X, y, notes=notes, record=record, features=features)
+
+
+#: A text column with more distinct values than this share of its rows (and more
+#: than ``MANY_CATEGORIES``) is an id or a name, not a category.
+CATEGORY_SHARE = 0.5
+MANY_CATEGORIES = 20
+
+
+def _categories(table, j, name):
+    """The categories of the text column ``j``; a ValueError for text that is no
+    category: numbers with the other decimal mark, or ids (one per row or so)."""
+    other = "," if table.decimal == "." else "."
+    if table.numeric_share(j, decimal=other) >= NUMERIC_SHARE:
+        example = table.text(j, 0)
+        raise ValueError(f"{table.path}: column {name!r} holds numbers written with "
+                         f"{other!r} as the decimal mark (e.g. {example!r}): give "
+                         f"--decimal {other}")
+    categories = table.categories(j)
+    if len(categories) > max(MANY_CATEGORIES, CATEGORY_SHARE * len(table)):
+        raise ValueError(f"{table.path}: column {name!r} holds {len(categories):,} distinct "
+                         f"texts in {len(table):,} rows: an id or a name, not a category to "
+                         f"one-hot encode; leave it out with --drop {name}")
+    return categories
 
 
 # --- a saved model's columns --------------------------------------------------------
@@ -213,13 +236,14 @@ def model_data(args, net, *, need_target, task, ids=None):
                                  need_target, override, ids)
     path = _file(source)
     if _csv.is_text_file(path):
-        target = (override or record["target"]) if need_target else None
-        if need_target and not isinstance(target, str):
-            raise ValueError(f"{args.model} does not say its target column: give --target")
+        by_name = record["kind"] == "csv"
+        target = (override or record["target"]) if need_target and by_name else None
         text = [name for name in record["categories"]] + \
-            [c for c in (target, ids) if c is not None]
+            [c for c in (target, ids) if isinstance(c, str)]
         table = _csv.read_table(path, sep=args.sep, decimal=args.decimal,
                                 encoding=args.encoding, text=text)
+        if need_target and by_name and not isinstance(target, str):
+            raise ValueError(f"{args.model} does not say its target column: give --target")
         notes = [] if not table.detected or table.sep == "," else \
             [f"read {path}: {table.note()}"]
         id_values = None if ids is None else table.texts(table.position(ids))

@@ -156,10 +156,11 @@ class Table:
             X[:, k] = self.numbers(j)
         return X
 
-    def numeric_share(self, j):
+    def numeric_share(self, j, decimal=None):
         """The share of column ``j``'s present cells that are numbers (1.0 for a numeric
-        column): a column mostly of text is a category column, one mostly of numbers
-        with a stray word is a mistake to point at."""
+        column), written with ``decimal`` (the table's by default): a column mostly of
+        text is a category column, one mostly of numbers with a stray word is a
+        mistake to point at."""
         if self.is_number(j):
             return 1.0
         texts = self.frame[j].to_numpy(dtype=object, na_value=None)
@@ -168,7 +169,7 @@ class Table:
         present = np.not_equal(texts, None)
         if not present.any():
             return 1.0
-        values = self._to_numbers(texts[present])
+        values = self._to_numbers(texts[present], decimal)
         lowered = np.char.lower(np.asarray(texts[present], dtype=str))
         named = np.isin(np.char.strip(lowered), ["nan", "+nan", "-nan"])
         return float(np.mean(~np.isnan(values) | named))
@@ -205,11 +206,12 @@ class Table:
             self._missing(j, missing[0])
         return np.asarray(texts, dtype=str) if len(texts) else np.array([], dtype=str)
 
-    def _to_numbers(self, texts):
+    def _to_numbers(self, texts, decimal=None):
         pd = _pandas()
+        decimal = decimal or self.decimal
         strings = pd.Series(texts, dtype=object)
-        if self.decimal != ".":
-            strings = strings.str.replace(self.decimal, ".", regex=False)
+        if decimal != ".":
+            strings = strings.str.replace(decimal, ".", regex=False)
         return pd.to_numeric(strings, errors="coerce").to_numpy(dtype=np.float64,
                                                                  na_value=np.nan)
 
