@@ -189,8 +189,8 @@ class Table:
         column = self.frame[j]
         if column.isna().any():
             self._missing(j, int(np.flatnonzero(column.isna().to_numpy())[0]))
-        return np.asarray(pd.Categorical(column, categories=categories).codes,
-                          dtype=np.int64)
+        return np.asarray(pd.Index(categories, dtype=object).get_indexer(
+            column.to_numpy(dtype=object)), dtype=np.int64)
 
     def text(self, j, i):
         """The ``i``-th cell of column ``j`` as written."""

@@ -4,10 +4,8 @@ import contextlib
 import csv
 import gzip
 import io
-import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,32 +16,25 @@ from anynet.__main__ import main
 
 pytest.importorskip("pandas")
 
-BATCH = """
-import contextlib, io, json, sys
-from anynet.__main__ import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code
-    results.append([code, out.getvalue(), err.getvalue()])
-print(json.dumps(results))
-"""
-
 QUIET = ["--quiet", "--backend", "numpy"]
 
 
 def run_many(*commands):
-    """Command lines through anynet's entry point, in one fresh interpreter."""
-    argvs = [[str(a) for a in command] for command in commands]
-    done = subprocess.run([sys.executable, "-c", BATCH, json.dumps(argvs)],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr  # a traceback escaped main()
-    return [subprocess.CompletedProcess(argv, code, out, err)
-            for argv, (code, out, err) in zip(argvs, json.loads(done.stdout))]
+    """Command lines through anynet's entry point (what the ``anynet`` script calls),
+    in this process: a fresh interpreter per command would cost more than most of
+    them (test_cli.py runs the command itself in subprocesses)."""
+    results = []
+    for command in commands:
+        argv = [str(a) for a in command]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse's errors
+                code = exc.code
+        results.append(subprocess.CompletedProcess(argv, code, out.getvalue(),
+                                                   err.getvalue()))
+    return results
 
 
 def one_error_line(result, *fragments):
