@@ -182,7 +182,7 @@ def _summary(net, n_samples, n_val, task, seconds):
     h = net.history
     what = "regression" if task == "regress" else f"{len(net.task.classes)} classes"
     rows = f"{n_samples - n_val:,} rows" if not n_val else \
-        f"{n_samples - n_val:,} of {n_samples:,} rows ({n_val:,} held out)"
+        f"{n_samples - n_val:,} of {n_samples:,} rows, {n_val:,} held out"
     summary = f"trained {'-'.join(map(str, net.layer_sizes))} on {rows} ({what})"
     if h["loss"]:
         summary += f" in {seconds:.1f} s ({len(h['loss'])} epochs, {net.backend.name} on " \

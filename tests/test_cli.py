@@ -43,7 +43,7 @@ def test_train_then_predict_a_csv(flowers, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("task: classification (inferred: the target 'kind' holds "
                                     "text labels; override with --task regress)\n")
-    assert "trained 2-16-8-3 on 81 of 90 rows (9 held out) (3 classes)" in result.stdout
+    assert "trained 2-16-8-3 on 81 of 90 rows, 9 held out (3 classes)" in result.stdout
     assert "validation accuracy" in result.stdout and "numpy on cpu" in result.stdout
     assert "100%" in result.stderr  # the progress bar
     assert plot.read_bytes()[:4] == b"\x89PNG"

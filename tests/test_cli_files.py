@@ -252,7 +252,7 @@ def test_validation_is_said_and_never_silent(tmp_path):
                  ["train", tmp_path / "d.npz", "--validation-split", "0.25", "-o",
                   tmp_path / "e.npz", *common])
     assert "validation: holding out 10 of 100 rows (0.1); training on 90" in ok(r[0]).stdout
-    assert "on 90 of 100 rows (10 held out)" in r[0].stdout
+    assert "on 90 of 100 rows, 10 held out (2 classes)" in r[0].stdout
     one_error_line(r[1], "--early-stopping watches rows held out to validate",
                    "--validation-split 0 holds out none")
     assert "validation: none (--validation-split 0); training on all 100 rows" in \
@@ -260,7 +260,7 @@ def test_validation_is_said_and_never_silent(tmp_path):
     assert "validation: none (4 rows are too few to hold out" in ok(r[3]).stdout
     assert "trained 2-100-1 on 4 rows" in r[3].stdout
     one_error_line(r[4], "4 rows are too few to hold out by default")
-    assert "on 75 of 100 rows (25 held out)" in ok(r[5]).stdout
+    assert "on 75 of 100 rows, 25 held out" in ok(r[5]).stdout
     assert not (tmp_path / "b.npz").exists() and not (tmp_path / "y.npz").exists()
 
 
