@@ -28,8 +28,9 @@ def train(args):
     the file was read and how many rows are held out to validate."""
     from .persistence import save
     hidden = _preflight(args)
-    data, task, loss = _read(args, hidden)
-    split, n_val = _validation(args, len(data.X))
+    say = _speaker(args)
+    data, task, loss = _read(args, hidden, say)
+    split, n_val = _validation(args, len(data.X), say)
     start = time.perf_counter()
     net, stopped = _fit(data, hidden, loss, split, args)
     if args.distributed:
@@ -52,11 +53,20 @@ def train(args):
     return 130 if stopped else 0
 
 
+def _speaker(args):
+    """``print``, or nothing on the ranks but 0 of an MPI run (rank 0 reports)."""
+    if args.distributed:
+        from mpi4py import MPI
+        if MPI.COMM_WORLD.Get_rank() != 0:
+            return lambda *a, **k: None
+    return print
+
+
 #: Below this many rows, ``--validation-split`` left out holds out nothing (and says so).
 MIN_ROWS_TO_HOLD_OUT = 20
 
 
-def _validation(args, n):
+def _validation(args, n, say=print):
     """(the validation split to train with, rows held out), said on stdout.
 
     Left out, the split is 0.1, except for fewer than ``MIN_ROWS_TO_HOLD_OUT``
@@ -77,12 +87,12 @@ def _validation(args, n):
     if n_val >= n:
         raise ValueError(f"--validation-split {split:g} leaves no rows to train on out of {n}")
     if n_val:
-        print(f"validation: holding out {n_val:,} of {n:,} rows ({split:g}); training on "
+        say(f"validation: holding out {n_val:,} of {n:,} rows ({split:g}); training on "
               f"{n - n_val:,}")
     elif given:
-        print(f"validation: none (--validation-split 0); training on all {n:,} rows")
+        say(f"validation: none (--validation-split 0); training on all {n:,} rows")
     else:
-        print(f"validation: none ({n} rows are too few to hold out; --validation-split to "
+        say(f"validation: none ({n} rows are too few to hold out; --validation-split to "
               f"choose); training on all {n:,} rows")
     return split, n_val
 
@@ -105,7 +115,7 @@ def _preflight(args):
     return hidden
 
 
-def _read(args, hidden):
+def _read(args, hidden, say=print):
     """(Data, task, loss), the network's size checked; the task said on the first line."""
     task = None if args.task == "auto" else args.task
     data = training_data(args, task)
@@ -113,12 +123,12 @@ def _read(args, hidden):
     if task is None:
         task, reason = task_and_reason(y, _target_words(args))
         other = "classify" if task == "regress" else "regress"
-        print(f"task: {_TASK_WORDS[task]} (inferred: {reason}; override with --task "
-              f"{other})")
+        say(f"task: {_TASK_WORDS[task]} (inferred: {reason}; override with --task "
+            f"{other})")
     else:
-        print(f"task: {_TASK_WORDS[task]} (as --task {task} says)")
+        say(f"task: {_TASK_WORDS[task]} (as --task {task} says)")
     for note in data.notes:
-        print(note)
+        say(note)
     # the loss and outputs from anynet.tasks' one table (real-valued labels: classes)
     kind = infer_task(y, "mse" if task == "regress" else
                       "cross_entropy" if y.dtype.kind == "f" else None)

@@ -413,18 +413,24 @@ class _open:
 def _head(path, stream, codec, encoding):
     """The file's first lines as text (at least the whole header row)."""
     try:
-        data = stream.read(_HEAD)
-        while b"\n" not in data and len(data) < _MAX_HEADER:
-            more = stream.read(_HEAD)
+        chunks = [stream.read(_HEAD)]
+        size = len(chunks[0])
+        while b"\n" not in chunks[-1] and size < _MAX_HEADER:  # a list: linear, not
+            more = stream.read(_HEAD)                          # a copy per chunk
             if not more:
                 break
-            data += more
+            chunks.append(more)
+            size += len(more)
+        data = b"".join(chunks)
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"{path}: cannot read: {exc}") from None
     if codec == "utf-8" and data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     if not data.strip():
         raise ValueError(f"{path}: the file is empty")
+    if b"\n" not in data and len(data) >= _MAX_HEADER:
+        raise ValueError(f"{path}: no line ends within its first {_MAX_HEADER >> 20} MiB; "
+                         f"it is not a CSV file with a header row")
     decoder = codecs.getincrementaldecoder(codec)()
     try:
         return decoder.decode(data, final=False)
@@ -487,6 +493,9 @@ def _detect(head, decimal):
 
 def _header(path, head, sep):
     rows = _records(head, sep, limit=1)
+    if not rows and head.strip():
+        raise ValueError(f"{path}: the header row cannot be read (a quote that never "
+                         f"closes, or a name over {csv.field_size_limit():,} characters?)")
     header = [name.strip() for name in rows[0]] if rows else []
     if not any(header):
         raise ValueError(f"{path}: the file is empty")
