@@ -23,7 +23,8 @@ LAYERS = [
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
     ["persistence", "_accelerate"],
-    ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
+    ["checkpoints", "distributed", "_run_data", "_arguments",  # a run's state and parts
+     "_cli_columns"],  # and the command line's record of a file's columns
     ["training"],
     ["sklearn", "demo", "_cli", "_cli_model"],
     ["__init__"],
