@@ -336,8 +336,11 @@ def _width_problem(args, record, n, w, width, target):
         choices.append(f"those {width - 1} without the target")
     elif width is None and target is not None:
         choices.append(f"{n + 1} with the target")
+    hint = "; if one of them is the target, give --target (its index)" \
+        if w == n + 1 and getattr(args, "target", None) is None and \
+        getattr(args, "command", "") == "evaluate" else ""
     return (f"{args.data}: {w} columns, but the model {args.model} expects "
-            f"{' or '.join(choices)}")
+            f"{' or '.join(choices)}{hint}")
 
 
 # --- text columns, one-hot ----------------------------------------------------------
