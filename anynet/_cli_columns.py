@@ -1,7 +1,7 @@
 """The columns the command line's network reads, by the model's own record of them.
 
 ``anynet train`` keeps a record of the columns it trained on in the model's
-metadata (``metadata["columns"]``, JSON, saved with the model):
+metadata (``metadata["cli_columns"]``, JSON, saved with the model):
 
 - ``kind``: "csv" (columns by name) or "array" (columns by position: .npy,
   .npz, a built-in dataset);
@@ -26,7 +26,7 @@ import numpy as np
 from . import _csv, _tables
 from .datasets import DATASETS, target_column
 
-RECORD = "columns"
+RECORD = "cli_columns"
 VERSION = 1
 #: A column of text is a category column when under this share of its cells are
 #: numbers; above it, its text cells are mistakes to point at.

@@ -97,8 +97,8 @@ def test_npy_target_anywhere_and_every_file_type_maps_alike(tmp_path):
     assert scores[0] > 0.95 and scores[0] == scores[1] == scores[2]
     assert predictions(ok(r[4])) == predictions(ok(r[5])) == predictions(ok(r[6]))
     net = anynet.load(m0)
-    assert net.metadata["columns"]["target"] == 0
-    assert net.metadata["columns"]["inputs"] == [1, 2, 3]
+    assert net.metadata["cli_columns"]["target"] == 0
+    assert net.metadata["cli_columns"]["inputs"] == [1, 2, 3]
     np.testing.assert_allclose([float(p[0]) for p in predictions(r[4])],
                                net.predict(X)[:, 0], rtol=0, atol=0)
     one_error_line(r[7], "features.npy: 3 columns, all of them the model's features",
@@ -106,7 +106,7 @@ def test_npy_target_anywhere_and_every_file_type_maps_alike(tmp_path):
     assert float(ok(r[8]).stdout.split()[1]) == scores[0]
     ok(r[9])
     net = anynet.load(mid)
-    assert net.metadata["columns"]["inputs"] == [0, 2]  # x2, the file's column 3, dropped
+    assert net.metadata["cli_columns"]["inputs"] == [0, 2]  # x2, the file's column 3, dropped
     assert float(ok(r[10]).stdout.split()[1]) > 0.5
     np.testing.assert_array_equal([float(p[0]) for p in predictions(ok(r[11]))],
                                   net.predict(X[:, [0, 1]])[:, 0])
@@ -164,10 +164,10 @@ def test_a_damaged_column_record_is_one_line(tmp_path):
               "inputs": ["a", "b"], "target": 3, "categories": {}}]
     models = []
     for i, record in enumerate(cases):
-        net.metadata = {"columns": record}
+        net.metadata = {"cli_columns": record}
         models.append(anynet.save(net, tmp_path / f"bad{i}.npz"))
     for result in run_many(*[["predict", m, tmp_path / "x.npy"] for m in models]):
-        one_error_line(result, "its metadata 'columns' is damaged")
+        one_error_line(result, "its metadata 'cli_columns' is damaged")
 
 
 # --- 2. the task: inferred, said on the first line, or asked for ----------------------
@@ -359,7 +359,7 @@ def test_categories_are_saved_and_unseen_ones_said_or_ignored(tmp_path):
                  ["predict", model, tmp_path / "x.npy"])
     assert "one-hot encoded the text column 'plan' (3)" in ok(r[0]).stdout
     net = anynet.load(model)
-    assert net.metadata["columns"]["categories"] == {"plan": ["basic", "family", "pro"]}
+    assert net.metadata["cli_columns"]["categories"] == {"plan": ["basic", "family", "pro"]}
     assert net.metadata["features"] == ["tenure", "plan_basic", "plan_family", "plan_pro"]
     one_error_line(r[1], "new.csv, row 3, column 'plan': the category 'gold' was not seen",
                    "'basic', 'family', 'pro'", "--handle-unknown ignore")
