@@ -58,14 +58,14 @@ def training_data(args, task):
     source = args.data
     if source in DATASETS:
         X, y = DATASETS[source]()
-        return _array_training(source, X, y, None, drop, task, kind="dataset")
+        return _array_training(source, X, y, None, drop, task)
     path = _file(source)
     if _csv.is_text_file(path):
         return _csv_training(path, args, drop, task)
     data = _tables.read_npz(path, need_y=True)
     if isinstance(data, tuple):
         X, y = data
-        return _array_training(path, X, y, None, drop, task, kind="npz")
+        return _array_training(path, X, y, None, drop, task)
     if data.ndim != 2 or data.shape[1] < 2:
         _tables.split_column(path, data, None)  # says what a .npy file must be
     try:
@@ -77,10 +77,11 @@ def training_data(args, task):
         raise ValueError(f"{path}: target column {args.target} is out of range for "
                          f"{data.shape[1]} columns")
     t %= data.shape[1]
-    return _array_training(path, data, data[:, t], t, drop, task, kind="npy")
+    return _array_training(path, data, data[:, t], t, drop, task)
 
 
-def _array_training(source, A, y, target, drop, task, kind):
+def _array_training(source, A, y, target, drop, task):
+    """Data of the array ``A`` whose column ``target`` (None: ``y`` is separate) is y."""
     positions = [p for p in range(A.shape[1]) if p != target]
     names = [f"x{i}" for i in range(len(positions))]
     for name in drop:
@@ -230,10 +231,12 @@ def model_data(args, net, *, need_target, task, ids=None):
     source = args.data
     unknown = getattr(args, "handle_unknown", "error")
     override = getattr(args, "target", None)
+    if ids is not None and (source in DATASETS or not _csv.is_text_file(source)):
+        raise ValueError(f"--id names a column of a CSV file; {source} has no names")
     if source in DATASETS:
         X, y = DATASETS[source]()
         return _array_model_data(args, record, net, X, y if need_target else None,
-                                 need_target, override, ids)
+                                 need_target, override, None)
     path = _file(source)
     if _csv.is_text_file(path):
         by_name = record["kind"] == "csv"
@@ -251,12 +254,11 @@ def model_data(args, net, *, need_target, task, ids=None):
             X, _ = _encode(table, record, unknown)
             y = target_column(table, target, task) if need_target else None
             return Data(X, y, id_values, notes)
-        A = table.matrix(list(range(len(table.header))))  # a model of positions
+        # a model of positions: the file's columns in order (but the --id column)
+        A = table.matrix([j for j, name in enumerate(table.header) if name != ids])
         data = _array_model_data(args, record, net, A, None, need_target, override, None)
         data.ids, data.notes = id_values, notes
         return data
-    if ids is not None:
-        raise ValueError(f"--id names a column of a CSV file; {path} is an array")
     data = _tables.read_npz(path, need_y=need_target and path.suffix.lower() == ".npz")
     if isinstance(data, tuple):
         X, y = data

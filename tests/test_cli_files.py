@@ -74,6 +74,8 @@ def test_npy_target_anywhere_and_every_file_type_maps_alike(tmp_path):
     np.save(tmp_path / "wide.npy", np.ones((5, 7)))
     np.savez(tmp_path / "xy.npz", X=X, y=y)
     write_csv(tmp_path / "t0.csv", ["y", "a", "b", "c"], np.column_stack([y, X]).tolist())
+    write_csv(tmp_path / "ids.csv", ["a", "key", "b", "c"],
+              [[a, f"k{i}", b, c] for i, (a, b, c) in enumerate(X.tolist())])
     m0, mid = tmp_path / "m0.npz", tmp_path / "mid.npz"
     train = ["--epochs", "150", "--dtype", "float64", "--hidden", "16", *QUIET]
     r = run_many(
@@ -89,7 +91,9 @@ def test_npy_target_anywhere_and_every_file_type_maps_alike(tmp_path):
         ["train", tmp_path / "mid.npy", "--target", "1", "--drop", "x2", "-o", mid, *train],
         ["evaluate", mid, tmp_path / "mid.npy"],
         ["predict", mid, tmp_path / "mid.npy"],
-        ["predict", mid, tmp_path / "wide.npy"])
+        ["predict", mid, tmp_path / "wide.npy"],
+        ["predict", m0, tmp_path / "ids.csv", "--id", "key"],
+        ["predict", m0, tmp_path / "features.npy", "--id", "key"])
     ok(r[0])
     assert r[0].stdout.startswith("task: regression (inferred: the target (column 0) holds "
                                   "numbers with fractions")
@@ -113,6 +117,10 @@ def test_npy_target_anywhere_and_every_file_type_maps_alike(tmp_path):
     one_error_line(r[12], "wide.npy: 7 columns, but the model", "expects its 2 feature "
                    "columns or the 4 columns it was trained on (the target in column 1) or "
                    "those 3 without the target")
+    with_ids = predictions(ok(r[13]))  # an array model reads a CSV by position, but --id
+    assert [p[0] for p in with_ids] == [f"k{i}" for i in range(200)]
+    assert [p[1:] for p in with_ids] == predictions(r[5])
+    one_error_line(r[14], "--id names a column of a CSV file; ", "features.npy has no names")
 
 
 def test_a_csv_model_reads_its_columns_by_name_in_any_order(tmp_path):
