@@ -20,6 +20,9 @@ from ._tables import task_and_reason
 from .datasets import DATASETS
 from .tasks import infer_task
 
+#: what the command line reports as one line (and exit 2) rather than a traceback
+USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
+
 
 def train(args):
     """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving).
@@ -27,10 +30,14 @@ def train(args):
     The first line printed says the task, why, and how to override it; then how
     the file was read and how many rows are held out to validate."""
     from .persistence import save
-    hidden = _preflight(args)
+    from .distributed import communicator
     say = _speaker(args)
-    data, task, loss = _read(args, hidden, say)
-    split, n_val = _validation(args, len(data.X), say)
+    # under mpiexec every rank reads its own file: one that cannot (missing,
+    # unreadable, a NaN cell) makes every rank stop with its error, none waits
+    with communicator(args.distributed).together(catch=USER_ERRORS + (MemoryError,)):
+        hidden = _preflight(args)
+        data, task, loss = _read(args, hidden, say)
+        split, n_val = _validation(args, len(data.X), say)
     start = time.perf_counter()
     net, stopped = _fit(data, hidden, loss, split, args)
     if args.distributed:

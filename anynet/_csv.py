@@ -5,7 +5,7 @@ multiple of the values read (``scripts/benchmark_csv.py`` measures both
 against ``pandas.read_csv`` itself). Around it, anynet keeps its promises
 about a user's file:
 
-- the file is opened once and checked as opened (``_files.open_input``): a
+- the file is opened once and checked as opened (``_files.open_regular``): a
   FIFO or a link to a device is refused, never read;
 - the separator is detected (``,`` ``;`` tab ``|``) unless given, and said;
 - everything a file can get wrong is a ValueError naming the file and, where
@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from ._files import open_input
+from ._files import open_regular
 
 #: The separators ``read_table`` detects, and their names.
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -391,17 +391,15 @@ class _Limited(io.RawIOBase):
 
 
 class _open:
-    """The file, opened once and checked (``open_input``); a ``.gz`` inflated, capped."""
+    """The file, opened once and checked (``open_regular``); a ``.gz`` inflated, capped."""
 
     def __init__(self, path):
         self.path = path
 
     def __enter__(self):
-        self.raw = open_input(self.path)
+        self.raw, size = open_regular(self.path)
         if not self.path.name.lower().endswith(".gz"):
             return self.raw
-        import os
-        size = os.fstat(self.raw.fileno()).st_size
         limit = _GZ_INFLATION[0] * size + _GZ_INFLATION[1]
         return io.BufferedReader(_Limited(self.path, gzip.GzipFile(fileobj=self.raw), limit))
 

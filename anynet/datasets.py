@@ -227,7 +227,7 @@ def load_features(source, features=None, *, sep=None, encoding="utf-8", decimal=
 
 def _file(source):
     """``source`` as a path to read; what is there is checked when it is opened
-    (``_files.open_input``: a regular file, not a FIFO or a device)."""
+    (``_files.open_regular``: a regular file, not a FIFO or a device)."""
     path = Path(source)
     if not os.path.lexists(path):
         raise ValueError(f"{source!r} is neither a file nor a built-in dataset "

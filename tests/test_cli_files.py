@@ -466,7 +466,7 @@ def test_fifos_and_devices_are_refused_by_every_command(tmp_path):
     for command, result in zip(commands, run_many(*commands)):
         path = command[1] if command[0] == "train" else command[-1]
         kind = "a FIFO (named pipe)" if path.name.startswith("fifo") else "a character device"
-        one_error_line(result, f"it is {kind}, not a regular file")
+        one_error_line(result, f"not a regular file (it is {kind})")
 
 
 def test_a_gzip_bomb_is_refused(tmp_path, monkeypatch):
