@@ -328,8 +328,8 @@ def _wide(path, stream, header, wanted, text, options, detected):
     try:
         block = np.loadtxt(lines, delimiter=options["sep"], skiprows=1, usecols=numeric,
                            dtype=np.float64, ndmin=2, comments=None, quotechar='"')
-    except (ValueError, UnicodeDecodeError):
-        return None
+    except (ValueError, UnicodeDecodeError, OSError, EOFError, zlib.error):
+        return None  # pandas reads it again, and names what is wrong
     finally:
         lines.detach()  # the stream stays open for pandas
         stream.seek(0)

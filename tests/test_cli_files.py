@@ -477,3 +477,18 @@ def test_a_gzip_bomb_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="bomb.csv.gz: it inflates to more than"):
         _cli_columns.training_data(_args(path, target="t", drop=[], sep=None, decimal=".",
                                          encoding="utf-8"), None)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_damaged_gzip_files_are_one_line(tmp_path, monkeypatch, wide):
+    if wide:
+        monkeypatch.setattr(_csv, "WIDE", 1)  # the loadtxt path meets the damage first
+    data = gzip.compress(("a,t\n" + "1,0\n2,1\n" * 50_000).encode())
+    (tmp_path / "cut.csv.gz").write_bytes(data[:len(data) // 2])
+    (tmp_path / "plain.csv.gz").write_bytes(b"a,t\n1,0\n")
+    model = tmp_path / "m.npz"
+    r = run_many(["train", tmp_path / "cut.csv.gz", "--target", "t", "-o", model, *QUIET],
+                 ["train", tmp_path / "plain.csv.gz", "--target", "t", "-o", model, *QUIET])
+    one_error_line(r[0], "cut.csv.gz: cannot read: Compressed file ended")
+    one_error_line(r[1], "plain.csv.gz: cannot read: Not a gzipped file")
+    assert not model.exists()
