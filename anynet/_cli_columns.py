@@ -117,6 +117,12 @@ def _csv_training(path, args, drop, task):
     inputs = [name for name in table.header if name != target and name not in dropped]
     if not inputs:
         raise ValueError(f"{path}: no feature columns are left")
+    features = set(inputs)
+    for number, name in enumerate(table.header, start=1):
+        if name == f"{_csv.UNNAMED}{number}" and name in features:
+            raise ValueError(f"{path}: column {number} has no name in the header (a row "
+                             f"index, as pandas' to_csv writes?); leave it out with --drop "
+                             f"{name}, or name it")
     categories = {}
     for name in inputs:
         j = table.position(name)

@@ -301,6 +301,9 @@ def read_table(path, *, sep=None, decimal=".", encoding="utf-8", columns=None, t
     return table
 
 
+#: The name given to a column whose header cell is empty: "unnamed_1" for the first.
+UNNAMED = "unnamed_"
+
 #: From this many numeric columns on, NumPy's loadtxt reads them (``_wide``).
 WIDE = 1000
 
@@ -497,6 +500,8 @@ def _header(path, head, sep):
     header = [name.strip() for name in rows[0]] if rows else []
     if not any(header):
         raise ValueError(f"{path}: the file is empty")
+    # a column without a name (the row index pandas' to_csv writes) gets one to --drop
+    header = [name or f"{UNNAMED}{number}" for number, name in enumerate(header, start=1)]
     first = {}
     for number, name in enumerate(header, start=1):
         if name in first:

@@ -492,3 +492,18 @@ def test_damaged_gzip_files_are_one_line(tmp_path, monkeypatch, wide):
     one_error_line(r[0], "cut.csv.gz: cannot read: Compressed file ended")
     one_error_line(r[1], "plain.csv.gz: cannot read: Not a gzipped file")
     assert not model.exists()
+
+
+def test_a_nameless_index_column_is_not_a_silent_feature(tmp_path):
+    """pandas' to_csv writes the row index under an empty name: a feature that leaks."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"a": rng.standard_normal(40), "t": np.arange(40) % 2})
+    frame.to_csv(tmp_path / "d.csv")
+    r = run_many(["train", tmp_path / "d.csv", "--target", "t", "-o", tmp_path / "m.npz",
+                  *QUIET],
+                 ["train", tmp_path / "d.csv", "--target", "t", "--drop", "unnamed_1",
+                  "--epochs", "1", "-o", tmp_path / "m.npz", *QUIET])
+    one_error_line(r[0], "column 1 has no name in the header", "--drop unnamed_1")
+    ok(r[1])
+    assert anynet.load(tmp_path / "m.npz").metadata["features"] == ["a"]
