@@ -507,3 +507,49 @@ def test_a_nameless_index_column_is_not_a_silent_feature(tmp_path):
     one_error_line(r[0], "column 1 has no name in the header", "--drop unnamed_1")
     ok(r[1])
     assert anynet.load(tmp_path / "m.npz").metadata["features"] == ["a"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_any_file_of_the_same_columns_reads_as_training_read_it(tmp_path, seed):
+    """Round trip at random: train's columns, written again in another order, with another
+    separator and decimal mark, an extra column, or as an array, read back for the model
+    give the same network inputs."""
+    from types import SimpleNamespace
+    rng = np.random.default_rng(seed)
+    n, n_num, n_text = int(rng.integers(25, 60)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    columns = {f"n{i}": np.round(rng.standard_normal(n), 4) for i in range(n_num)}
+    columns.update({f"s{i}": rng.choice(["red", "green", "blue", "x y"], n)
+                    for i in range(n_text)})
+    columns["y"] = rng.integers(0, 3, n)
+    names = list(columns)
+    rng.shuffle(names)
+
+    def write(path, order, sep, decimal, extra=False):
+        header = order + (["extra"] if extra else [])
+        rows = [[str(columns[c][r]).replace(".", decimal) for c in order] +
+                (["zz"] if extra else []) for r in range(n)]
+        return write_csv(path, header, rows, sep=sep)
+
+    seps = list(_csv.SEPARATORS)
+    sep = seps[int(rng.integers(len(seps)))]
+    source = write(tmp_path / "train.csv", names, sep, ".")
+    data = _cli_columns.training_data(_args(source, target="y", drop=[], sep=None, decimal=".",
+                                            encoding="utf-8"), None)
+    net = anynet.train(data.X, data.y, epochs=0, hidden=[2], backend="numpy", verbose=False)
+    net.metadata = {"features": data.features, "target": "y", "data": str(source),
+                    "cli_columns": data.record}
+    other = list(names)
+    rng.shuffle(other)
+    decimal = "," if sep != "," and rng.random() < 0.5 else "."
+    sep2 = ";" if decimal == "," else seps[int(rng.integers(len(seps)))]
+    again = write(tmp_path / "again.csv", other, sep2, decimal, extra=bool(rng.random() < 0.5))
+    args = SimpleNamespace(data=str(again), model="m.npz", sep=None, decimal=decimal,
+                           encoding="utf-8", handle_unknown="error", target=None)
+    got = _cli_columns.model_data(args, net, need_target=True, task="classify")
+    np.testing.assert_array_equal(got.X, data.X)
+    np.testing.assert_array_equal(got.y, data.y)
+    if not n_text:  # an array of the training file's columns, by position
+        np.save(tmp_path / "same.npy", np.column_stack([columns[c] for c in names]))
+        args.data = str(tmp_path / "same.npy")
+        got = _cli_columns.model_data(args, net, need_target=False, task="classify")
+        np.testing.assert_array_equal(got.X, data.X)
