@@ -7,7 +7,8 @@ about a user's file:
 
 - the file is opened once and checked as opened (``_files.open_regular``): a
   FIFO or a link to a device is refused, never read;
-- the separator is detected (``,`` ``;`` tab ``|``) unless given, and said;
+- the separator is detected (``,`` ``;`` tab ``|``; tab first for a .tsv) unless
+  given, and said;
 - everything a file can get wrong is a ValueError naming the file and, where
   there is one, the row (the header is row 1) and the column: bytes that are
   not in the file's encoding, a quote that never closes, duplicate or missing
@@ -275,7 +276,7 @@ def read_table(path, *, sep=None, decimal=".", encoding="utf-8", columns=None, t
         head = _head(path, stream, codec, encoding)
         detected = sep is None
         if detected:
-            sep = "\t" if ".tsv" in path.name.lower() else _detect(head, decimal)
+            sep = _detect(head, decimal, "\t" if ".tsv" in path.name.lower() else ",")
         header = _header(path, head, sep)
         if codec == "utf-8":
             codec = "utf-8-sig"  # a byte-order mark, as Excel writes, is not a column name
@@ -476,11 +477,13 @@ def _records(text, sep, limit=20):
         return []
 
 
-def _detect(head, decimal):
+def _detect(head, decimal, usual):
     """The separator of ``SEPARATORS`` that splits the head's rows into the same number
-    (more than one) of fields, the most fields winning; "," when none does."""
-    best, best_fields = ",", 1
-    for sep in SEPARATORS:
+    (more than one) of fields, the most fields winning, ``usual`` (tab for a .tsv,
+    else ",") first among equals and when none does."""
+    usual = ";" if usual == decimal else usual  # "72,18" with --decimal , is ;-separated
+    best, best_fields = usual, 1
+    for sep in sorted(SEPARATORS, key=lambda c: c != usual):
         if sep == decimal:
             continue
         rows = _records(head, sep)

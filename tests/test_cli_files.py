@@ -284,7 +284,8 @@ def _churn(rng, n=150):
 
 @pytest.mark.parametrize("sep, name, opener", [
     (",", "d.csv", open), (";", "d.csv", open), ("\t", "d.csv", open), ("|", "d.csv", open),
-    ("\t", "d.tsv", open), (",", "d.csv.gz", gzip.open), (";", "d.csv.gz", gzip.open)])
+    ("\t", "d.tsv", open), (",", "d.tsv", open), (",", "d.csv.gz", gzip.open),
+    (";", "d.csv.gz", gzip.open), ("\t", "d.tsv.gz", gzip.open)])
 def test_separators_and_compressed_files_read_alike(tmp_path, sep, name, opener):
     rows = _churn(np.random.default_rng(6))
     header = ["customer", "tenure", "plan", "churned"]
