@@ -140,7 +140,7 @@ def targets(source, y, task):
         if len(bad):
             raise ValueError(f"{source}: the target of sample {bad[0][0]} (counting from "
                              f"0) is {y[tuple(bad[0])]}, not a finite number")
-    if (task or infer_task(y)) == "regress":
+    if (task or task_and_reason(y, f"{source}: y")[0]) == "regress":
         return y.astype(np.float64)
     if y.dtype.kind == "f" and np.all(y == np.round(y)) and np.all(np.abs(y) < 2 ** 53):
         return y.astype(np.int64)  # whole-number labels: classes 0, 1, 2, not 0.0, 1.0
