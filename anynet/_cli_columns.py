@@ -84,8 +84,9 @@ def _array_training(source, A, y, target, drop, task):
     """Data of the array ``A`` whose column ``target`` (None: ``y`` is separate) is y."""
     positions = [p for p in range(A.shape[1]) if p != target]
     names = [f"x{i}" for i in range(len(positions))]
+    known = set(names)
     for name in drop:
-        if name not in names:
+        if name not in known:
             raise ValueError(f"{source}: no column {name!r} to drop; the columns are "
                              f"{_shown(names)}")
     dropped = set(drop)
