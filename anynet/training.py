@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from . import steps
-from ._accelerate import accelerates
+from ._accelerate import FusedAdam, accelerates
 from ._arguments import backend_and_dtype, checked_options, dropout_rates, run_optimizer
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
@@ -251,8 +251,8 @@ class _Run:
             self.step = optimizer.program(net, self.data, opts.alpha, self.rates)
         else:
             self.step = steps.training_step(
-                net, optimizer, opts.clip_norm, accelerates(self.backend, optimizer,
-                                                            n_parameters),
+                net, optimizer, opts.clip_norm,
+                FusedAdam() if accelerates(self.backend, optimizer, n_parameters) else None,
                 weighted=self.data.S is not None, alpha=opts.alpha, dropout=self.rates)
         self.figures = steps.epoch_figures(net, self.kind.metric, self.data.X_val is not None,
                                            self.data.S_val is not None)
