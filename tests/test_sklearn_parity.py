@@ -238,3 +238,30 @@ def test_classes_stay_numpy_under_array_api_dispatch():
         assert isinstance(model.classes_, np.ndarray)  # as scikit-learn's LabelBinarizer
         assert isinstance(model.coefs_[0], torch.Tensor)  # the input's namespace
         assert isinstance(model.predict(torch.asarray(X)), torch.Tensor)
+
+
+@pytest.mark.parametrize("learning_rate", ["invscaling", "adaptive", "constant"])
+def test_warm_starts_with_shuffled_batches_are_scikit_learns(learning_rate):
+    """A second fit goes on from the first: invscaling's t0 > 0 (its first epoch at the
+    base rate, as scikit-learn's new optimizer), the stopping count, the stream."""
+    X, y = _data("multiclass", 90, 3, 2)
+    models = []
+    for make in (SkClassifier, MLPClassifier):
+        model = make(solver="sgd", learning_rate=learning_rate, learning_rate_init=0.2,
+                     hidden_layer_sizes=(5,), batch_size=16, max_iter=6, warm_start=True,
+                     random_state=3, n_iter_no_change=2, tol=0.05)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y).fit(X, y)
+        model.said = sorted(str(w.message) for w in caught
+                            if issubclass(w.category, ConvergenceWarning))
+        models.append(model)
+    _assert_same(*models)
+
+
+def test_invscaling_starts_at_the_base_rate_then_counts_the_samples_seen():
+    from anynet.schedules import InvScaling
+    schedule = InvScaling(power_t=0.5, t0=30)
+    schedule.samples_per_epoch = 10
+    assert schedule(0, 0.1, {}) == 0.1
+    assert schedule(2, 0.1, {}) == pytest.approx(0.1 / (30 + 20 + 1) ** 0.5)
