@@ -64,6 +64,9 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Activation of the hidden layers.
     loss : str, optional
         "mse", "sse", "binary_cross_entropy" or "cross_entropy"; inferred when None.
+        scikit-learn's MLP losses too: "squared_error" (with scikit-learn's
+        gradient), "binary_log_loss", "log_loss" (probabilities clipped as
+        scikit-learn clips them), "poisson" (see ``anynet.losses``).
     optimizer : str or Optimizer
         "sgd", "momentum", "adam", "adamw", "rmsprop", or an instance from
         ``anynet.optimizers``. Extra keyword arguments (``momentum=0.9``,
