@@ -446,3 +446,19 @@ def test_a_failed_search_warns_as_scikit_learn(monkeypatch):
                      "ABNORMAL: \n\nYou might also want to scale the data as shown in:\n"
                      "    https://scikit-learn.org/stable/modules/preprocessing.html"]
     assert math.isfinite(model.loss_)
+
+
+def test_saved_with_its_settings_and_started_anew(tmp_path):
+    """anynet.save(optimizer=True) writes L-BFGS's settings, not its run; a network
+    continued with it starts a new run (its memory was of another loss)."""
+    from conftest import blobs
+    X, y = blobs(n=40)
+    net = anynet.train(X, y, hidden=(4,), optimizer="lbfgs", epochs=5, verbose=False,
+                       backend="numpy", dtype="float64", history_size=4, gtol=1e-7)
+    anynet.save(net, tmp_path / "m.npz", optimizer=True)
+    back = anynet.load(tmp_path / "m.npz")
+    assert isinstance(back.optimizer, LBFGS) and not back.optimizer.started
+    assert back.optimizer.hyperparameters() == net.optimizer.hyperparameters()
+    again = anynet.train(X, y, network=back, optimizer=back.optimizer, epochs=3,
+                         verbose=False)
+    assert again.optimizer.n_iter == 3 and again.history["loss"][0] < net.history["loss"][0]
