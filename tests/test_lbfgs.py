@@ -462,3 +462,14 @@ def test_saved_with_its_settings_and_started_anew(tmp_path):
     again = anynet.train(X, y, network=back, optimizer=back.optimizer, epochs=3,
                          verbose=False)
     assert again.optimizer.n_iter == 3 and again.history["loss"][0] < net.history["loss"][0]
+
+
+def test_a_non_finite_start_stops_without_searching(numpy_backend):
+    xp = numpy_backend.xp
+    calls = []
+
+    def nan(x):
+        calls.append(1)
+        return xp.sum(x) * math.nan, x
+    lbfgs, _ = run(xp, nan, on(numpy_backend, [1.0, 2.0]))
+    assert (lbfgs.status, lbfgs.n_iter, len(calls)) == ("line_search", 0, 1)
