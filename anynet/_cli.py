@@ -21,8 +21,13 @@ from .tasks import infer_task
 def train(args):
     """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving)."""
     from .persistence import save
-    hidden = _preflight(args)
-    X, y, features, task, loss = _read(args, hidden)
+    from .distributed import communicator
+    from .__main__ import USER_ERRORS
+    # under mpiexec every rank reads its own file: one that cannot (missing,
+    # unreadable, a NaN cell) makes every rank stop with its error, none waits
+    with communicator(args.distributed).together(catch=USER_ERRORS + (MemoryError,)):
+        hidden = _preflight(args)
+        X, y, features, task, loss = _read(args, hidden)
     start = time.perf_counter()
     net, stopped = _fit(X, y, hidden, loss, args, features)
     if args.distributed:

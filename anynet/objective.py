@@ -15,7 +15,7 @@ holds more than one dense chunk.
 import math
 
 from ._backend import compile_function, host_floats
-from ._run_data import CHUNK_ROWS
+from ._checks import CHUNK_ROWS
 from .steps import batch_objective
 
 #: the most bytes of a sparse X's dense chunks that one L-BFGS run keeps on the device

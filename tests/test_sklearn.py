@@ -167,7 +167,10 @@ def test_the_former_names_are_the_same_classes():
 
 def test_a_backend_module_is_refused_clearly(digits):
     import numpy
-    with pytest.raises(TypeError, match="backend must be a name"):
+    from sklearn.utils._param_validation import InvalidParameterError
+    with pytest.raises(InvalidParameterError,
+                       match="'backend' parameter of MLPClassifier must be None or an "
+                             "instance of 'str'"):
         MLPClassifier(backend=numpy).fit(*digits)
 
 
@@ -317,8 +320,10 @@ def test_a_pickled_estimator_continues_its_optimizer(solver):
 @pytest.mark.parametrize("change, message", [
     (dict(dropout=[0.1, 0.2]), "2 rates but the network has 1"),
     (dict(dropout=1.5), r"dropout must be in \[0, 1\)"),
-    (dict(momentum=1.5, solver="sgd"), "momentum must be in"),
-    (dict(activation="softmax"), "activation='softmax' is not supported")])
+    (dict(momentum=1.5, solver="sgd"), r"'momentum' parameter of MLPClassifier must be a "
+                                       r"float in the range \[0.0, 1.0\]"),
+    (dict(activation="softmax"), "'activation' parameter of MLPClassifier must be a str "
+                                 "among")])
 def test_a_failing_refit_leaves_the_fitted_estimator_alone(change, message):
     X, y = _iris()
     model = MLPClassifier(max_iter=5, random_state=0, hidden_layer_sizes=(5,))
