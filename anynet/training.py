@@ -346,10 +346,11 @@ class _Run:
         the optimizer's state, and one batch's activations (and their gradients)."""
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
         optimizer = run_optimizer(self.opts)
-        # L-BFGS keeps its memory of pairs (s, y) and a few flat vectors (x, g, d, ...)
-        copies = 3 + (2 * optimizer.history_size + 4 if isinstance(optimizer, LBFGS)
-                      else len(optimizer.state_names))
-        rows = min(self.opts.batch_size, self.data.n_total)
+        if isinstance(optimizer, LBFGS):  # its pairs (s, y), and x, g, d and a trial's x, g
+            copies, rows = 3 + 2 * optimizer.history_size + 5, self.data.n_total
+        else:  # L-BFGS evaluates every row at once; a step, one batch
+            copies = 3 + len(optimizer.state_names)
+            rows = min(self.opts.batch_size, self.data.n_total)
         itemsize = 8 if dtype == "float64" else 4
         need = (n_params * copies + 2 * rows * sum(sizes)) * itemsize
         _checks.fits_in_memory(
