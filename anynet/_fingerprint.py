@@ -162,6 +162,13 @@ def readable(value, depth=0):
         return {str(k): readable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [readable(v, depth + 1) for v in value]
+    if isinstance(value, np.random.RandomState):  # a stream: its state (at the start)
+        name, keys, pos, has_gauss, cached = value.get_state()
+        return {"class": "numpy.random.RandomState", "state": digest([keys]),
+                "pos": int(pos), "gauss": [int(has_gauss), float(cached)]}
+    if isinstance(value, np.random.Generator):
+        return {"class": "numpy.random.Generator",
+                "state": readable(value.bit_generator.state, depth + 1)}
     if is_array(value) or isinstance(value, np.ndarray):
         return {"shape": list(map(int, value.shape)), "digest": digest([value])}
     if hasattr(value, "hyperparameters"):  # an Optimizer
