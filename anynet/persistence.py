@@ -188,7 +188,11 @@ def _loadable(path, net, description, arrays):
     anynet refuses (checked on the description as it will be read)."""
     label = f"cannot save {path}"
     check_metadata(description.get("metadata"), label)
-    text = json.dumps(description)
+    try:
+        text = json.dumps(description)
+    except (TypeError, ValueError) as exc:  # a class label or setting JSON cannot hold
+        raise TypeError(f"{label}: its description holds a value JSON cannot write "
+                        f"(net.classes, an optimizer setting?): {exc}") from None
     raw = text.encode("utf-8")
     if len(raw) > _MAX_DESCRIPTION:
         raise ValueError(f"{label}: its description (net.metadata, the classes, a "
