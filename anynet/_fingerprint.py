@@ -27,8 +27,9 @@ from .schedules import make_schedule
 #: them changes the parameters an epoch produces. Kept in the README's list.
 MAY_CHANGE = frozenset({"epochs", "callbacks", "verbose", "checkpoint", "checkpoint_every",
                         "resume", "backend", "device", "distributed"})
-#: arguments fingerprinted through the run's data digest (or, for the optimizer's
-#: keyword options, through the run's optimizer) rather than as given
+#: arguments fingerprinted through the run's data digest rather than as given (the
+#: optimizer's keyword options, ``**optimizer_options``, go through the run's
+#: optimizer: its class and settings)
 THROUGH_DATA = frozenset({"X", "y", "sample_weight", "validation_data"})
 
 _BLOCK = 16 << 20  # bytes hashed per host copy: a device array is read in slices this big
