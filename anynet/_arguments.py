@@ -109,8 +109,6 @@ def check_arguments(args):
     if checkpoint is not None and not os.fspath(checkpoint):
         raise ValueError("checkpoint='' names no file; give a file name, or leave it out "
                          "(None) to write no checkpoint")
-    if not isinstance(args["shuffle"], np.random.RandomState):  # a stream: checked below
-        args["shuffle"] = _flag(args["shuffle"], "shuffle")
     args["resume"] = _flag(args["resume"], "resume")
     if args["resume"] and not args["checkpoint"]:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")

@@ -43,6 +43,7 @@ from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_tar
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
+from . import _skl2onnx
 from ._arguments import checked_dropout, dropout_rates
 from ._checks import CHUNK_ROWS, is_sparse
 from ._backend import (floating_point_warnings_off, is_array, namespace_of,
@@ -724,3 +725,8 @@ def _host_or_same(a, xp):
 
 def _is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse")
+
+
+# skl2onnx converts pipelines holding these estimators; registered when (and only
+# if) skl2onnx is imported, so that using the estimators never imports it
+_skl2onnx.register_when_imported(MLPClassifier, MLPRegressor)

@@ -342,7 +342,10 @@ class _Run:
         device's memory: its parameters, their gradients, the epoch's snapshot and
         the optimizer's state, and one batch's activations (and their gradients)."""
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-        copies = 3 + len(run_optimizer(self.opts).state_names)
+        optimizer = run_optimizer(self.opts)
+        # L-BFGS keeps its memory of pairs (s, y) and a few flat vectors (x, g, d, ...)
+        copies = 3 + (2 * optimizer.history_size + 4 if isinstance(optimizer, LBFGS)
+                      else len(optimizer.state_names))
         rows = min(self.opts.batch_size, self.data.n_total)
         itemsize = 8 if dtype == "float64" else 4
         need = (n_params * copies + 2 * rows * sum(sizes)) * itemsize
