@@ -199,7 +199,7 @@ def _demo(args):
 
 def _train(args):
     from ._cli import train
-    return train(args)
+    return train(args, reported=USER_ERRORS + (MemoryError,))
 
 
 def _predict(args):

@@ -18,14 +18,16 @@ from ._files import check_outputs
 from .tasks import infer_task
 
 
-def train(args):
-    """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving)."""
+def train(args, reported=(ValueError, TypeError, OSError)):
+    """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving).
+
+    ``reported``: the errors ``anynet.__main__`` reports as a user's mistake; under
+    mpiexec, one raised on any rank while the data are read is raised on all."""
     from .persistence import save
     from .distributed import communicator
-    from .__main__ import USER_ERRORS
     # under mpiexec every rank reads its own file: one that cannot (missing,
     # unreadable, a NaN cell) makes every rank stop with its error, none waits
-    with communicator(args.distributed).together(catch=USER_ERRORS + (MemoryError,)):
+    with communicator(args.distributed).together(catch=reported):
         hidden = _preflight(args)
         X, y, features, task, loss = _read(args, hidden)
     start = time.perf_counter()
