@@ -14,11 +14,14 @@ import numpy as np
 
 from . import _checks
 from ._backend import float_dtype, resolve_backend
+from ._description import _short, sizes_problem
 from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
-from .optimizers import LBFGS, make_optimizer
+from .optimizers import Optimizer, make_optimizer
+from .persistence import check_metadata
+from .quasi_newton import LBFGS
 from .schedules import make_schedule
 from .tasks import TABLE
 
@@ -47,7 +50,7 @@ def run_optimizer(opts, xp=None):
             optimizer.restore(own.snapshot(xp))  # continue it, on a copy
     else:
         optimizer = make_optimizer(opts.optimizer, **opts.optimizer_options)
-    if opts.weight_decay is not None:
+    if opts.weight_decay is not None and isinstance(optimizer, Optimizer):
         optimizer.weight_decay = opts.weight_decay
     return optimizer
 
@@ -65,7 +68,7 @@ def check_arguments(args):
     args["monitor"] = _monitor(args["early_stopping"])
     args["early_stopping"] = args["monitor"] in ("val_loss", "val_metric")
     args["dropout"] = checked_dropout(args["dropout"])
-    args["seed"] = _checks.positive_int(args["seed"], "seed", allow_zero=True)
+    args["seed"] = _checks.seed(args["seed"], init=args["init"])
     split = _checks.positive_number(args["validation_split"], "validation_split",
                                     allow_zero=True)
     if split >= 1.0:
@@ -106,12 +109,18 @@ def check_arguments(args):
     if checkpoint is not None and not os.fspath(checkpoint):
         raise ValueError("checkpoint='' names no file; give a file name, or leave it out "
                          "(None) to write no checkpoint")
-    args["shuffle"] = _flag(args["shuffle"], "shuffle")
     args["resume"] = _flag(args["resume"], "resume")
     if args["resume"] and not args["checkpoint"]:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
     if args["checkpoint"]:  # a missing folder is said now, not after training
         check_target(args["checkpoint"], "checkpoint")
+    shuffle = args["shuffle"]
+    if not isinstance(shuffle, (bool, np.bool_, np.random.RandomState)):
+        raise TypeError(f"shuffle must be True, False or a numpy.random.RandomState (a "
+                        f"stream drawn as scikit-learn draws its epochs' orders), got "
+                        f"{shuffle!r}")
+    if isinstance(shuffle, np.bool_):
+        args["shuffle"] = bool(shuffle)
     if not isinstance(args["standardize"], bool):
         raise TypeError(f"standardize must be True or False, got {args['standardize']!r}")
     net = args["network"]
@@ -146,6 +155,24 @@ def check_arguments(args):
                          "distributed='mpi' yet")
     if vd is not None and split:
         raise ValueError("give validation_data or validation_split, not both")
+    if args["checkpoint"]:
+        check_checkpoint_fits(args["checkpoint"], args["network"], args["hidden"])
+
+
+def check_checkpoint_fits(checkpoint, network, hidden, sizes=None):
+    """A ValueError now, before training, if the checkpoint's network could not be
+    loaded back: more layers or parameters than ``anynet.load`` reads (from
+    ``hidden`` alone, or the whole ``sizes`` once the data is known), or a
+    warm-started network's metadata too deep or too large."""
+    label = f"checkpoint={str(checkpoint)!r}"
+    if network is not None:
+        check_metadata(network.metadata, label)
+        return
+    problem = sizes_problem(sizes or [1, *hidden, 1])
+    if problem:
+        raise ValueError(f"{label}: the network (hidden={_short(hidden)}) {problem}, so its "
+                         f"checkpoint could not be loaded; train it without checkpoint=, "
+                         f"or smaller")
 
 
 def _flag(value, name):

@@ -161,10 +161,9 @@ def _follows_current_device(name, device):
     but only to set the default of torch's factories, which anynet never relies
     on (it passes ``device=`` everywhere), and entering one slows every operation.
     """
-    if name in ("cupy",):
-        return True
     if name in ("numpy", "torch", "jax"):
         return False
+    # CuPy's devices are; an ordinal (device=0) is not a device yet: _as_device makes it one
     return hasattr(type(device), "__enter__")
 
 
@@ -461,6 +460,12 @@ def _torch():
     return torch
 
 
+def host_bool(x):
+    """A 0-d boolean device array as a Python bool, in one explicit device-to-host
+    transfer (``bool(x)`` would make the same read implicitly)."""
+    return bool(to_numpy(x))
+
+
 def to_numpy(x):
     """Copy an array of any backend to a host NumPy array (an explicit transfer).
 
@@ -469,6 +474,8 @@ def to_numpy(x):
     """
     if isinstance(x, np.ndarray):
         return x
+    if isinstance(x, np.generic):  # NumPy's reductions give scalars
+        return np.asarray(x)
     if array_api_compat.is_dask_array(x):  # computed, chunk by chunk, then gathered
         return to_numpy(x.compute())
     if array_api_compat.is_cupy_array(x):

@@ -17,6 +17,9 @@ from ._description import MAX_PARAMETERS
 from ._files import check_outputs
 from .tasks import infer_task
 
+#: what the command line reports as one line (and exit 2) rather than a traceback
+USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
+
 
 def train(args, reported=(ValueError, TypeError, OSError)):
     """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving).

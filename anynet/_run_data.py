@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checks
+from ._checks import is_sparse
+from ._fingerprint import data_fingerprint
 from ._backend import host_floats, index_dtype, readable, to_numpy
 from .metrics import pool
-from .optimizers import LBFGS
+from .quasi_newton import LBFGS
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
                     stack_samples, task_sample)
 
@@ -43,6 +45,10 @@ class RunData:
         X and X_val hold the standardised rows.
     S, S_val : arrays of shape (n_rows, 1) or None
         The training and validation rows' sample weights (None: equal).
+    fingerprint : dict or None
+        With a checkpoint: the digest and shapes of the data the run trains and
+        scores on (``anynet._fingerprint.data_fingerprint``), of every rank's shard
+        when sharded; the same on every rank.
     classes : array of shape (1, n_classes) or None
         When Y holds class labels, shape (n_rows, 1), rather than one-hot rows:
         the class numbers, against which each batch's labels become its one-hot
@@ -62,6 +68,7 @@ class RunData:
     scaling: tuple = None
     S: object = None
     S_val: object = None
+    fingerprint: dict = None
     classes: object = None
     _S_host: object = field(default=None, repr=False)  # S read once, by S_host
 
@@ -84,11 +91,11 @@ class RunData:
     def has_val(self):
         return sum(self.val_counts) > 0
 
-    def plan(self, rng, backend, batch_size, shuffle, comm):
+    def plan(self, drawn, backend, batch_size, comm):
         """The epoch's order of this process's rows, on the host and as device
         indices, and ``rows(k, lo, hi)``: the [a, b) of that order that global
-        batch k, rows [lo, hi) of the whole dataset, takes here."""
-        drawn = rng.permutation(self.n_total) if shuffle else np.arange(self.n_total)
+        batch k, rows [lo, hi) of the whole dataset, takes here. ``drawn``: the
+        epoch's order of the whole dataset's rows (host ints, shape (n_total,))."""
         if self.sharded:
             local, bounds = shard_rows(drawn, self.offset, int(self.X.shape[0]), batch_size)
             return local, device_indices(backend, local), \
@@ -118,11 +125,13 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
         X, Y, S, X_val, Y_val, S_val = _split(X, Y, S, task, opts, backend, dtype, rng,
                                               _labels_of(y_host, task), classes)
     comm.check_replicated(backend.xp, X, Y)
+    # digested before other ranks drop the validation rows: the same on every rank
+    digest = data_fingerprint(X, Y, S, X_val, Y_val, S_val) if opts.checkpoint else None
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
-                   sharded=False, S=S, S_val=S_val, classes=classes)
+                   sharded=False, S=S, S_val=S_val, classes=classes, fingerprint=digest)
     return _standardized(data, opts, backend, comm)
 
 
@@ -157,8 +166,12 @@ def _shards(X, y, opts, backend, dtype, comm):
                                           _labels_of(y_host, task), classes)
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
+    # each rank digests its own shard; the run's data is every shard, in rank order
+    shards = comm.allgather(data_fingerprint(X, Y, S, X_val, Y_val)
+                            if opts.checkpoint else None)
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
-                   comm.allgather(n_val), sharded=True, S=S, classes=classes)
+                   comm.allgather(n_val), sharded=True, S=S, classes=classes,
+                   fingerprint={"shards": shards} if opts.checkpoint else None)
     if S is not None and not sum(comm.allgather(float(np.sum(data.S_host)))) > 0:
         raise ValueError("sample_weight sums to 0 over every rank: no sample would count")
     return _standardized(data, opts, backend, comm)
@@ -197,11 +210,6 @@ def _features(X, opts, backend, dtype, name="X", n_features=None):
         shape = getattr(X, "shape", None) or np.shape(X)
         n_features = shape[1] if len(shape) == 2 else -1
     return _checks.features(backend, dtype, X, n_features, name=name)
-
-
-def is_sparse(X):
-    """A SciPy sparse matrix or array (without importing SciPy)."""
-    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray")
 
 
 def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weight",
@@ -435,7 +443,9 @@ def input_scaling(backend, X, comm):
         error = ValueError(f"X column {int(bad[0])} {reason}")
         error.column, error.reason = int(bad[0]), reason  # for a caller who knows names
         raise error
-    scale = np.where(std > 0.0, std, 1.0)  # a constant column stays as it is
     dtype = X.dtype
+    # a constant column stays as it is, and so does one whose deviation is 0 or
+    # subnormal in the run's dtype (dividing by it there would overflow)
+    scale = np.where(std >= float(xp.finfo(dtype).smallest_normal), std, 1.0)
     return tuple(xp.asarray(v.reshape(1, k), dtype=dtype, device=backend.device)
                  for v in (mean, scale))

@@ -58,7 +58,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._backend import to_numpy
+from ._backend import host_floats, to_numpy
 from ._nccl import NcclSum, nccl_candidate
 
 
@@ -245,7 +245,7 @@ class MPIContext:
     def check_replicated(self, xp, X, Y):
         """Without sharded=True every rank must pass the same data: compare the
         row counts and sums of X and y (one sync and one allgather, once)."""
-        mine = (int(X.shape[0]), float(xp.sum(X)), float(xp.sum(Y)))
+        mine = (int(X.shape[0]), *host_floats(xp, xp.sum(X), xp.sum(Y)))  # one read
         everyone = self.allgather(mine)
         first = everyone[0]
         # sums within 1e-6: a device's reduction order may differ from run to run
@@ -355,19 +355,21 @@ class MPIContext:
         all-reduce. The NCCL path returns None (reading a flag would make every
         step wait for the GPU); the ranks then agree at the end of the epoch.
         """
-        keys = list(grads)
+        keys, xp = list(grads), net.xp
+        # one buffer on the device: one copy each way (not one per array), one all-reduce
+        flat = xp.concat([xp.reshape(grads[k], (-1,)) for k in keys])
         if self.nccl is not None:
-            xp = net.xp
-            flat = xp.concat([xp.reshape(grads[k], (-1,)) for k in keys]) * weight
-            self.nccl.sum(flat)
-            _unflatten(net, grads, keys, flat, on_host=False)
+            flat = flat * weight
+            self.nccl.sum(flat, net.dtype)
+            _unflatten(net, grads, keys, flat)
             return None
-        parts = [np.asarray(to_numpy(grads[k])).ravel() for k in keys]
-        flat = np.concatenate([*parts, np.asarray([float(stop)], dtype=parts[0].dtype)])
-        flat[:-1] *= weight
-        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
-        _unflatten(net, grads, keys, flat[:-1], on_host=True)
-        return bool(flat[-1] > 0.0)
+        host = np.empty(flat.shape[0] + 1, dtype=np.dtype(net.dtype))
+        host[:-1] = to_numpy(flat)
+        host[:-1] *= weight
+        host[-1] = float(stop)  # the Ctrl-C flag rides along
+        self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+        _unflatten(net, grads, keys, xp.asarray(host[:-1], device=net.device))
+        return bool(host[-1] > 0.0)
 
     def close(self):
         """Free the NCCL communicator, if one was set up."""
@@ -403,13 +405,11 @@ def _as_raised_by(rank, report):
     return RuntimeError(f"rank {rank}: {kind}: {message}")
 
 
-def _unflatten(net, grads, keys, flat, on_host):
-    """Cut the summed flat buffer back into the gradients' shapes, on the net's device."""
+def _unflatten(net, grads, keys, flat):
+    """Cut the summed flat buffer (on the net's device) back into the gradients' shapes."""
     offset = 0
     for key in keys:
         shape = tuple(grads[key].shape)
         size = math.prod(shape)
-        part = flat[offset:offset + size]
-        grads[key] = net.xp.asarray(part.reshape(shape), device=net.device) if on_host \
-            else net.xp.reshape(part, shape)
+        grads[key] = net.xp.reshape(flat[offset:offset + size], shape)
         offset += size

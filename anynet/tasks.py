@@ -49,6 +49,8 @@ TABLE = {
     # scikit-learn's: summed over the labels, not averaged
     "binary_log_loss": LossKind("sigmoid", "threshold", THRESHOLD_ACCURACY, "mean"),
     "cross_entropy": LossKind("softmax", "argmax", ARGMAX_ACCURACY, "mean"),
+    # scikit-learn's: cross_entropy with its probabilities clipped (see anynet.losses)
+    "log_loss": LossKind("softmax", "argmax", ARGMAX_ACCURACY, "mean"),
     "poisson": LossKind("exp", "", R2, "mean"),  # counts: half the Poisson deviance
 }
 assert set(TABLE) == set(LOSSES)  # a new loss needs its row
@@ -191,7 +193,7 @@ def infer_task(y, loss=None, name="y"):
     loss = _inferred_loss(y, name) if loss is None else loss
     output = kind_of(loss).output_activation
     n_cols = 1 if y.ndim == 1 else y.shape[1]
-    if loss == "cross_entropy":
+    if kind_of(loss).classes_by == "argmax":  # cross_entropy, log_loss
         if _is_one_hot(y):
             return Task(loss, output, n_cols, tuple(range(n_cols)))
         classes = tuple(np.unique(_labels(y, name)).tolist())
@@ -252,7 +254,7 @@ def stack_samples(samples, name="y"):
 
 def encode_targets(y, task, name="y"):
     """Host targets as numbers for ``task.loss``: class indices, 0/1, or values."""
-    if task.loss == "cross_entropy":
+    if task.kind.classes_by == "argmax":  # cross_entropy, log_loss
         if _is_one_hot(y) and y.shape[1] == task.n_outputs:
             return y
         labels = _labels(y, name)
