@@ -212,7 +212,7 @@ def _demo(args):
 
 def _train(args):
     from ._cli import train
-    return train(args, reported=USER_ERRORS + (MemoryError,))
+    return train(args)
 
 
 def _predict(args):

@@ -21,16 +21,13 @@ from .tasks import infer_task
 USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
 
 
-def train(args, reported=(ValueError, TypeError, OSError)):
-    """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving).
-
-    ``reported``: the errors ``anynet.__main__`` reports as a user's mistake; under
-    mpiexec, one raised on any rank while the data are read is raised on all."""
+def train(args):
+    """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving)."""
     from .persistence import save
     from .distributed import communicator
     # under mpiexec every rank reads its own file: one that cannot (missing,
     # unreadable, a NaN cell) makes every rank stop with its error, none waits
-    with communicator(args.distributed).together(catch=reported):
+    with communicator(args.distributed).together(catch=USER_ERRORS + (MemoryError,)):
         hidden = _preflight(args)
         X, y, features, task, loss = _read(args, hidden)
     start = time.perf_counter()
