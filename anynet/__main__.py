@@ -12,7 +12,7 @@ import codecs
 import sys
 import warnings
 
-USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
+from ._cli import USER_ERRORS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -184,10 +184,20 @@ def main(argv=None):
     except MemoryError as exc:
         print(f"anynet: error: out of memory ({_one_line(exc) or 'MemoryError'}); try "
               f"smaller --hidden layers or --batch-size", file=sys.stderr)
-        return 2
+        return _after_error(exc)
     except USER_ERRORS as exc:
         print(f"anynet: error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
-        return 2
+        return _after_error(exc)
+
+
+def _after_error(exc):
+    """2, once every MPI rank has said its error when all of them raised one alike
+    (``python -m mpi4py`` aborts every rank as soon as one exits with status 2: the
+    others' messages would be cut)."""
+    sys.stderr.flush()
+    if getattr(exc, "all_ranks", False) and "mpi4py.MPI" in sys.modules:
+        sys.modules["mpi4py.MPI"].COMM_WORLD.Barrier()
+    return 2
 
 
 def _one_line(exc):
