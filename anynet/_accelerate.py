@@ -25,29 +25,50 @@ _KERNEL = None
 MIN_PARAMETERS = 100_000
 
 
-def adam_apply(backend, optimizer, n_parameters):
-    """A drop-in for ``optimizer.apply`` on NumPy (Adam, AdamW), or None where it does
-    not apply (another backend or optimizer, a small network, no numba,
-    ANYNET_ACCELERATE=0)."""
+def accelerates(backend, optimizer, n_parameters):
+    """Whether Adam's fused step applies: NumPy, Adam or AdamW, ``n_parameters`` of
+    at least MIN_PARAMETERS, numba installed, ANYNET_ACCELERATE not 0. When it
+    does, the kernel is compiled (or read from numba's cache) now, before
+    training and its thread limits."""
     if backend.name != "numpy" or type(optimizer) not in (Adam, AdamW) \
             or n_parameters < MIN_PARAMETERS \
             or os.environ.get("ANYNET_ACCELERATE", "1") == "0":
-        return None
+        return False
     kernel = _kernel()
     if kernel is None:
-        return None
-    for dtype in (np.float32, np.float64):  # compiled (or read from numba's cache) now,
-        one = np.ones(1, dtype=dtype)      # before training and its thread limits
+        return False
+    for dtype in (np.float32, np.float64):
+        one = np.ones(1, dtype=dtype)
         kernel(one, one.copy(), one.copy(), one, *(dtype(1.0),) * 6)
+    return True
+
+
+def adam_apply(backend, optimizer, n_parameters):
+    """A drop-in for ``optimizer.apply`` on NumPy (Adam, AdamW), or None where it does
+    not apply (see :func:`accelerates`)."""
+    return fused_adam(optimizer) if accelerates(backend, optimizer, n_parameters) else None
+
+
+def fused_adam(optimizer):
+    """``apply(xp, params, state, grads, s)``: ``optimizer.apply`` (an Adam or AdamW)
+    as one fused pass per parameter (NumPy arrays, numba installed).
+
+    All or nothing: when any array of the step (a parameter, its gradient, its
+    moments) is not C-contiguous and writeable, as a weight given as ``W.T`` or
+    set by hand, every parameter takes the reference path, and none is updated
+    twice."""
+    kernel = _kernel()
     decoupled = type(optimizer) is AdamW
     b1, b2, wd = optimizer.beta1, optimizer.beta2, optimizer.weight_decay
 
     def apply(xp, params, state, grads, s):
         m_state, v_state = dict(state["m"]), dict(state["v"])
-        for key, p in params.items():
-            g, m, v = grads["d" + key], m_state[key], v_state[key]
-            if not all(a.flags.c_contiguous and a.flags.writeable for a in (p, g, m, v)):
-                return optimizer.apply(xp, params, state, grads, s)  # the reference path
+        arrays = [(p, grads["d" + key], m_state[key], v_state[key])
+                  for key, p in params.items()]
+        if not all(a.flags.c_contiguous and a.flags.writeable
+                   for group in arrays for a in group):
+            return optimizer.apply(xp, params, state, grads, s)  # the reference path
+        for p, g, m, v in arrays:
             dtype = p.dtype.type
             kernel(p.reshape(-1), m.reshape(-1), v.reshape(-1), g.reshape(-1),
                    dtype(b1), dtype(b2), dtype(s["step"]), dtype(s["eps"]),

@@ -7,8 +7,20 @@ import numbers
 
 import numpy as np
 
-from ._backend import device_of, host_bool, is_array, move, namespace_name, namespace_of
+from . import _backend
+from ._backend import (device_of, host_bool, is_array, move, namespace_name, namespace_of,
+                       readable)
 from .tasks import kind_of
+
+#: Rows of a SciPy sparse X made dense at once (the estimators' predictions, L-BFGS's
+#: evaluations), and of dropout's draws made from one seed (a shard draws only its
+#: blocks): 4096 rows of MNIST's 784 float64 features are 25 MB.
+CHUNK_ROWS = 4096
+
+
+def is_sparse(X):
+    """A SciPy sparse matrix or array (without importing SciPy)."""
+    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray")
 
 
 def same_origin(**arrays):
@@ -33,6 +45,7 @@ def same_origin(**arrays):
 
 def _numeric(x, name):
     """Return ``x`` (an array of any backend, or a host NumPy array) with a real numeric dtype."""
+    x = readable(x, name)
     if not is_array(x):
         if x is None:
             raise TypeError(f"{name} is None; expected an array of numbers")
@@ -65,7 +78,7 @@ def features(backend, dtype, X, n_features, name="X", check_finite=True):
     NaN and infinity are looked for (``check_finite``) in host data on the host,
     before the copy to the device, and in device data on the device, which
     reads one boolean back."""
-    if type(X).__module__.startswith("scipy.sparse") and hasattr(X, "toarray"):
+    if is_sparse(X):
         X = X.toarray()
     X = _numeric(X, name)
     if X.ndim != 2:
@@ -132,14 +145,17 @@ def _not_finite(original, dtype, name):
     return error
 
 
-def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X"):
+def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X",
+            one_hot=True):
     """y as a (n_samples, n_outputs) float array of ``backend``, ready for ``loss``.
 
     For a loss whose classes are an argmax (``cross_entropy``) y holds integer
     class labels, shape (n_samples,) or (n_samples, 1), which become one-hot
     rows, or rows of class probabilities. For every other loss y has the
     output's shape; (n_samples,) is accepted for a single output. A
-    classifier's targets lie in [0, 1].
+    classifier's targets lie in [0, 1]. ``one_hot=False`` keeps class labels as
+    they are, checked, shape (n_samples, 1), for a run that makes each batch's
+    one-hot rows alone (:func:`one_hot_rows`).
     """
     kind = kind_of(loss)
     y = _numeric(y, name)
@@ -159,7 +175,8 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
         raise ValueError(f"{name} contains NaN or infinity")
     y = xp.astype(move(y, backend), getattr(xp, dtype), copy=False)
     if labels:
-        return _one_hot(xp, y, n_outputs, name, loss)
+        y = _class_labels(xp, y, n_outputs, name, loss)
+        return one_hot_rows(backend, y, n_outputs, name) if one_hot else y
     if kind.is_classifier:
         if not host_bool(xp.all((y >= 0.0) & (y <= 1.0))):
             raise ValueError(f"{name} must lie in [0, 1] for loss={loss!r}")
@@ -174,15 +191,52 @@ def targets(backend, dtype, y, n_samples, n_outputs, loss, name="y", x_name="X")
     return y
 
 
-def _one_hot(xp, labels, n_classes, name, loss):
-    """Class labels (float, shape (n,) or (n, 1)) as one-hot rows, shape (n, n_classes)."""
+def fits_in_memory(backend, nbytes, what, advice):
+    """Raise a ValueError, before allocating, when ``nbytes`` for ``what`` exceed the
+    memory the backend's device has available (``_backend.available_memory``)
+    instead of a MemoryError (or a machine swapping) half-way; nothing is said
+    where the available memory cannot be told."""
+    available = _backend.available_memory(backend)
+    if available is not None and nbytes > available:
+        raise ValueError(f"{what} would need about {_size(nbytes)}, more than the "
+                         f"{_size(available)} available on {backend.name} "
+                         f"({backend.device}); {advice}")
+
+
+def _size(nbytes):
+    for unit, scale in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _class_labels(xp, labels, n_classes, name, loss):
+    """Class labels (float, shape (n,) or (n, 1)) checked, as a column (n, 1)."""
     labels = xp.reshape(labels, (labels.shape[0], 1))
     if not host_bool(xp.all((labels >= 0.0) & (labels < n_classes)
                        & (labels == xp.floor(labels)))):
         raise ValueError(f"{name} must hold class labels 0..{n_classes - 1} for "
                          f"loss={loss!r} with {n_classes} outputs")
-    classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
-    return xp.astype(labels == classes, labels.dtype)
+    return labels
+
+
+def class_row(backend, n_classes, dtype):
+    """The class numbers 0..n_classes-1 as a row (1, n_classes) of ``dtype`` on the
+    device: a column of labels compared with it is their one-hot rows."""
+    xp = backend.xp
+    return xp.reshape(xp.arange(n_classes, dtype=dtype, device=backend.device),
+                      (1, n_classes))
+
+
+def one_hot_rows(backend, labels, n_classes, name):
+    """Checked class labels, shape (n, 1), as one-hot rows (n, n_classes), once the
+    memory they take (and the bool comparison they are made from) is known to fit."""
+    xp, n = backend.xp, int(labels.shape[0])
+    itemsize = 8 if labels.dtype == xp.float64 else 4
+    fits_in_memory(backend, n * n_classes * (itemsize + 1),
+                   f"{name}'s one-hot rows ({n:,} samples x {n_classes:,} classes)",
+                   "use fewer classes or fewer samples")
+    return xp.astype(labels == class_row(backend, n_classes, labels.dtype), labels.dtype)
 
 
 def positive_number(value, name, *, allow_zero=False):
@@ -193,6 +247,25 @@ def positive_number(value, name, *, allow_zero=False):
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, "
                          f"got {value!r}")
+    return value
+
+
+#: The largest seed: 256 bits (``numpy.random.SeedSequence().entropy`` has 128).
+#: Files record it as a JSON integer, and anynet loads every seed it trains with.
+MAX_SEED = 2 ** 256 - 1
+
+
+def seed(value, name="seed", init=None):
+    """``value`` as a seed: a Python int in [0, MAX_SEED] (below 2**32 for the
+    tutorial's "randn" initialiser, whose ``RandomState`` takes no more)."""
+    value = positive_int(value, name, allow_zero=True)
+    if value > MAX_SEED:
+        raise ValueError(f"{name} must be at most 2**256 - 1, got a {value.bit_length()}-bit "
+                         f"integer")
+    if init == "randn" and value >= 2 ** 32:
+        raise ValueError(f"{name}={value} is too large for init='randn' (NumPy's "
+                         f"RandomState takes seeds below 2**32); use a smaller one, or "
+                         f"init='he' or 'xavier'")
     return value
 
 

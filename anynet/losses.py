@@ -13,18 +13,34 @@ name                 per-sample loss ``l_i`` (k outputs)               output la
 ``mse``              mean_j (a_ij - y_ij)^2 (PyTorch's MSELoss)        any
 ``sse``              1/2 sum_j (a_ij - y_ij)^2, summed over samples    any
                      (the tutorial's)
-``squared_error``    1/2 mean_j (a_ij - y_ij)^2 (scikit-learn's)       identity
+``squared_error``    1/2 mean_j (a_ij - y_ij)^2 (scikit-learn's; its   identity
+                     gradient is scikit-learn's too: (a - y) / n,
+                     that of 1/2 sum_j, see below)
 ``binary_cross_      -mean_j [y log a + (1 - y) log(1 - a)]            sigmoid
 entropy``            (PyTorch's BCELoss)
-``binary_log_loss``  -sum_j [y log a + (1 - y) log(1 - a)]             sigmoid
-                     (scikit-learn's, for one or several labels)
+``binary_log_loss``  -sum_j [y log p + (1 - y) log(1 - p)]             sigmoid
+                     (scikit-learn's, for one or several labels;
+                     p = a clipped, see below)
 ``cross_entropy``    -sum_j y_ij log a_ij, y one-hot                   softmax
+``log_loss``         -sum_j y_ij log p_ij, y one-hot, p = a clipped    softmax
+                     (scikit-learn's)
 ``poisson``          sum_j [a - y log a + y log y - y] (half the        exp
                      Poisson deviance, scikit-learn's)
 ===================  ================================================  ==============
 
+``squared_error`` is scikit-learn's MLPRegressor objective as scikit-learn runs it:
+the value it reports averages over the k outputs, but the gradient it descends,
+(a - y) / n, is that of the sum over the outputs. With one output the two agree;
+with k > 1 the gradient is k times the reported loss's, and the penalty's is not
+scaled. ``mse`` (and ``sse``) are consistent: their gradient is their value's.
+
 Logarithms are clamped at -100, as ``torch.nn.BCELoss`` does, so a saturated
 output gives a large finite loss rather than ``log(0)``, in float32 as in float64.
+scikit-learn's two log losses (``binary_log_loss``, ``log_loss``) instead clip the
+probabilities to [eps, 1 - eps], eps the machine epsilon of their dtype
+(:func:`clipped_probabilities`), as scikit-learn does: a saturated output costs at
+most -log(eps), 36.04 in float64 and 15.94 in float32. Their gradients are
+scikit-learn's too (output minus target, not the clipped function's).
 
 What each loss means for a task (the output layer it implies, whether it
 classifies, its metric and reduction) is ``anynet.tasks.TABLE``; this module
@@ -83,11 +99,21 @@ def squared_error(xp, y, a, w=None):
 
 
 def squared_error_gradient(xp, y, a, w=None):
-    return _scaled(a - y, w, 1.0 / a.shape[1])
+    """scikit-learn's gradient, (a - y) / n whatever the number of outputs k: that of
+    1/2 sum_j mean_i (a_ij - y_ij)^2, k times the reported loss's (``mse`` keeps the
+    true gradient of its own value)."""
+    return _scaled(a - y, w, 1.0)
 
 
 def _bernoulli(xp, y, a):
     return y * _log(xp, a) + (1.0 - y) * _log(xp, 1.0 - a)
+
+
+def clipped_probabilities(xp, a):
+    """``a`` clipped to [eps, 1 - eps], eps the machine epsilon of its dtype: the
+    probabilities scikit-learn's log losses take the logarithm of."""
+    eps = float(xp.finfo(a.dtype).eps)
+    return xp.minimum(xp.maximum(a, eps), 1.0 - eps)
 
 
 def binary_cross_entropy(xp, y, a, w=None):
@@ -95,12 +121,21 @@ def binary_cross_entropy(xp, y, a, w=None):
 
 
 def binary_log_loss(xp, y, a, w=None):
-    return -_mean(xp, _bernoulli(xp, y, a), w, 1)
+    """scikit-learn's binary log loss, summed over the labels (columns), averaged
+    over the samples; the probabilities clipped (:func:`clipped_probabilities`)."""
+    p = clipped_probabilities(xp, a)
+    return -_mean(xp, y * xp.log(p) + (1.0 - y) * xp.log(1.0 - p), w, 1)
 
 
 def cross_entropy(xp, y, a, w=None):
     """``y`` one-hot (or rows of class probabilities), shape (n_samples, n_classes)."""
     return -_mean(xp, y * _log(xp, a), w, 1)
+
+
+def log_loss(xp, y, a, w=None):
+    """scikit-learn's multi-class log loss: ``cross_entropy`` with the probabilities
+    clipped (:func:`clipped_probabilities`) instead of the logarithm clamped."""
+    return -_mean(xp, y * xp.log(clipped_probabilities(xp, a)), w, 1)
 
 
 def poisson(xp, y, a, w=None):
@@ -117,6 +152,7 @@ LOSSES = {
     "binary_cross_entropy": binary_cross_entropy,
     "binary_log_loss": binary_log_loss,
     "cross_entropy": cross_entropy,
+    "log_loss": log_loss,
     "poisson": poisson,
 }
 # dL/da for the losses that go through any output activation's backward pass
@@ -128,6 +164,7 @@ GRADIENTS = {"mse": mse_gradient, "sse": sse_gradient}
 # which underflow to 0 when the output saturates; so is Poisson's (it divides by a).
 FUSED = {
     ("softmax", "cross_entropy"): lambda xp, y, a, w=None: _scaled(a - y, w, 1.0),
+    ("softmax", "log_loss"): lambda xp, y, a, w=None: _scaled(a - y, w, 1.0),
     ("sigmoid", "binary_cross_entropy"):
         lambda xp, y, a, w=None: _scaled(a - y, w, 1.0 / a.shape[1]),
     ("sigmoid", "binary_log_loss"): lambda xp, y, a, w=None: _scaled(a - y, w, 1.0),

@@ -94,9 +94,17 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     if output_activation == "softmax" and sizes[-1] < 2:
         raise ValueError("output_activation='softmax' needs at least 2 outputs; "
                          f"output_size is {sizes[-1]}")
-    seed = _checks.positive_int(seed, "seed", allow_zero=True)
+    seed = _checks.seed(seed, init=init)
     be = resolve_backend(backend, device)
     dtype_name, xp_dtype = float_dtype(be, dtype)
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    itemsize = 8 if dtype_name == "float64" else 4
+    if be.name in ("numpy", "array_api_strict"):  # the host draw (float64) and the network
+        _checks.fits_in_memory(be, n_params * (8 + itemsize), _network_words(sizes, n_params),
+                               "use smaller layers")
+    else:  # one layer's host draw at a time; the network on the device
+        _checks.fits_in_memory(be, n_params * itemsize, _network_words(sizes, n_params),
+                               "use smaller layers")
     params = {}
     with be.activate():  # CuPy's zeros() ignores device=: its device must be current
         for layer, W in enumerate(initial_weights(init, sizes, seed), start=1):
@@ -106,6 +114,10 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     return Network(params, layer_sizes=sizes, activation=activation,
                    output_activation=output_activation, loss=loss, init=init,
                    seed=seed, backend=be, dtype=dtype_name)
+
+
+def _network_words(sizes, n_params):
+    return f"a {'-'.join(map(str, sizes))} network ({n_params:,} parameters)"
 
 
 # --- forward ----------------------------------------------------------------

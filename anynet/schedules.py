@@ -101,9 +101,12 @@ class ReduceLROnPlateau(Schedule):
 
 
 class InvScaling(Schedule):
-    """scikit-learn's "invscaling": lr = base_lr / (t + 1) ** power_t, with t the
-    samples seen before the epoch (``t0`` before the run, plus the epochs done
-    times the training samples: ``anynet.train`` tells it how many)."""
+    """scikit-learn's "invscaling": the first epoch at base_lr, then
+    lr = base_lr / (t + 1) ** power_t, with t the samples seen before the epoch
+    (``t0`` before the run, plus the epochs done times the training samples:
+    ``anynet.train`` tells it how many). As scikit-learn's, whose new optimizer
+    starts at the base rate and sets the next one at each epoch's end, also when a
+    warm start continues with ``t0`` samples already seen."""
 
     def __init__(self, power_t=0.5, t0=0):
         self.power_t = _checks.positive_number(power_t, "power_t", allow_zero=True)
@@ -111,6 +114,8 @@ class InvScaling(Schedule):
         self.samples_per_epoch = 1  # set by the run
 
     def __call__(self, epoch, base_lr, history):
+        if epoch == 0:
+            return base_lr
         return base_lr / (self.t0 + epoch * self.samples_per_epoch + 1) ** self.power_t
 
 

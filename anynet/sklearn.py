@@ -18,7 +18,8 @@ on X's device, and the fitted attributes and predictions come back there
 (scikit-learn's convention); ``backend`` and ``device`` are then not used.
 
 Training is ``anynet.train``: "adam" and "sgd" (momentum, Nesterov's) by
-mini-batches, "lbfgs" by ``anynet.optimizers.LBFGS`` on the whole data.
+mini-batches, "lbfgs" by ``anynet.quasi_newton.LBFGS`` on the whole data (SciPy's
+L-BFGS-B, step for step).
 ``NeuralNetClassifier`` and ``NeuralNetRegressor`` are the same classes under
 their former names. Needs scikit-learn (``pip install scikit-learn``).
 """
@@ -31,6 +32,8 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkClassifier
+from sklearn.neural_network import MLPRegressor as _SkRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import get_namespace_and_device
@@ -40,19 +43,20 @@ from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_tar
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
+from . import _skl2onnx
 from ._arguments import checked_dropout, dropout_rates
+from ._checks import CHUNK_ROWS, is_sparse
 from ._backend import (floating_point_warnings_off, is_array, namespace_of,
                        resolve_backend, to_numpy)
 from .checkpoints import DivergenceError
 from .network import initialize_network
-from .optimizers import LBFGS, Adam, Momentum
-from .schedules import Adaptive
+from .optimizers import Adam, Momentum
+from .quasi_newton import LBFGS, MESSAGES
+from .schedules import Adaptive, InvScaling
 from .training import train
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                 "relu": "relu"}
-_SOLVERS = ("lbfgs", "sgd", "adam")
-_CHUNK = 4096  # rows of a sparse X made dense at once when predicting
 _ADAPTIVE = Adaptive()  # scikit-learn's "adaptive": its factor (1/5) and smallest rate
 
 
@@ -68,6 +72,15 @@ class _BaseMLP(BaseEstimator):
     """The parameters, the fitting and the prediction both estimators share."""
 
     _loss_name = None  # set by the subclasses
+    #: scikit-learn's constraints (its MLPClassifier's), and the extras': a backend's
+    #: name (a module cannot be cloned or pickled), a device, dropout (checked by
+    #: anynet._arguments, which names what is wrong)
+    _parameter_constraints: dict = {
+        **_SkClassifier._parameter_constraints,
+        "backend": [None, str],
+        "device": "no_validation",
+        "dropout": "no_validation",
+    }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -112,43 +125,11 @@ class _BaseMLP(BaseEstimator):
     # --- parameters --------------------------------------------------------------
 
     def _check_params(self):
-        """Every constructor parameter checked, before any data or state is touched."""
+        """Every constructor parameter checked, before any data or state is touched:
+        scikit-learn's own ``_parameter_constraints`` (its ``InvalidParameterError``,
+        a ValueError and a TypeError), then what they do not say."""
+        self._validate_params()
         hidden = self._hidden_sizes()
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} is not supported; use one of "
-                             f"{', '.join(map(repr, _ACTIVATIONS))}")
-        if self.solver not in _SOLVERS:
-            raise ValueError(f"solver={self.solver!r} is not supported; use one of "
-                             f"{', '.join(map(repr, _SOLVERS))}")
-        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
-            raise ValueError(f"learning_rate={self.learning_rate!r} is not supported; use "
-                             f"'constant', 'invscaling' or 'adaptive'")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
-                                              and not isinstance(self.batch_size, bool)
-                                              and self.batch_size >= 1)):
-            raise ValueError(f"batch_size must be 'auto' or an int >= 1, got "
-                             f"{self.batch_size!r}")
-        _number(self.alpha, "alpha", low=0.0)
-        _number(self.learning_rate_init, "learning_rate_init", low=0.0, open_low=True)
-        _number(self.power_t, "power_t", low=0.0)
-        _number(self.tol, "tol", low=0.0)
-        _number(self.momentum, "momentum", low=0.0, high=1.0)
-        _number(self.validation_fraction, "validation_fraction", low=0.0, high=1.0,
-                open_high=True)
-        _number(self.beta_1, "beta_1", low=0.0, high=1.0, open_high=True)
-        _number(self.beta_2, "beta_2", low=0.0, high=1.0, open_high=True)
-        _number(self.epsilon, "epsilon", low=0.0, open_low=True)
-        _integer(self.max_iter, "max_iter")
-        _integer(self.max_fun, "max_fun")
-        if self.n_iter_no_change != np.inf:
-            _integer(self.n_iter_no_change, "n_iter_no_change")
-        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got "
-                                 f"{getattr(self, name)!r}")
-        if self.backend is not None and not isinstance(self.backend, str):
-            raise TypeError(f"backend must be a name such as 'numpy', 'cupy' or 'torch' "
-                            f"(a module cannot be cloned or pickled), got {self.backend!r}")
         if self.dropout is not None and self.solver == "lbfgs":
             raise ValueError("dropout needs solver='sgd' or 'adam': L-BFGS minimises one "
                              "fixed loss")
@@ -197,6 +178,8 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, incremental):
         saved = dict(vars(self))  # a fit that fails leaves the estimator as it was
+        if "_network" in saved:  # the parameters' owner: a copy, as train may update it
+            saved["_network"] = saved["_network"].copy()
         try:
             return self._fit_checked(X, y, sample_weight, incremental)
         except BaseException:
@@ -252,8 +235,7 @@ class _BaseMLP(BaseEstimator):
             intercepts.append(self._random_state.uniform(-bound, bound, fan_out)
                               .astype(dtype))
         self._network = net
-        self.coefs_ = [self._out(c) for c in coefs]
-        self.intercepts_ = [self._out(b) for b in intercepts]
+        self.coefs_, self.intercepts_ = coefs, intercepts
         self.n_iter_, self.t_ = 0, 0
         for name in ("loss_curve_", "best_loss_", "validation_scores_",
                      "best_validation_score_", "_no_improvement_count", "_optimizer"):
@@ -266,20 +248,66 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = -np.inf if self.early_stopping else None
             self._no_improvement_count = 0
 
-    def _loaded_network(self):
-        """The network with ``coefs_`` and ``intercepts_`` as its parameters (they
-        are the estimator's truth: a user may set them)."""
+    # --- the parameters: the network owns them -----------------------------------------
+
+    @property
+    def coefs_(self):
+        """The weights, one array of shape (fan_in, fan_out) per layer: the network's own
+        arrays where it answers in their namespace (NumPy out on the NumPy backend, or
+        the input's namespace under array_api_dispatch), so an edit in place is the
+        network's; else host copies. Assigning the list, or an item of it, sets the
+        network's parameters."""
+        return self._parameters("W")
+
+    @coefs_.setter
+    def coefs_(self, arrays):
+        self._set_parameters("W", arrays)
+
+    @property
+    def intercepts_(self):
+        """The biases, one array of shape (fan_out,) per layer (see ``coefs_``)."""
+        return self._parameters("b")
+
+    @intercepts_.setter
+    def intercepts_(self, arrays):
+        self._set_parameters("b", arrays)
+
+    def _parameters(self, kind):
+        net = vars(self).get("_network")
+        if net is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute "
+                                 f"'{'coefs_' if kind == 'W' else 'intercepts_'}'")
+        xp, arrays = net.xp, [net[f"{kind}{i}"] for i in range(1, net.n_layers + 1)]
+        if kind == "b":
+            arrays = [xp.reshape(b, (-1,)) for b in arrays]
+        if self._output is None and net.backend.name != "numpy":  # NumPy out: host copies
+            arrays = [to_numpy(a).copy() for a in arrays]
+        return _Parameters(self, kind, arrays)
+
+    def _set_parameters(self, kind, arrays):
+        """Put ``arrays`` (any namespace) into the network as its weights or biases,
+        in its dtype, on its device; a ValueError before any is changed when their
+        number or shapes are not the network's."""
         net = self._network
-        xp, device = net.xp, net.device
-        dtype = getattr(xp, net.dtype)
+        name = "coefs_" if kind == "W" else "intercepts_"
+        arrays = list(arrays)
+        if len(arrays) != net.n_layers:
+            raise ValueError(f"{name} needs {net.n_layers} arrays, one per layer; got "
+                             f"{len(arrays)}")
+        xp, device, dtype = net.xp, net.device, getattr(net.xp, net.dtype)
+        params = {}
         with net.backend.activate():
-            params = {}
-            for i, (c, b) in enumerate(zip(self.coefs_, self.intercepts_), start=1):
-                params[f"W{i}"] = xp.asarray(_host_or_same(c, xp), dtype=dtype, device=device)
-                params[f"b{i}"] = xp.reshape(xp.asarray(_host_or_same(b, xp), dtype=dtype,
-                                                        device=device), (1, -1))
-            net.update(params)
-        return net
+            for i, a in enumerate(arrays, start=1):
+                want = tuple(net[f"{kind}{i}"].shape)
+                a = xp.asarray(_host_or_same(a, xp), dtype=dtype, device=device)
+                if kind == "b":
+                    a = xp.reshape(a, (1, -1)) if a.ndim == 1 else a
+                if tuple(a.shape) != want:
+                    shown = want if kind == "W" else want[1:]
+                    raise ValueError(f"{name}[{i - 1}] must have shape {shown}, got "
+                                     f"{tuple(a.shape)}")
+                params[f"{kind}{i}"] = a
+        net.update(params)
 
     def _optimizer_for(self, incremental):
         """The run's optimizer: partial_fit continues the previous one's state."""
@@ -328,23 +356,22 @@ class _BaseMLP(BaseEstimator):
         lr, schedule = float(self.learning_rate_init), None
         if incremental:  # one epoch at the rate the previous calls left
             lr = solver.learning_rate if solver is not None else lr
-        elif schedule_name == "adaptive":
+        elif schedule_name == "invscaling":  # from the samples seen since the first fit
+            schedule = InvScaling(self.power_t, t0=self.t_)
+        if schedule_name == "adaptive":  # the stopping rule divides the rate instead
             schedule = Adaptive()
-        elif schedule_name == "invscaling":
-            schedule = _invscaling(self.power_t, self.t_, n)
-        epochs = 1 if incremental else self.max_iter
         patience = self.n_iter_no_change + 1  # scikit-learn stops after n_iter_no_change + 1
-        watched = None
-        if not incremental and getattr(self, "_no_improvement_count", None) is not None:
-            # a warm start goes on counting from where the last fit stopped (scikit-learn)
-            best = -self.best_validation_score_ if validation else self.best_loss_
-            watched = (best, self._no_improvement_count)
-        run = dict(epochs=epochs, batch_size=batch, optimizer=optimizer, learning_rate=lr,
-                   lr_schedule=schedule, shuffle=self.shuffle,
-                   early_stopping="val_metric" if validation else
-                   ("loss" if not incremental else False), tol=float(self.tol),
+        # one stopping rule, the run's, for fit and for each partial_fit epoch alike; a
+        # warm start and every partial_fit go on counting from where the last call stopped
+        best = -self.best_validation_score_ if validation else self.best_loss_
+        run = dict(epochs=1 if incremental else self.max_iter, batch_size=batch,
+                   optimizer=optimizer, learning_rate=lr, lr_schedule=schedule,
+                   # scikit-learn's batches: each epoch's order from random_state's
+                   # stream, after the initial weights and the validation split
+                   shuffle=self._random_state if self.shuffle else False,
+                   early_stopping="val_metric" if validation else "loss", tol=float(self.tol),
                    patience=patience, validation_data=validation, dropout=self.dropout,
-                   _watched=watched)
+                   _watched=(best, self._no_improvement_count))
         net, stopped = self._train(X, Y, sample_weight, run,
                                    continuing=incremental and solver is not None)
         history = net.history
@@ -354,6 +381,7 @@ class _BaseMLP(BaseEstimator):
         self.t_ += done * n
         self.loss_curve_ = list(self.loss_curve_) + losses
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        watch = history.get("watch", {})
         if validation:
             self.validation_scores_ = list(self.validation_scores_ or []) + [
                 np.nan if v is None else float(v) for v in history["val_metric"]]
@@ -361,22 +389,20 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_.append(float("nan"))
             finite = [v for v in self.validation_scores_ if math.isfinite(v)]
             self.best_validation_score_ = max(finite) if finite else -np.inf
-        elif self.loss_curve_ and not incremental:  # partial_fit: _after_partial_fit's
-            self.best_loss_ = float(np.nanmin([self.best_loss_ or np.inf,
-                                               *self.loss_curve_]))
-        watch = history.get("watch", {})
-        if incremental:  # scikit-learn's rule, one epoch at a time, across the calls
-            lr = self._after_partial_fit(lr, schedule_name)
-        else:
-            self._no_improvement_count = watch.get("waited", 0)
-            lr = self._invscaled() if schedule_name == "invscaling" else \
-                float(self.learning_rate_init)
-            if schedule_name == "adaptive":
-                lr *= _ADAPTIVE.factor ** watch.get("reductions", 0)
+        elif watch.get("best") is not None:
+            self.best_loss_ = float(watch["best"])
+        self._no_improvement_count = watch.get("waited", self._no_improvement_count)
+        reductions = watch.get("reductions", 0)
+        if schedule_name == "invscaling":
+            lr = self._invscaled()
+        elif schedule_name == "adaptive":
+            lr *= _ADAPTIVE.factor ** reductions
+        elif not incremental:
+            lr = float(self.learning_rate_init)
         self._optimizer = _Solver(lr, net.optimizer)
         rates = history["lr"]
-        if self.verbose and not incremental and schedule_name == "adaptive" and \
-                watch.get("reductions", 0) > sum(b < a for a, b in zip(rates, rates[1:])):
+        if self.verbose and schedule_name == "adaptive" and \
+                reductions > sum(b < a for a, b in zip(rates, rates[1:])):
             print(f"{self._stalled()} Setting learning rate to {lr:f}")  # after the last
         if self.verbose and stopped == "early_stopping":
             small = " Learning rate too small." if schedule_name == "adaptive" else ""
@@ -386,53 +412,52 @@ class _BaseMLP(BaseEstimator):
                           f"reached and the optimization hasn't converged yet.",
                           ConvergenceWarning)
 
-    def _after_partial_fit(self, lr, schedule_name):
-        """scikit-learn's stopping count after one partial_fit epoch, and the rate of
-        the next: invscaling's, or adaptive's divided by 5 when the count runs out."""
-        last = self.loss_curve_[-1]
-        best = np.inf if self.best_loss_ is None else self.best_loss_
-        self._no_improvement_count = self._no_improvement_count + 1 \
-            if last > best - self.tol else 0
-        self.best_loss_ = min(best, last)
-        if schedule_name == "invscaling":
-            return self._invscaled()
-        if schedule_name == "adaptive" and self._no_improvement_count > \
-                self.n_iter_no_change and lr > _ADAPTIVE.min_lr:
-            self._no_improvement_count = 0
-            lr *= _ADAPTIVE.factor
-            if self.verbose:
-                print(f"{self._stalled()} Setting learning rate to {lr:f}")
-        return lr
-
     def _invscaled(self):
         """The "invscaling" rate after ``t_`` samples: lr / (t_ + 1) ** power_t."""
         return float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
 
     def _fit_lbfgs(self, X, Y, sample_weight):
+        """scikit-learn's L-BFGS fit: SciPy's L-BFGS-B (``anynet.quasi_newton.LBFGS``
+        follows it) with ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``;
+        ``n_iter_``, ``loss_`` and the ConvergenceWarning as scikit-learn's
+        ``_check_optimize_result`` makes them. Nothing is printed, verbose or not
+        (SciPy >= 1.15 prints nothing)."""
         optimizer = LBFGS(max_fun=self.max_fun, gtol=float(self.tol))
-        net, stopped = self._train(X, Y, sample_weight,
-                                   dict(epochs=self.max_iter, optimizer=optimizer,
-                                        batch_size=max(1, X.shape[0])))
-        losses = net.history["loss"]
-        lbfgs_state = (net.optimizer.state or {}).get("lbfgs", {})
-        self.n_iter_ = int(lbfgs_state.get("iteration", len(losses)))  # steps taken
-        self.loss_ = losses[-1] if losses else None
-        if stopped != "converged":
-            why = {"max_fun": f"the function was evaluated max_fun={self.max_fun} times",
-                   "line_search": "the line search found no lower loss",
-                   None: f"max_iter={self.max_iter} iterations ran"}.get(stopped, stopped)
-            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s): "
-                          f"{why}. Increase the number of iterations (max_iter, max_fun) or "
-                          f"scale the data.", ConvergenceWarning)
+        net, _ = self._train(X, Y, sample_weight,
+                             dict(epochs=self.max_iter, optimizer=optimizer,
+                                  batch_size=max(1, X.shape[0])))
+        lbfgs = net.optimizer
+        self.n_iter_ = min(lbfgs.n_iter, self.max_iter)
+        self.loss_ = lbfgs.f
+        # SciPy's status: its driver tests max_iter first, then the evaluations
+        if lbfgs.n_iter >= self.max_iter:
+            status, message = 1, MESSAGES["max_iter"]
+        elif lbfgs.status in ("gtol", "ftol"):
+            status, message = 0, lbfgs.message
+        else:
+            status, message = 1 if lbfgs.n_evals > self.max_fun else 2, lbfgs.message
+        if status == 0:
+            return
+        said = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                f"(status={status}):\n{message}\n")
+        if self.n_iter_ == self.max_iter:
+            said += (f"\nIncrease the number of iterations to improve the convergence "
+                     f"(max_iter={self.max_iter}).")
+        said += ("\nYou might also want to scale the data as shown in:\n"
+                 "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        warnings.warn(said, ConvergenceWarning, stacklevel=3)
 
     def _train(self, X, Y, sample_weight, run, continuing=False):
         """``anynet.train`` from the current weights; (network, why it stopped).
         ``continuing``: ``run["optimizer"]`` is the previous call's, whose state goes on
         (also after a pickle, which keeps it apart from the network)."""
-        net = self._loaded_network()
+        net = self._network
         net.optimizer = run["optimizer"] if continuing else None
-        seed = int(self._random_state.randint(np.iinfo(np.int32).max))
-        callbacks = [self._say] if self.verbose else []
+        # dropout's draws need a seed: taken from random_state only then, so that
+        # without dropout the stream is scikit-learn's own (its weights, split, orders)
+        seed = 0 if self.dropout is None else \
+            int(self._random_state.randint(np.iinfo(np.int32).max))
+        callbacks = [self._say] if self.verbose and self.solver != "lbfgs" else []
         try:
             trained = train(X, Y, network=net, seed=seed, alpha=float(self.alpha),
                             sample_weight=sample_weight, verbose=False, callbacks=callbacks,
@@ -449,8 +474,7 @@ class _BaseMLP(BaseEstimator):
             net.update(trained)
             net.history, net.optimizer = trained.history, trained.optimizer
             trained = net
-        self._network = trained
-        self._export(trained)
+        self._network = trained  # finite: train checked every parameter at each epoch's end
         return trained, stopped
 
     def _say(self, epoch, history, network):
@@ -467,19 +491,6 @@ class _BaseMLP(BaseEstimator):
         return (f"{what} did not improve more than tol={self.tol:f} for "
                 f"{self.n_iter_no_change} consecutive epochs.")
 
-    def _export(self, net):
-        """``coefs_`` and ``intercepts_`` from the network, in the output namespace."""
-        if self._output is None:  # NumPy out: host copies
-            self.coefs_ = [to_numpy(net[f"W{i}"]).copy() for i in range(1, net.n_layers + 1)]
-            self.intercepts_ = [to_numpy(net[f"b{i}"]).reshape(-1).copy()
-                                for i in range(1, net.n_layers + 1)]
-        else:  # the input's own arrays: no transfer
-            xp = net.xp
-            self.coefs_ = [net[f"W{i}"] for i in range(1, net.n_layers + 1)]
-            self.intercepts_ = [xp.reshape(net[f"b{i}"], (-1,))
-                                for i in range(1, net.n_layers + 1)]
-        # finite: train checked every parameter on the device at each epoch's end
-
     # --- predicting --------------------------------------------------------------------
 
     def _forward(self, X, method):
@@ -487,10 +498,10 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "coefs_")
         _check_same_namespace(self, X, method)
         X = self._validate_features(X)
-        net = self._loaded_network()
-        if _is_sparse(X):
-            parts = [to_numpy(net.predict(X[i:i + _CHUNK].toarray()))
-                     for i in range(0, X.shape[0], _CHUNK)]
+        net = self._network
+        if is_sparse(X):  # made dense by chunks of rows
+            parts = [to_numpy(net.predict(X[i:i + CHUNK_ROWS].toarray()))
+                     for i in range(0, X.shape[0], CHUNK_ROWS)]
             return self._out(np.concatenate(parts))
         P = net.predict(X)
         if self._output is not None:
@@ -526,7 +537,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _loss_and_output(self):
         if self.out_activation_ == "softmax":
-            return "cross_entropy", "softmax"
+            return "log_loss", "softmax"  # scikit-learn's: probabilities clipped
         return "binary_log_loss", "sigmoid"
 
     def _validate_input(self, X, y, incremental, reset):
@@ -623,11 +634,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             max_fun=max_fun, backend=backend, device=device, dropout=dropout)
         self.loss = loss
 
-    def _check_params(self):
-        if self.loss not in ("squared_error", "poisson"):
-            raise ValueError(f"loss={self.loss!r} is not supported; use 'squared_error' or "
-                             f"'poisson'")
-        return super()._check_params()
+    _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
+                                    **_SkRegressor._parameter_constraints}
 
     def _out_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
@@ -658,6 +666,24 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return P
 
 
+class _Parameters(list):
+    """``coefs_`` or ``intercepts_``: a list whose item assignment sets the network's
+    parameter (``est.coefs_[0] = W`` works as ``est.coefs_ = [W, ...]``)."""
+
+    def __init__(self, estimator, kind, arrays):
+        super().__init__(arrays)
+        self._estimator, self._kind = estimator, kind
+
+    def __setitem__(self, index, value):
+        arrays = list(self)
+        arrays[index] = value
+        self._estimator._set_parameters(self._kind, arrays)
+        super().__setitem__(index, value)
+
+    def __reduce__(self):  # a plain list when kept and pickled on its own
+        return list, (list(self),)
+
+
 #: The former names of the estimators.
 NeuralNetClassifier = MLPClassifier
 NeuralNetRegressor = MLPRegressor
@@ -672,14 +698,6 @@ def _validated(est, X, y, reset, **options):
         y = to_numpy(y)
     return validate_data(est, X, y, accept_sparse=["csr", "csc"], reset=reset,
                          dtype=(np.float64, np.float32), **options)
-
-
-def _invscaling(power_t, t0, n_samples):
-    """scikit-learn's "invscaling" for one fit: its new optimizer starts at the base
-    rate, then lr / (t + 1) ** power_t with t the samples seen since the first fit."""
-    def schedule(epoch, base_lr, history):
-        return base_lr if epoch == 0 else base_lr / (t0 + epoch * n_samples + 1) ** power_t
-    return schedule
 
 
 def _check_same_namespace(est, X, method):
@@ -709,16 +727,6 @@ def _is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse")
 
 
-def _number(value, name, low=None, high=None, open_low=False, open_high=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    if (low is not None and (value < low or (open_low and value == low))) or \
-            (high is not None and (value > high or (open_high and value == high))):
-        interval = f"{'(' if open_low else '['}{low}, {'inf' if high is None else high}" \
-                   f"{')' if open_high or high is None else ']'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-
-
-def _integer(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+# skl2onnx converts pipelines holding these estimators; registered when (and only
+# if) skl2onnx is imported, so that using the estimators never imports it
+_skl2onnx.register_when_imported(MLPClassifier, MLPRegressor)

@@ -15,18 +15,23 @@ scalars (learning rate, the batch's number and weight, Adam's step size) are
 Python floats: a compiled step takes them as arguments and is not compiled
 again when they change.
 
-Compiled functions are kept for the whole process, by everything they close
-over (the network's configuration, the optimizer's class and hyperparameters,
-clipping), so a second ``train`` with the same configuration and batch shapes
-compiles nothing; JAX's persistent cache spares a new process the compiling.
+Compiled functions are kept for the whole process, by a key that holds
+everything they close over (the network's configuration, the optimizer's class
+and hyperparameters, clipping, dropout...): each is built from its key alone, so
+nothing outside the key can change what it does. A second ``train`` with the
+same configuration and batch shapes compiles nothing; JAX's persistent cache
+spares a new process the compiling.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import propagation
 from ._backend import compile_function
+from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .tasks import TABLE
 
+#: compiled functions by key: each key is a frozen dataclass holding every input
+#: its builder reads, and the builder is given the key alone (see :func:`_cached`)
 _CACHE = {}
 
 
@@ -36,37 +41,114 @@ class _View(dict):
     __slots__ = ("xp", "layers", "n_layers", "output_activation", "loss")
 
 
-def _viewer(net):
-    """A function making a :class:`_View` of ``net``'s configuration over other arrays."""
-    xp, layers, n_layers = net.xp, net.layers, net.n_layers
-    output_activation, loss = net.output_activation, net.loss
+@dataclass(frozen=True)
+class NetConfig:
+    """Everything a compiled function knows of a network, compared by value.
 
-    def view(params):
+    The cached steps are built from a ``NetConfig`` (never from the network
+    itself), so a cache keyed by it cannot hand a function built for one network
+    to another: the layer sizes, which dropout's slices close over, once were
+    missing from a hand-written key. ``backend`` itself is not compared:
+    ``place`` (its library, namespace, device) stands for it.
+    """
+
+    place: tuple
+    layer_sizes: tuple
+    activation: str
+    output_activation: str
+    loss: str
+    backend: object = field(compare=False, repr=False)
+
+    @classmethod
+    def of(cls, net):
+        """The configuration of a network (a NetConfig is its own)."""
+        if isinstance(net, cls):
+            return net
+        b = net.backend
+        return cls((b.name, b.xp.__name__, repr(b.device), b.current_device),
+                   tuple(int(n) for n in net.layer_sizes), net.activation,
+                   net.output_activation, net.loss, b)
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    @property
+    def n_layers(self):
+        return len(self.layer_sizes) - 1
+
+    def view(self, params):
+        """A :class:`_View` of this configuration over the arrays ``params``."""
         v = _View(params)
-        v.xp, v.layers, v.n_layers = xp, layers, n_layers
-        v.output_activation, v.loss = output_activation, loss
+        v.xp, v.n_layers = self.xp, self.n_layers
+        v.output_activation, v.loss = self.output_activation, self.loss
+        v.layers = tuple(
+            (f"W{i}", f"b{i}", *ACTIVATIONS[self.output_activation if i == self.n_layers
+                                            else self.activation])
+            for i in range(1, self.n_layers + 1))
         return v
-    return view
 
 
-def _config(net):
-    """What a step closes over of a network (its shapes are the arrays')."""
-    return (net.backend.name, net.xp.__name__, net.n_layers, net.activation,
-            net.output_activation, net.loss)
+class OptimizerTemplate:
+    """An optimizer's fresh copy (hyperparameters, no state), compared by its class
+    and the repr of every attribute but ``t`` and ``state``: two templates are
+    equal only when every hyperparameter its ``apply`` may read is."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer.fresh()
+        self._signature = (type(optimizer), tuple(sorted(
+            (name, repr(value)) for name, value in vars(self.optimizer).items()
+            if name not in ("t", "state"))))
+
+    def __eq__(self, other):
+        return isinstance(other, OptimizerTemplate) and self._signature == other._signature
+
+    def __hash__(self):
+        return hash(self._signature)
+
+    def __repr__(self):
+        return f"OptimizerTemplate({self.optimizer!r})"
 
 
 def _cached(key, build):
+    """``build(key)``, made once per key for the process. The builder takes the key
+    alone, so what it builds depends on nothing the key does not hold."""
     if key not in _CACHE:
-        _CACHE[key] = build()
+        _CACHE[key] = build(key)
     return _CACHE[key]
+
+
+@dataclass(frozen=True)
+class TrainingKey:
+    """What :func:`training_step` builds from."""
+
+    net: NetConfig
+    optimizer: OptimizerTemplate
+    clip_norm: object
+    fused: bool
+    weighted: bool
+    penalised: bool
+    dropout: tuple
+
+
+@dataclass(frozen=True)
+class FiguresKey:
+    """What :func:`epoch_figures` builds from."""
+
+    net: NetConfig
+    metric: object
+    with_validation: bool
+    weighted: bool
 
 
 @dataclass(frozen=True)
 class TrainingStep:
     """The two halves of a mini-batch step (see the module's docstring).
 
-    ``gradients(params, X, Y, index, total, bad, number, weight) -> (grads, total, bad)``:
-    the gradients of the batch ``X[index], Y[index]``; ``total`` plus ``weight``
+    ``gradients(params, X, Y, index, total, bad, number, weight, l2, S, K, C) -> (grads,
+    total, bad)``: the gradients of the batch ``X[index], Y[index]`` (``C``, a row of
+    class numbers (1, n_classes): Y holds class labels (n, 1), whose one-hot rows
+    are made batch by batch); ``total`` plus ``weight``
     times its loss; ``bad``, the first non-finite batch so far (-1: none), set to
     ``number`` if this batch's loss is not finite.
 
@@ -84,24 +166,24 @@ class TrainingStep:
     whole: object
 
 
-def training_step(net, optimizer, clip_norm, apply=None, *, weighted=False, alpha=0.0,
+def training_step(net, optimizer, clip_norm, fused=False, *, weighted=False, alpha=0.0,
                   dropout=()):
     """The :class:`TrainingStep` of ``net`` trained by ``optimizer``, compiled and cached.
 
-    ``apply``, if given, stands in for ``optimizer.apply`` (an accelerated twin of
-    it: see ``anynet._accelerate``). ``weighted``: the steps take sample weights;
-    ``alpha``: the L2 penalty on the weights (see :func:`batch_objective`);
+    ``fused``: Adam's update runs as one fused pass (``anynet._accelerate``; the
+    caller decides where it applies). ``weighted``: the steps take sample
+    weights; ``alpha``: the L2 penalty on the weights (see :func:`batch_objective`);
     ``dropout``: the rate of each hidden layer (empty: none).
     """
-    key = ("train", _config(net), type(optimizer), repr(optimizer), clip_norm,
-           apply is not None, weighted, alpha > 0.0, tuple(dropout))
-    return _cached(key, lambda: _training_step(net, optimizer, clip_norm, apply, weighted,
-                                               alpha > 0.0, tuple(dropout)))
+    key = TrainingKey(NetConfig.of(net), OptimizerTemplate(optimizer),
+                      None if clip_norm is None else float(clip_norm), bool(fused),
+                      bool(weighted), alpha > 0.0, tuple(float(r) for r in dropout))
+    return _cached(key, _training_step)
 
 
 def batch_objective(net, weighted, penalised, dropout):
     """``objective(params, Xb, Yb, Sb, Kb, l2) -> (loss, grads)``: a batch's loss and
-    its gradients.
+    its gradients (``net``: a network or its :class:`NetConfig`).
 
     ``Sb``: the batch's sample weights, shape (n, 1), or None; the loss is their
     weighted average of the per-sample losses. ``Kb``: the batch's dropout draws,
@@ -110,10 +192,11 @@ def batch_objective(net, weighted, penalised, dropout):
     whole batch's number of samples or weight sum (a Python float): scikit-learn's
     ``alpha``, ``loss + alpha / 2 * sum ||W||^2 / n_batch``.
     """
-    xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
-    summed = TABLE[net.loss].reduction == "sum"
+    config = NetConfig.of(net)
+    xp, view, loss_fn = config.xp, config.view, LOSSES[config.loss]
+    summed = TABLE[config.loss].reduction == "sum"
     edges = [0]
-    for size in net.layer_sizes[1:-1]:
+    for size in config.layer_sizes[1:-1]:
         edges.append(edges[-1] + size)
 
     def objective(params, Xb, Yb, Sb, Kb, l2):
@@ -133,13 +216,17 @@ def batch_objective(net, weighted, penalised, dropout):
     return objective
 
 
-def _training_step(net, optimizer, clip_norm, apply, weighted, penalised, dropout):
-    xp = net.xp
-    objective = batch_objective(net, weighted, penalised, dropout)
-    template = optimizer.fresh()  # hyperparameters only: the step keeps no run's state
+def _training_step(key):
+    config = key.net
+    xp, clip_norm = config.xp, key.clip_norm
+    objective = batch_objective(config, key.weighted, key.penalised, key.dropout)
+    template = key.optimizer.optimizer  # hyperparameters only: no run's state
 
-    def gradients(params, X, Y, index, total, bad, number, weight, l2=0.0, S=None, K=None):
+    def gradients(params, X, Y, index, total, bad, number, weight, l2=0.0, S=None, K=None,
+                  C=None):
         Xb, Yb = xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
+        if C is not None:  # Y holds class labels: this batch's one-hot rows, made here
+            Yb = xp.astype(Yb == C, Yb.dtype)
         Sb = None if S is None else xp.take(S, index, axis=0)
         Kb = None if K is None else xp.take(K, index, axis=0)
         loss, grads = objective(params, Xb, Yb, Sb, Kb, l2)
@@ -148,7 +235,11 @@ def _training_step(net, optimizer, clip_norm, apply, weighted, penalised, dropou
         bad = xp.where((bad < 0.0) & ~xp.isfinite(loss), number, bad)
         return grads, total, bad
 
-    apply = apply or template.apply
+    if key.fused:
+        from ._accelerate import fused_adam  # here: _accelerate imports the optimizers,
+        apply = fused_adam(template)         # which import this module
+    else:
+        apply = template.apply
 
     def update(params, state, grads, scalars):
         if clip_norm is not None:
@@ -156,13 +247,13 @@ def _training_step(net, optimizer, clip_norm, apply, weighted, penalised, dropou
         return apply(xp, params, state, grads, scalars)
 
     def whole(params, state, X, Y, index, total, bad, number, weight, scalars, l2=0.0,
-              S=None, K=None):
+              S=None, K=None, C=None):
         grads, total, bad = gradients(params, X, Y, index, total, bad, number, weight, l2,
-                                      S, K)
+                                      S, K, C)
         params, state = update(params, state, grads, scalars)
         return params, state, total, bad
 
-    backend = net.backend
+    backend = config.backend
     # JAX may update the parameters and the optimizer's state in place (donated: the
     # old arrays are gone after the call); XLA's Adam took 5x longer allocating anew
     return TrainingStep(compile_function(backend, gradients),
@@ -183,24 +274,28 @@ def clip_global_norm(xp, grads, max_norm):
 def gradient_descent_step(net):
     """``step(params, X, Y, learning_rate) -> params``: one full-batch step of plain
     gradient descent (the tutorial's), compiled and cached."""
-    def build():
-        view = _viewer(net)
+    return _cached(("descent", NetConfig.of(net)), _descent_step)
 
-        def step(params, X, Y, learning_rate):
-            params = view(params)
-            grads = propagation.backward(params, propagation.forward(params, X), X, Y)
-            return dict(propagation.update(params, grads, learning_rate))
-        return compile_function(net.backend, step, donate=(0,))
-    return _cached(("descent", _config(net)), build)
+
+def _descent_step(key):
+    config = key[1]
+
+    def step(params, X, Y, learning_rate):
+        params = config.view(params)
+        grads = propagation.backward(params, propagation.forward(params, X), X, Y)
+        return dict(propagation.update(params, grads, learning_rate))
+    return compile_function(config.backend, step, donate=(0,))
 
 
 def predictor(net):
     """``predict(params, X) -> outputs``: the cache-free forward pass, compiled and cached."""
-    def build():
-        view = _viewer(net)
-        return compile_function(net.backend, lambda params, X: propagation.predict(
-            view(params), X))
-    return _cached(("predict", _config(net)), build)
+    return _cached(("predict", NetConfig.of(net)), _predictor)
+
+
+def _predictor(key):
+    config = key[1]
+    return compile_function(config.backend, lambda params, X: propagation.predict(
+        config.view(params), X))
 
 
 def epoch_figures(net, metric, with_validation, weighted=False):
@@ -214,25 +309,28 @@ def epoch_figures(net, metric, with_validation, weighted=False):
     ``bad`` (the first non-finite batch, or -1), and 1 if every parameter is
     finite, else 0 (see ``anynet._run_data.pool_figures``).
     """
-    def build():
-        xp, view, loss_fn = net.xp, _viewer(net), LOSSES[net.loss]
-        width = metric.width(net.layer_sizes[-1])
+    return _cached(FiguresKey(NetConfig.of(net), metric, bool(with_validation),
+                              bool(weighted)), _epoch_figures)
 
-        summed = TABLE[net.loss].reduction == "sum"
 
-        def figures(params, X_val, Y_val, total, bad, S_val=None):
-            dtype = total.dtype
-            finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in params.values()]))
-            if with_validation:
-                P = propagation.predict(view(params), X_val)
-                w = None if not weighted else S_val / xp.sum(S_val)
-                val_loss = loss_fn(xp, Y_val, P, S_val if weighted and summed else w)
-                parts = metric.parts(xp, Y_val, P, w)
-            else:  # zeros on total's device
-                val_loss, parts = total * 0.0, xp.broadcast_to(total * 0.0, (width,))
-            head = xp.stack([total, xp.astype(val_loss, dtype)])
-            tail = xp.stack([xp.astype(bad, dtype), xp.astype(finite, dtype)])
-            return xp.concat([head, xp.astype(parts, dtype), tail])
-        return compile_function(net.backend, figures)
-    return _cached(("figures", _config(net), net.layer_sizes[-1], metric.name,
-                    metric.parts, with_validation, weighted), build)
+def _epoch_figures(key):
+    config, metric = key.net, key.metric
+    xp, view, loss_fn = config.xp, config.view, LOSSES[config.loss]
+    width = metric.width(config.layer_sizes[-1])
+    summed = TABLE[config.loss].reduction == "sum"
+    with_validation, weighted = key.with_validation, key.weighted
+
+    def figures(params, X_val, Y_val, total, bad, S_val=None):
+        dtype = total.dtype
+        finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in params.values()]))
+        if with_validation:
+            P = propagation.predict(view(params), X_val)
+            w = None if not weighted else S_val / xp.sum(S_val)
+            val_loss = loss_fn(xp, Y_val, P, S_val if weighted and summed else w)
+            parts = metric.parts(xp, Y_val, P, w)
+        else:  # zeros on total's device
+            val_loss, parts = total * 0.0, xp.broadcast_to(total * 0.0, (width,))
+        head = xp.stack([total, xp.astype(val_loss, dtype)])
+        tail = xp.stack([xp.astype(bad, dtype), xp.astype(finite, dtype)])
+        return xp.concat([head, xp.astype(parts, dtype), tail])
+    return compile_function(config.backend, figures)

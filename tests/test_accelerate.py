@@ -66,6 +66,35 @@ def test_it_applies_only_where_it_can():
     np.testing.assert_array_equal(got[0]["W1"], want[0]["W1"])
 
 
+@pytest.mark.parametrize("where", ["W2", "b2", "dW2", "m", "v"])
+@pytest.mark.parametrize("make", [Adam, AdamW])
+def test_a_later_array_not_contiguous_sends_every_parameter_the_reference_way(where, make):
+    """All or nothing: an array of the last layer that is not C-contiguous (a weight
+    copied as W.T, a hand-set coefs_) makes no parameter take the fused step, so none
+    is updated twice; every parameter and moment equals the plain path's."""
+    optimizer = make()
+    optimizer.t = 3
+    params, state, grads = _state(np.float64, seed=7)
+    strided = lambda a: np.repeat(a, 2, axis=1)[:, ::2]  # noqa: E731 (same values)
+    if where in ("m", "v"):
+        state[where]["W2"] = strided(state[where]["W2"])
+    elif where == "dW2":
+        grads["dW2"] = strided(grads["dW2"])
+    elif where == "W2":
+        params["W2"] = np.ascontiguousarray(params["W2"].T).T  # a transposed copy
+    else:
+        params[where] = strided(params[where])
+    assert not all(a.flags.c_contiguous for a in [*params.values(), *grads.values(),
+                                                  *state["m"].values(), *state["v"].values()])
+    s = optimizer.scalars(0.05)
+    want = optimizer.apply(np, _copy(params), _copy(state), _copy(grads), s)
+    got = adam_apply(NUMPY, optimizer, 10**6)(np, params, state, grads, s)
+    for key in want[0]:
+        np.testing.assert_array_equal(got[0][key], want[0][key])
+        for name in ("m", "v"):
+            np.testing.assert_array_equal(got[1][name][key], want[1][name][key])
+
+
 def test_training_is_the_same_with_and_without_it():
     code = ("import numpy as np, anynet; rng = np.random.default_rng(0); "
             "X = rng.standard_normal((64, 5)); y = rng.integers(0, 3, 64); "

@@ -113,7 +113,6 @@ def test_predict_classes_and_dask_chunks(net):
 
 # --- L-BFGS: at most 3 reads per iteration on average -------------------------------
 
-@pytest.mark.xfail(strict=True, reason="L-BFGS reads: issue17b")
 def test_lbfgs_reads_at_most_three_scalars_per_iteration(fake_cupy):
     X, y = blobs(n=80)
     runs = [_train(X, y, optimizer="lbfgs", epochs=epochs, hidden=(6,), dtype="float64")
