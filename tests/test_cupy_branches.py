@@ -137,3 +137,11 @@ def test_every_upload_is_explicit(fake_cupy, tmp_path, case):
             model.partial_fit(X, y, classes=[0, 1, 2])
         net = model._network
     assert net["W1"].device.id == 1 and np.isfinite(net.predict(X).get()).all()
+
+
+def test_cupy_built_without_nccl_sums_through_host_memory(fake_cupy, fake_mpi, monkeypatch):
+    monkeypatch.setattr(cupy_standin._nccl, "available", False)
+    net = anynet.train(*blobs(n=30), backend="cupy", epochs=1, verbose=False,
+                       distributed="mpi")
+    assert net.history["distributed"]["gradients"] == "host"
+    assert cupy_standin.NcclCommunicator.calls == [] and fake_mpi.allreduces
