@@ -216,6 +216,9 @@ def interleaved(contenders, repeats):
             if out.returncode != 0:
                 raise RuntimeError(f"{name} failed:\n{out.stderr[-2000:]}")
             times[name].append(float(out.stdout.strip().splitlines()[-1]))
+        print(f"  turn {len(times[name])}: " + ", ".join(
+            f"{name} {t[-1] * 1e3:.0f} ms" for name, t in times.items()),
+            file=sys.stderr, flush=True)  # progress, and what each ratio comes from
     return times
 
 

@@ -34,6 +34,7 @@ transfer came from.
 """
 import contextlib
 import functools
+import importlib.machinery
 import sys
 import threading
 import traceback
@@ -349,6 +350,7 @@ class NcclCommunicator:
 def _module(name, **attrs):
     module = types.ModuleType(name)
     module.__dict__.update(attrs)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)  # for importlib.util.find_spec
     return module
 
 

@@ -103,3 +103,45 @@ def test_nccl_that_fails_to_set_up_falls_back_to_host_memory(fake_cupy, fake_mpi
         net = anynet.train(*blobs(n=30), backend="cupy", epochs=1, verbose=False,
                            distributed="mpi")
     assert net.history["distributed"]["gradients"] == "host"
+
+
+def test_anynet_info_lists_the_gpus(fake_cupy, capsys):
+    from anynet.__main__ import main
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "cupy              devices: <CUDA Device 0>, <CUDA Device 1>" in out
+    assert "backend='auto' picks: cupy" in out
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", ["sparse", "lbfgs", "resume", "partial_fit"])
+def test_every_upload_is_explicit(fake_cupy, tmp_path, case):
+    """The stand-in refuses what CuPy would upload silently (NumPy index arrays and
+    scalars in kernels): these runs pass only if anynet uploads everything itself."""
+    X, y = blobs(n=40)
+    kw = {"backend": "cupy", "device": 1, "hidden": (5,), "verbose": False}
+    if case == "sparse":
+        scipy_sparse = pytest.importorskip("scipy.sparse")
+        net = anynet.train(scipy_sparse.csr_matrix(np.where(X > 0, X, 0.0)), y, epochs=2,
+                           batch_size=8, validation_split=0.25, **kw)
+    elif case == "lbfgs":
+        net = anynet.train(X, y, optimizer="lbfgs", epochs=5, **kw)
+    elif case == "resume":
+        anynet.train(X, y, epochs=2, checkpoint=tmp_path / "run.npz", **kw)
+        net = anynet.train(X, y, epochs=4, checkpoint=tmp_path / "run.npz", resume=True, **kw)
+        assert len(net.history["loss"]) == 4
+    else:
+        from anynet.sklearn import MLPClassifier
+        model = MLPClassifier(hidden_layer_sizes=(5,), backend="cupy", device=1)
+        for _ in range(2):
+            model.partial_fit(X, y, classes=[0, 1, 2])
+        net = model._network
+    assert net["W1"].device.id == 1 and np.isfinite(net.predict(X).get()).all()
+
+
+def test_cupy_built_without_nccl_sums_through_host_memory(fake_cupy, fake_mpi, monkeypatch):
+    monkeypatch.setattr(cupy_standin._nccl, "available", False)
+    net = anynet.train(*blobs(n=30), backend="cupy", epochs=1, verbose=False,
+                       distributed="mpi")
+    assert net.history["distributed"]["gradients"] == "host"
+    assert cupy_standin.NcclCommunicator.calls == [] and fake_mpi.allreduces
