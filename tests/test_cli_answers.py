@@ -51,7 +51,7 @@ def test_a_run_that_diverges_saves_nothing(tmp_path):
     for result in results:
         _one_error_line(result, "training diverged", "try a smaller --lr than 1e+06",
                         "Nothing was saved")
-        assert result.stdout == ""
+        assert "saved" not in result.stdout and "trained" not in result.stdout
     assert not model.exists()
     fine = run_many(["train", "moons", "-o", model, "--quiet", "--backend", "numpy",
                      "--epochs", "30", "--lr", "0.05"])[0]
