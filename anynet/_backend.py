@@ -227,9 +227,6 @@ def _as_device(name, xp, device):
     try:
         if isinstance(device, str):
             device = _device_from_text(name, xp, device)
-        if name == "torch" and str(device) == "meta":
-            raise ValueError("torch's meta device holds shapes without data: nothing "
-                             "can be computed on it")
         if not _follows_current_device(name, device) and _follows_current_device(
                 name, _default_device(name, xp)):
             device = type(_current_device(name, xp))(device)  # CuPy: an ordinal
