@@ -288,15 +288,23 @@ def _info(args):
     from pathlib import Path
     from ._version import __version__
     from ._backend import BACKENDS, cuda_unavailable_reason
-    from ._probe import known_without_importing
+    from ._probe import device_names, known_without_importing
     print(f"anynet {__version__}, Python {sys.version.split()[0]}")
     # its source run with -c, not its path: a script's folder (anynet/, with its
     # _csv.py) would come first on sys.path; and the current folder is dropped too
     probe = "import sys; del sys.path[0]\n" + \
         Path(__file__).with_name("_probe.py").read_text(encoding="utf-8")
-    running, known = {}, {"numpy": ["cpu"]}  # numpy: imported already
+    running, known, failed = {}, {"numpy": ["cpu"]}, {}  # numpy: imported already
     for name in BACKENDS:
-        if name in known or importlib.util.find_spec(name) is None:
+        if name in known:
+            continue
+        if name in sys.modules:  # imported already (main called from Python): asked here
+            try:
+                known[name] = device_names(name)
+            except Exception as exc:  # noqa: BLE001 (a broken install is reported)
+                known[name], failed[name] = None, f"{type(exc).__name__}: {exc}"
+            continue
+        if importlib.util.find_spec(name) is None:
             continue
         known[name] = known_without_importing(name)
         if known[name] is None:
@@ -306,6 +314,9 @@ def _info(args):
     for name in BACKENDS:
         if known.get(name) is not None:
             print(f"  {name:17s} devices: {', '.join(known[name])}")
+            continue
+        if name in failed:
+            print(f"  {name:17s} unusable: {failed[name]}")
             continue
         if name not in running:
             print(f"  {name:17s} not installed")

@@ -186,8 +186,8 @@ def _device_from_text(name, xp, text):
     """The device a string names, as the library itself names its devices.
 
     JAX: "cpu", "gpu", "cuda", "tpu", with ":N" for the N-th of that platform,
-    or a device's own str ("TFRT_CPU_0", "cuda:0"); CuPy: "cuda:N", "gpu:N" or
-    "N"; array_api_strict: a Device's name ("CPU_DEVICE", "device1"); the names
+    or a device's own str ("TFRT_CPU_0", "cuda:0"); CuPy: "cuda:N" or "N";
+    array_api_strict: a Device's name ("CPU_DEVICE", "device1"): the names
     ``anynet info`` prints. NumPy and PyTorch take strings themselves.
     """
     kind, _, index = text.strip().lower().partition(":")
@@ -205,7 +205,7 @@ def _device_from_text(name, xp, text):
     if name == "cupy":
         if text.strip().isdigit():
             return int(text)
-        if kind in ("cuda", "gpu") and (index == "" or index.isdigit()):
+        if kind == "cuda" and (index == "" or index.isdigit()):  # as torch writes it
             return int(index or 0)
         raise ValueError("name a CUDA device as 'cuda:N' (or an ordinal N)")
     if name in ("numpy", "torch"):
