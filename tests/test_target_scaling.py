@@ -185,3 +185,16 @@ def test_scaling_keeps_the_deviations_digits_beside_a_large_offset(dtype):
         np.testing.assert_array_less(np.abs(host(mean)[0] - data.mean(0)),
                                      np.maximum(1e-6 * data.std(0), spacing))
         np.testing.assert_allclose(host(scale)[0], data.std(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("first, then", [(True, "features"), ("features", True),
+                                         (True, False)])
+def test_a_resume_with_another_scaling_is_another_run(tmp_path, first, then):
+    """standardize is fingerprinted by value: scaling the targets or not is another run."""
+    X, y, _, _ = _linear(n=60, scale=1e3)
+    path = tmp_path / "run.npz"
+    quiet(X, y, standardize=first, epochs=1, checkpoint=path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="checkpoint is of another run.*standardize"):
+        quiet(X, y, standardize=then, epochs=2, checkpoint=path, resume=True)
+    assert path.read_bytes() == before
