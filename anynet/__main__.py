@@ -1,4 +1,5 @@
-"""The ``anynet`` command (also ``python -m anynet``): demo, train, predict, evaluate, info.
+"""The ``anynet`` command (also ``python -m anynet``): demo, train, predict, evaluate,
+export, info.
 
 A user's mistake (a missing file or column, a bad option, a damaged file, a
 run that diverges or runs out of memory) is one line on stderr,
@@ -11,7 +12,7 @@ import codecs
 import sys
 import warnings
 
-USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
+from ._cli import USER_ERRORS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,8 +107,20 @@ def _parser():
                                            "was trained on)")
     evaluate.add_argument("--backend", default="numpy", help="where the network runs")
     _csv_options(evaluate)
+    _export_options(_command(sub, "export", "write a saved model as an ONNX graph (for ONNX "
+                                            "Runtime)"))
     _command(sub, "info", "anynet's version, the backends and devices here")
     return parser
+
+
+def _export_options(export):
+    export.add_argument("model", help="a model file anynet reads (.npz, .safetensors, a "
+                                      "checkpoint)")
+    export.add_argument("-o", "--output", required=True, help="the ONNX file to write")
+    export.add_argument("--opset", type=_positive_int, default=None,
+                        help="the ONNX opset (default 17)")
+    export.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                        help="the graph's float type (default float32)")
 
 
 def _train_options(train):
@@ -171,10 +184,20 @@ def main(argv=None):
     except MemoryError as exc:
         print(f"anynet: error: out of memory ({_one_line(exc) or 'MemoryError'}); try "
               f"smaller --hidden layers or --batch-size", file=sys.stderr)
-        return 2
+        return _after_error(exc)
     except USER_ERRORS as exc:
         print(f"anynet: error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
-        return 2
+        return _after_error(exc)
+
+
+def _after_error(exc):
+    """2, once every MPI rank has said its error when all of them raised one alike
+    (``python -m mpi4py`` aborts every rank as soon as one exits with status 2: the
+    others' messages would be cut)."""
+    sys.stderr.flush()
+    if getattr(exc, "all_ranks", False) and "mpi4py.MPI" in sys.modules:
+        sys.modules["mpi4py.MPI"].COMM_WORLD.Barrier()
+    return 2
 
 
 def _one_line(exc):
@@ -202,6 +225,11 @@ def _evaluate(args):
     return evaluate(args)
 
 
+def _export(args):
+    from ._cli_export import export
+    return export(args)
+
+
 def _info(args):
     import importlib.util
     from ._version import __version__
@@ -226,7 +254,7 @@ def _info(args):
 
 
 COMMANDS = {"demo": _demo, "train": _train, "predict": _predict, "evaluate": _evaluate,
-            "info": _info}
+            "export": _export, "info": _info}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,19 +3,26 @@
 Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
+import hashlib
 import math
 import numbers
+import os
+import types
+from collections.abc import Iterable
 from types import SimpleNamespace
 
 import numpy as np
 
 from . import _checks
 from ._backend import float_dtype, resolve_backend
+from ._description import _short, sizes_problem
 from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
-from .optimizers import LBFGS, make_optimizer
+from .optimizers import Optimizer, make_optimizer
+from .persistence import check_metadata
+from .quasi_newton import LBFGS
 from .schedules import make_schedule
 from .tasks import TABLE
 
@@ -44,7 +51,7 @@ def run_optimizer(opts, xp=None):
             optimizer.restore(own.snapshot(xp))  # continue it, on a copy
     else:
         optimizer = make_optimizer(opts.optimizer, **opts.optimizer_options)
-    if opts.weight_decay is not None:
+    if opts.weight_decay is not None and isinstance(optimizer, Optimizer):
         optimizer.weight_decay = opts.weight_decay
     return optimizer
 
@@ -62,7 +69,7 @@ def check_arguments(args):
     args["monitor"] = _monitor(args["early_stopping"])
     args["early_stopping"] = args["monitor"] in ("val_loss", "val_metric")
     args["dropout"] = checked_dropout(args["dropout"])
-    args["seed"] = _checks.positive_int(args["seed"], "seed", allow_zero=True)
+    args["seed"] = _checks.seed(args["seed"], init=args["init"])
     split = _checks.positive_number(args["validation_split"], "validation_split",
                                     allow_zero=True)
     if split >= 1.0:
@@ -76,7 +83,12 @@ def check_arguments(args):
     if args["init"] is not None and args["init"] not in INITIALIZERS:
         raise ValueError(f"init={args['init']!r} is not a known initialiser; use one "
                          f"of {', '.join(map(repr, INITIALIZERS))}")
-    callbacks = list(args["callbacks"] or ())
+    callbacks = args["callbacks"]
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not (
+            callbacks is None or isinstance(callbacks, Iterable)):
+        raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}; pass "
+                        f"one callback as callbacks=[f]")
+    callbacks = list(callbacks or ())
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"callbacks[{i}] is not callable: {cb!r}")
@@ -91,6 +103,14 @@ def check_arguments(args):
                          "own rows); a single process trains on the X it is given")
     args["checkpoint_every"] = _checks.positive_int(args["checkpoint_every"],
                                                     "checkpoint_every")
+    checkpoint = args["checkpoint"]
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file name (str or os.PathLike) or None, got "
+                        f"{checkpoint!r}")
+    if checkpoint is not None and not os.fspath(checkpoint):
+        raise ValueError("checkpoint='' names no file; give a file name, or leave it out "
+                         "(None) to write no checkpoint")
+    args["resume"] = _flag(args["resume"], "resume")
     if args["resume"] and not args["checkpoint"]:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
     if args["checkpoint"]:  # a missing folder is said now, not after training
@@ -136,6 +156,96 @@ def check_arguments(args):
                          "distributed='mpi' yet")
     if vd is not None and split:
         raise ValueError("give validation_data or validation_split, not both")
+    if args["checkpoint"]:
+        check_checkpoint_fits(args["checkpoint"], args["network"], args["hidden"])
+
+
+def check_checkpoint_fits(checkpoint, network, hidden, sizes=None):
+    """A ValueError now, before training, if the checkpoint's network could not be
+    loaded back: more layers or parameters than ``anynet.load`` reads (from
+    ``hidden`` alone, or the whole ``sizes`` once the data is known), or a
+    warm-started network's metadata too deep or too large."""
+    label = f"checkpoint={str(checkpoint)!r}"
+    if network is not None:
+        check_metadata(network.metadata, label)
+        return
+    problem = sizes_problem(sizes or [1, *hidden, 1])
+    if problem:
+        raise ValueError(f"{label}: the network (hidden={_short(hidden)}) {problem}, so its "
+                         f"checkpoint could not be loaded; train it without checkpoint=, "
+                         f"or smaller")
+
+
+def _flag(value, name):
+    """A True/False argument as a Python bool (NumPy's bools too); a TypeError else."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+#: What may differ between the MPI ranks of one run: the data each rank passes
+#: (its rows: compared by ``check_replicated`` when they must be the same), where
+#: the rank computes, what it calls back, whether it prints, and where rank 0
+#: (the only writer) keeps its checkpoint.
+PER_RANK = ("X", "y", "sample_weight", "validation_data", "device", "callbacks",
+            "verbose", "checkpoint")
+
+
+def run_facts(opts, backend, dtype, X, y):
+    """What every MPI rank of one run must agree on, ``{name: text}``: each checked
+    option but those of ``PER_RANK`` (with whether a checkpoint, sample weights and
+    validation data are given at all), the backend, dtype and warm-started
+    network, and the shape after the first axis and the dtype of X and y."""
+    facts = {name: _text(value) for name, value in sorted(vars(opts).items())
+             if name not in PER_RANK and name not in ("network", "optimizer_options")}
+    facts.update(
+        checkpoint=_text(bool(opts.checkpoint)), backend=backend.name, dtype=dtype,
+        sample_weight=_text(opts.sample_weight is not None),
+        validation_data=_text(None if opts.validation_data is None
+                              else len(opts.validation_data)),
+        optimizer_options=_text(sorted(opts.optimizer_options.items())),
+        network=_text(None if opts.network is None else
+                      {**opts.network.config, "scaled": opts.network.input_scaling is not None}),
+        X=_data_text(X), y=_data_text(y, labels=True))
+    if isinstance(opts.shuffle, np.random.RandomState):  # its stream orders every epoch
+        state = opts.shuffle.get_state()
+        digest = hashlib.sha256(state[1].tobytes() + repr(state[2:]).encode()).hexdigest()
+        facts["shuffle"] = f"a RandomState in state {digest[:16]}"
+    return facts
+
+
+def _text(value):
+    """A value as the same text on every rank: functions, classes and objects without
+    a repr of their own by their name (not by their address, which differs)."""
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType,
+                          types.MethodType)):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}"
+    text = repr(value)
+    if " at 0x" in text:
+        kind = type(value)
+        return f"{kind.__module__}.{kind.__qualname__} object"
+    return text
+
+
+def _data_text(a, labels=False):
+    """An array's shape after the first axis and its dtype (labels: numbers, text or
+    objects, since a shard's strings may be shorter), as text; None's and lists' too."""
+    if a is None:
+        return "None"
+    shape, dtype = getattr(a, "shape", None), getattr(a, "dtype", None)
+    if shape is None or dtype is None:
+        try:
+            a = np.asarray(a)
+        except (ValueError, TypeError):
+            return "unreadable"  # each rank's own check names the problem
+        shape, dtype = a.shape, a.dtype
+    name = str(dtype).rsplit(".", 1)[-1]
+    if labels:
+        kind = getattr(dtype, "kind", "f")
+        name = "numbers" if kind in "biuf" else "text" if kind in "US" else \
+            "objects" if kind == "O" else name
+    dims = ("n", *map(str, tuple(shape)[1:]))
+    return f"shape ({', '.join(dims)}{',' if len(dims) == 1 else ''}) of {name}"
 
 
 def backend_and_dtype(opts):

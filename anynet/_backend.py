@@ -161,10 +161,9 @@ def _follows_current_device(name, device):
     but only to set the default of torch's factories, which anynet never relies
     on (it passes ``device=`` everywhere), and entering one slows every operation.
     """
-    if name in ("cupy",):
-        return True
     if name in ("numpy", "torch", "jax"):
         return False
+    # CuPy's devices are; an ordinal (device=0) is not a device yet: _as_device makes it one
     return hasattr(type(device), "__enter__")
 
 
@@ -201,6 +200,10 @@ def _as_device(name, xp, device):
     except Exception as exc:
         raise ValueError(f"device={device!r} is not a device of backend {name!r} "
                          f"({type(exc).__name__}: {exc})") from exc
+    if getattr(device, "type", None) == "meta":  # torch's: shapes without data
+        raise ValueError(f"device={device!r} holds no data (torch's meta device tracks "
+                         f"shapes only), so nothing can be trained or predicted there; use "
+                         f"'cpu' or a GPU")
     return device
 
 
@@ -268,7 +271,8 @@ def _auto():
 
 def _namespace(name):
     if name == "cupy" and (reason := cuda_unavailable_reason()) is not None:
-        raise RuntimeError(f"backend='cupy' cannot run: {reason}")
+        # the user's choice cannot be met here: a ValueError naming it, as a bad name is
+        raise ValueError(f"backend='cupy' cannot run: {reason}")
     try:
         return _import_namespace(name)
     except ImportError as exc:
@@ -372,15 +376,115 @@ def host_floats(xp, *scalars):
     return values[0] if len(values) == 1 else values
 
 
+def available_memory(backend):
+    """Bytes the backend's device can still allocate, or None where it cannot be told.
+
+    A GPU's free memory (CuPy: the driver's free bytes plus those its memory pool
+    holds unused; torch: likewise with its caching allocator; JAX: its limit less
+    what it uses); for a CPU device, the host's available memory (Linux's
+    MemAvailable, else the free pages).
+    """
+    device = backend.device
+    try:
+        if backend.name == "cupy":
+            import cupy
+            with device:
+                free, _ = cupy.cuda.runtime.memGetInfo()
+            return int(free) + int(cupy.get_default_memory_pool().free_bytes())
+        if backend.name == "torch" and getattr(device, "type", "cpu") == "cuda":
+            torch = _torch()
+            free, _ = torch.cuda.mem_get_info(device)
+            unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+            return int(free) + int(unused)
+        if backend.name == "jax" and getattr(device, "platform", "cpu") != "cpu":
+            stats = device.memory_stats() or {}
+            if "bytes_limit" in stats:
+                return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+            return None
+    except Exception:  # a driver that cannot say: no estimate, no refusal
+        return None
+    return _host_available()
+
+
+def _host_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def readable(x, name):
+    """``x`` as an array (or SciPy matrix) anynet can read, or a ValueError/TypeError
+    naming ``name`` and why not.
+
+    Refused: a torch tensor on the meta device (it has no values), a torch sparse
+    tensor (give it dense, or as a SciPy sparse matrix), a NumPy masked array
+    with masked values (they would be used as they are: fill them or drop their
+    rows), and a ragged list (rows of different lengths). A masked array with
+    nothing masked is its data. Host data that is not an array is made one.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        masked = int(np.ma.count_masked(x))
+        if masked:
+            raise ValueError(f"{name} is a masked array with {masked} masked value"
+                             f"{'s' if masked > 1 else ''}, which would be used as if "
+                             f"they were data; fill them ({name}.filled(value)) or drop "
+                             f"their rows")
+        return np.ma.getdata(x)
+    if array_api_compat.is_torch_array(x):
+        if x.is_meta:
+            raise ValueError(f"{name} is a torch tensor on the meta device, which holds "
+                             f"no values; give it on 'cpu' or a GPU")
+        if x.layout != _torch().strided:
+            raise TypeError(f"{name} is a torch tensor of layout {x.layout}; give it "
+                            f"dense ({name}.to_dense()), or as a SciPy sparse matrix")
+        return x
+    if is_array(x) or x is None or hasattr(x, "toarray") or hasattr(x, "__array__"):
+        return x
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:  # NumPy's words for a ragged list
+        raise ValueError(f"{name} cannot be read as an array: its rows differ in length "
+                         f"or mix numbers and sequences ({exc})") from None
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def host_bool(x):
+    """A 0-d boolean device array as a Python bool, in one explicit device-to-host
+    transfer (``bool(x)`` would make the same read implicitly)."""
+    return bool(to_numpy(x))
+
+
 def to_numpy(x):
-    """Copy an array of any backend to a host NumPy array (an explicit transfer)."""
+    """Copy an array of any backend to a host NumPy array (an explicit transfer).
+
+    A torch float type NumPy lacks (bfloat16, float8) is read as float32, which
+    holds each of its values exactly.
+    """
     if isinstance(x, np.ndarray):
         return x
+    if isinstance(x, np.generic):  # NumPy's reductions give scalars
+        return np.asarray(x)
     if array_api_compat.is_dask_array(x):  # computed, chunk by chunk, then gathered
         return to_numpy(x.compute())
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_torch_array(x):
+        torch = _torch()
+        if x.is_floating_point() and x.dtype not in (torch.float16, torch.float32,
+                                                     torch.float64):
+            x = x.float()
         return x.detach().cpu().numpy()
     if array_api_compat.is_jax_array(x):
         import jax

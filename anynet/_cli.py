@@ -17,12 +17,19 @@ from ._description import MAX_PARAMETERS
 from ._files import check_outputs
 from .tasks import infer_task
 
+#: what the command line reports as one line (and exit 2) rather than a traceback
+USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, FloatingPointError)
+
 
 def train(args):
     """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving)."""
     from .persistence import save
-    hidden = _preflight(args)
-    X, y, features, task, loss = _read(args, hidden)
+    from .distributed import communicator
+    # under mpiexec every rank reads its own file: one that cannot (missing,
+    # unreadable, a NaN cell) makes every rank stop with its error, none waits
+    with communicator(args.distributed).together(catch=USER_ERRORS + (MemoryError,)):
+        hidden = _preflight(args)
+        X, y, features, task, loss = _read(args, hidden)
     start = time.perf_counter()
     net, stopped = _fit(X, y, hidden, loss, args, features)
     if args.distributed:

@@ -12,8 +12,9 @@ import numpy as np
 from ._backend import is_array, namespace_name, to_numpy
 
 
-def predict_dask(net, X):
-    """Lazy predictions, shape (n_samples, n_outputs), for a dask array X."""
+def predict_dask(net, X, check_finite=True):
+    """Lazy predictions, shape (n_samples, n_outputs), for a dask array X
+    (``check_finite`` as ``Network.predict``'s, for every chunk)."""
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D, shape (n_samples, {net.layer_sizes[0]}); got "
                          f"shape {X.shape}")
@@ -22,16 +23,16 @@ def predict_dask(net, X):
                          f"{net.layer_sizes[0]}")
     X = X.rechunk({1: -1})  # each chunk holds whole rows
     n_out = net.layer_sizes[-1]
-    return X.map_blocks(_predict_chunk, _shipped(net), dtype=np.dtype(net.dtype),
+    return X.map_blocks(_predict_chunk, _shipped(net), check_finite, dtype=np.dtype(net.dtype),
                         chunks=(X.chunks[0], (n_out,)),
                         meta=X._meta[:0, :0].astype(net.dtype) if hasattr(X, "_meta")
                         else None)
 
 
-def _predict_chunk(chunk, net):
+def _predict_chunk(chunk, net, check_finite):
     if chunk.shape[0] == 0:  # anynet.predict refuses X without samples; a chunk may have none
         return _empty_prediction(chunk, net)
-    out = net.predict(chunk)  # on the network's device, made current there
+    out = net.predict(chunk, check_finite=check_finite)  # on the network's device
     if isinstance(chunk, np.ndarray) or not is_array(chunk):
         return np.asarray(to_numpy(out))
     if namespace_name(chunk) == net.backend.name:

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from ._checks import MAX_SEED
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .losses import check_loss
@@ -53,7 +54,7 @@ def parse(path, raw, version):
         raise ValueError(f"{path}: written in format version {found} by anynet "
                          f"{_short(description.get('anynet_version'))}; this anynet "
                          f"{version} reads up to version {FORMAT_VERSION}: upgrade anynet")
-    if _depth(description) > MAX_DEPTH:
+    if depth(description) > MAX_DEPTH:
         raise ValueError(f"{path}: its anynet description is nested more than "
                          f"{MAX_DEPTH} levels deep")
     metadata = description.get("metadata")
@@ -81,8 +82,9 @@ def check_config(path, description):
     if not isinstance(config["init"], str) or config["init"] not in INITIALIZERS:
         raise ValueError(f"{path}: init {_short(config['init'])} is not one of "
                          f"{sorted(INITIALIZERS)}")
-    if not is_count(config["seed"]):
-        raise ValueError(f"{path}: seed {_short(config['seed'])} is not an integer >= 0")
+    if not is_seed(config["seed"]):
+        raise ValueError(f"{path}: seed {_short(config['seed'])} is not an integer in "
+                         f"[0, 2**256 - 1]")
     _check_classes(path, config["classes"], Task(config["loss"], config["output_activation"],
                                                  sizes[-1]).expected_classes())
     return config
@@ -93,17 +95,22 @@ def _layer_sizes(path, sizes):
             isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
         raise ValueError(f"{path}: layer_sizes {_short(sizes)} is not a list of positive "
                          f"integers")
+    problem = sizes_problem(sizes)
+    if problem:
+        raise ValueError(f"{path}: its description {problem}")
+    return sizes
+
+
+def sizes_problem(sizes):
+    """Why a network of ``sizes`` (positive ints) is more than anynet loads, or None."""
     if len(sizes) > MAX_LAYERS + 1:  # counted before the sizes are multiplied
-        raise ValueError(f"{path}: its description lists {len(sizes) - 1} layers, more "
-                         f"than anynet loads ({MAX_LAYERS})")
+        return f"lists {len(sizes) - 1} layers, more than anynet loads ({MAX_LAYERS})"
     if max(sizes) > MAX_PARAMETERS:  # before multiplying: a 4,000-digit size is valid JSON
-        raise ValueError(f"{path}: layer_sizes holds a layer of {_short(max(sizes))} units, "
-                         f"more than anynet loads")
+        return f"holds a layer of {_short(max(sizes))} units, more than anynet loads"
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     if n_params > MAX_PARAMETERS:
-        raise ValueError(f"{path}: its description asks for {n_params} parameters, more "
-                         f"than anynet loads ({MAX_PARAMETERS})")
-    return sizes
+        return f"asks for {n_params} parameters, more than anynet loads ({MAX_PARAMETERS})"
+    return None
 
 
 def _check_classes(path, classes, expected):
@@ -156,6 +163,11 @@ def is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2 ** 62
 
 
+def is_seed(value):
+    """An integer (not a bool) in [0, MAX_SEED]: every seed ``anynet.train`` takes."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED
+
+
 def is_finite_number(value):
     if isinstance(value, bool):
         return False
@@ -164,17 +176,18 @@ def is_finite_number(value):
     return isinstance(value, float) and math.isfinite(value)
 
 
-def _depth(value):
-    """How deeply lists and objects nest in ``value`` (without recursion)."""
+def depth(value):
+    """How deeply lists (tuples) and objects nest in ``value`` (without recursion;
+    counted up to just past MAX_DEPTH)."""
     deepest, stack = 0, [(value, 1)]
     while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth > MAX_DEPTH:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:  # a list holding itself ends here too
             break
         children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-    return deepest if isinstance(value, (dict, list)) else 0
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list, tuple)))
+    return deepest if isinstance(value, (dict, list, tuple)) else 0
 
 
 def _short(value, limit=80):

@@ -9,6 +9,8 @@
   over the target, so a crash never leaves a half-written file. A symlink is
   written through (its target is replaced, the link stays); a new file gets
   the mode the umask gives (as ``open`` would), an existing file keeps its mode.
+- ``open_regular`` opens a file to read once, without blocking, and checks
+  what it opened (a FIFO swapped in for the file is refused, not waited on).
 - Temporary names are short (a file name of 255 bytes still saves) and name
   their target and writer, so that a later save can remove those that a
   killed writer left behind.
@@ -28,6 +30,44 @@ _STALE_SECONDS = 60
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path):
+    """``path`` opened once for reading, checked to be a regular file, and its size.
+
+    The path is opened without blocking (a FIFO swapped in for the file would
+    otherwise wait forever for a writer) and what was opened is checked with
+    ``fstat``: a check of the path followed by a second open could meet another
+    file.
+
+    Returns
+    -------
+    (file object, int)
+        An open binary file, and its size in bytes.
+
+    Raises
+    ------
+    ValueError
+        Naming the path: no such file, not a regular file, or not readable.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except OSError as exc:  # permission, a symlink loop, a name too long
+        raise ValueError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
+            raise ValueError(f"{path}: not a regular file (it is {kind})")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # a regular file ignores it; reads as usual
+        return os.fdopen(fd, "rb"), info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def check_target(path, what="output"):

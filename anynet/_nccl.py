@@ -33,9 +33,10 @@ class NcclSum:
         self.dtypes = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
         self.stream = stream or _current_stream
 
-    def sum(self, flat):
+    def sum(self, flat, dtype):
+        """Sum ``flat`` (shape (n,), of ``dtype``: "float32" or "float64") in place."""
         ptr = _pointer(flat)
-        self.comm.allReduce(ptr, ptr, flat.size, self.dtypes[str(flat.dtype)],
+        self.comm.allReduce(ptr, ptr, flat.shape[0], self.dtypes[dtype],
                             self.nccl.NCCL_SUM, self.stream())
 
 

@@ -9,8 +9,11 @@ before its data, so memory stays in proportion to the file:
   bzip2 and lzma members with no bound on the output of one read, so a few
   kilobytes can become gigabytes before any size is checked: they are refused;
 - a deflated member may state at most ``factor`` times its compressed size
-  plus ``slack`` bytes (the caller's choice: anynet's models are written
-  uncompressed, a user's data may be ``numpy.savez_compressed``);
+  plus ``slack`` bytes, and all the members together at most ``factor`` times
+  the file's size plus ``slack`` (the caller's choice: anynet's models are
+  written uncompressed, a user's data may be ``numpy.savez_compressed``, whose
+  zeros deflate about 1,030 to 1, deflate's limit), so that many members, or
+  entries of the directory that share their data, cannot add up to more;
 - every dimension of a header's shape is an integer >= 0, and the bytes it
   implies (computed with Python integers, which cannot overflow) fit in what
   the member holds.
@@ -46,12 +49,28 @@ class NpzMembers:
     ----------
     archive : zipfile.ZipFile
     factor, slack : int
-        A deflated member may state at most ``factor * compressed + slack`` bytes.
+        A deflated member may state at most ``factor * compressed + slack`` bytes,
+        and the members together ``factor * held + slack``.
+    held : int
+        The size of the archive's file in bytes.
     """
 
-    def __init__(self, archive, factor, slack):
+    def __init__(self, archive, factor, slack, held):
         self.archive, self.factor, self.slack = archive, factor, slack
         self.names = {n[:-4]: n for n in archive.namelist() if n.endswith(".npy")}
+        members = archive.infolist()
+        for info in members:  # each member's method and claim, before their total
+            try:
+                self._check_member(info)
+            except ValueError as exc:
+                raise ValueError(f"cannot load: member {info.filename[:80]!r} is refused "
+                                 f"({exc})") from None
+        claimed = sum(info.file_size for info in members)
+        allowed = factor * held + slack
+        if claimed > allowed:
+            raise ValueError(f"cannot load: its members state {claimed} bytes in all from a "
+                             f"file of {held}, more than {factor}x its size plus {slack}: "
+                             f"refused as a compression bomb")
 
     def keys(self):
         return self.names.keys()

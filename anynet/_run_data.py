@@ -14,8 +14,10 @@ import numpy as np
 
 from . import _checks
 from ._checks import is_sparse
-from ._backend import host_floats, index_dtype, to_numpy
+from ._fingerprint import data_fingerprint
+from ._backend import host_floats, index_dtype, readable, to_numpy
 from .metrics import pool
+from .quasi_newton import LBFGS
 from .tasks import (Task, class_indices, encode_targets, host_targets, infer_task,
                     stack_samples, task_sample)
 
@@ -43,6 +45,15 @@ class RunData:
         X and X_val hold the standardised rows.
     S, S_val : arrays of shape (n_rows, 1) or None
         The training and validation rows' sample weights (None: equal).
+    fingerprint : dict or None
+        With a checkpoint: the digest and shapes of the data the run trains and
+        scores on (``anynet._fingerprint.data_fingerprint``), of every rank's shard
+        when sharded; the same on every rank.
+    classes : array of shape (1, n_classes) or None
+        When Y holds class labels, shape (n_rows, 1), rather than one-hot rows:
+        the class numbers, against which each batch's labels become its one-hot
+        rows on the device (``anynet.steps``), so that no one-hot array of the
+        whole dataset is ever made (100,000 classes would take 40 GB).
     """
 
     task: Task
@@ -57,6 +68,8 @@ class RunData:
     scaling: tuple = None
     S: object = None
     S_val: object = None
+    fingerprint: dict = None
+    classes: object = None
     _S_host: object = field(default=None, repr=False)  # S read once, by S_host
 
     @property
@@ -107,16 +120,18 @@ def prepare(X, y, opts, backend, dtype, comm, rng):
         task = _task(opts, y_host)
         _checks.same_origin(X=X, y=y)
         X = _features(X, opts, backend, dtype)
-        Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
+        Y, classes = _training_targets(y_host, task, X.shape[0], backend, dtype, opts)
         S = _sample_weights(opts.sample_weight, X.shape[0], backend, dtype)
         X, Y, S, X_val, Y_val, S_val = _split(X, Y, S, task, opts, backend, dtype, rng,
-                                              _labels_of(y_host, task))
+                                              _labels_of(y_host, task), classes)
     comm.check_replicated(backend.xp, X, Y)
+    # digested before other ranks drop the validation rows: the same on every rank
+    digest = data_fingerprint(X, Y, S, X_val, Y_val, S_val) if opts.checkpoint else None
     if not comm.is_root:  # the same validation rows everywhere: rank 0 scores them
         X_val = Y_val = None
     n_val = 0 if X_val is None else int(X_val.shape[0])
     data = RunData(task, X, Y, X_val, Y_val, int(X.shape[0]), 0, comm.allgather(n_val),
-                   sharded=False, S=S, S_val=S_val)
+                   sharded=False, S=S, S_val=S_val, classes=classes, fingerprint=digest)
     return _standardized(data, opts, backend, comm)
 
 
@@ -126,6 +141,7 @@ def _shards(X, y, opts, backend, dtype, comm):
     of the whole dataset (a rank may not hold every class) and knows where its
     rows sit in it."""
     with comm.together():
+        X = readable(X, "X")
         if (getattr(X, "shape", None) or np.shape(X))[:1] == (0,):
             raise ValueError("X has no rows on this rank; with sharded=True every rank "
                              "needs at least one row")
@@ -140,18 +156,22 @@ def _shards(X, y, opts, backend, dtype, comm):
             raise ValueError(f"X has a different number of features on different "
                              f"ranks: {widths}")
         task = _task(opts, stack_samples([s for _, s in shards]))
-        Y = _targets(y_host, task, X.shape[0], backend, dtype, "y")
+        Y, classes = _training_targets(y_host, task, X.shape[0], backend, dtype, opts)
         # a shard's weights may all be 0: the whole dataset's may not (said below)
         S = _sample_weights(opts.sample_weight, X.shape[0], backend, dtype, some=False)
         # each rank holds out part of its own shard: a stream of its own, so the
         # shared stream (the batches) stays in step on every rank
         own = np.random.default_rng(np.random.SeedSequence([opts.seed, 2, comm.rank]))
         X, Y, S, X_val, Y_val, _ = _split(X, Y, S, task, opts, backend, dtype, own,
-                                          _labels_of(y_host, task))
+                                          _labels_of(y_host, task), classes)
     kept = comm.allgather(int(X.shape[0]))
     n_val = 0 if X_val is None else int(X_val.shape[0])
+    # each rank digests its own shard; the run's data is every shard, in rank order
+    shards = comm.allgather(data_fingerprint(X, Y, S, X_val, Y_val)
+                            if opts.checkpoint else None)
     data = RunData(task, X, Y, X_val, Y_val, sum(kept), sum(kept[:comm.rank]),
-                   comm.allgather(n_val), sharded=True, S=S)
+                   comm.allgather(n_val), sharded=True, S=S, classes=classes,
+                   fingerprint={"shards": shards} if opts.checkpoint else None)
     if S is not None and not sum(comm.allgather(float(np.sum(data.S_host)))) > 0:
         raise ValueError("sample_weight sums to 0 over every rank: no sample would count")
     return _standardized(data, opts, backend, comm)
@@ -174,6 +194,7 @@ def _features(X, opts, backend, dtype, name="X", n_features=None):
     A SciPy sparse X (the training rows) stays on the host, checked, as CSR of
     ``dtype``: its batches are made dense one by one. Sparse validation rows are
     made dense whole."""
+    X = readable(X, name)
     if is_sparse(X):
         if name != "X":
             X = X.toarray()
@@ -197,6 +218,7 @@ def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weigh
     they must not all be 0."""
     if sample_weight is None:
         return None
+    sample_weight = readable(sample_weight, name)
     w = to_numpy(sample_weight) if not isinstance(sample_weight, np.ndarray) and hasattr(
         sample_weight, "shape") else np.asarray(sample_weight)
     if w.dtype.kind not in "biuf":
@@ -217,10 +239,24 @@ def _sample_weights(sample_weight, n_samples, backend, dtype, name="sample_weigh
     return backend.xp.asarray(cast.reshape(-1, 1), device=backend.device)
 
 
-def _targets(y_host, task, n_samples, backend, dtype, name):
+def _targets(y_host, task, n_samples, backend, dtype, name, one_hot=True):
     encoded = encode_targets(y_host, task, name)
     return _checks.targets(backend, dtype, encoded, n_samples, task.n_outputs, task.loss,
-                           name=name, x_name="X_val" if name == "y_val" else "X")
+                           name=name, x_name="X_val" if name == "y_val" else "X",
+                           one_hot=one_hot)
+
+
+def _training_targets(y_host, task, n_samples, backend, dtype, opts):
+    """(Y, classes): the training rows' targets, and for class labels trained by
+    mini-batches the row of class numbers each batch's one-hot rows are made
+    against (Y then holds the labels, shape (n, 1)); else (Y, None). L-BFGS takes
+    the whole dataset at once: its one-hot rows are made whole."""
+    if opts.optimizer == "lbfgs" or isinstance(opts.optimizer, LBFGS):
+        return _targets(y_host, task, n_samples, backend, dtype, "y"), None
+    Y = _targets(y_host, task, n_samples, backend, dtype, "y", one_hot=False)
+    if task.kind.classes_by != "argmax" or Y.shape[1] != 1:  # no labels: rows as given
+        return Y, None
+    return Y, _checks.class_row(backend, task.n_outputs, Y.dtype)
 
 
 def _labels_of(y_host, task):
@@ -259,10 +295,11 @@ def stratified_order(labels, n_val, rng):
     return np.concatenate([drawn[in_val[drawn]], drawn[~in_val[drawn]]])
 
 
-def _split(X, Y, S, task, opts, backend, dtype, rng, labels=None):
+def _split(X, Y, S, task, opts, backend, dtype, rng, labels=None, classes=None):
     """(X, Y, S, X_val, Y_val, S_val): the validation set given (with its sample
     weights, if any), held out at random (stratified by ``labels``, each row's class,
-    when given), or none."""
+    when given), or none. ``classes``: Y holds class labels (see RunData); the
+    held-out rows' are made one-hot rows here, for the epoch's figures."""
     if opts.validation_data is not None:
         Xv, yv, *weights = opts.validation_data
         _checks.same_origin(X_val=Xv, y_val=yv)
@@ -294,7 +331,10 @@ def _split(X, Y, S, task, opts, backend, dtype, rng, labels=None):
             if not host_floats(backend.xp, backend.xp.sum(rows)) > 0:
                 raise ValueError(f"sample_weight: the {part} rows of validation_split="
                                  f"{split} weigh nothing (every weight 0)")
-    return X, take(Y, fit, axis=0), S_fit, X_val, take(Y, val, axis=0), S_val
+    Y_val = take(Y, val, axis=0)
+    if classes is not None:
+        Y_val = _checks.one_hot_rows(backend, Y_val, task.n_outputs, "y")
+    return X, take(Y, fit, axis=0), S_fit, X_val, Y_val, S_val
 
 
 def shard_rows(order, offset, n_local, batch_size):
@@ -403,7 +443,9 @@ def input_scaling(backend, X, comm):
         error = ValueError(f"X column {int(bad[0])} {reason}")
         error.column, error.reason = int(bad[0]), reason  # for a caller who knows names
         raise error
-    scale = np.where(std > 0.0, std, 1.0)  # a constant column stays as it is
     dtype = X.dtype
+    # a constant column stays as it is, and so does one whose deviation is 0 or
+    # subnormal in the run's dtype (dividing by it there would overflow)
+    scale = np.where(std >= float(xp.finfo(dtype).smallest_normal), std, 1.0)
     return tuple(xp.asarray(v.reshape(1, k), dtype=dtype, device=backend.device)
                  for v in (mean, scale))

@@ -4,16 +4,16 @@ The helpers of ``anynet.datasets`` for arrays (.npz, .npy, the built-in
 datasets) and the rule that decides a target's task. Every problem is a
 ValueError naming the file (``source``) and the bad entry.
 """
-import os
-
 import numpy as np
 
 from . import _npz
+from ._files import open_regular
 
 TASKS = ("classify", "regress")
-# a user's .npz may be numpy.savez_compressed (sparse data deflates 100x and
-# more): a member may state 16x its compressed size plus 64 MiB, no more
-_DATA_INFLATION = (16, 64 << 20)
+# a user's .npz may be numpy.savez_compressed, and zeros deflate about 1,030 to 1
+# (deflate's limit): a member may state 1,032x its compressed size plus 64 MiB, and
+# all of them together 1,032x the file's size plus 64 MiB, no more
+_DATA_INFLATION = (1032, 64 << 20)
 
 
 def infer_task(y):
@@ -41,19 +41,20 @@ def check_task(task):
 
 def read_npz(path, need_y):
     """(X, y) of a .npz file (y None when absent and not needed), or a .npy file's array."""
+    handle, held = open_regular(path)  # a ValueError naming the path
     try:
-        with open(path, "rb") as handle:
+        with handle:
             magic = handle.read(6)
             handle.seek(0)
             if magic == _npz.NPY_MAGIC:
                 try:
-                    return _npz.read_array(handle, os.fstat(handle.fileno()).st_size)
+                    return _npz.read_array(handle, held)
                 except ValueError as exc:
                     raise ValueError(f"cannot load: it is damaged ({exc})") from None
             if magic[:2] != _npz.ZIP_MAGIC:
                 raise ValueError("cannot load: it is neither a .npz archive nor a .npy array")
             with _npz.open_archive(handle) as archive:
-                members = _npz.NpzMembers(archive, *_DATA_INFLATION)
+                members = _npz.NpzMembers(archive, *_DATA_INFLATION, held)
                 missing = {"X", "y"} - set(members.keys()) - (set() if need_y else {"y"})
                 if missing:
                     raise ValueError(f"cannot load: it lacks the arrays {sorted(missing)} "

@@ -13,6 +13,7 @@ on the output layer only.
 """
 
 LEAKY_SLOPE = 0.01  # PyTorch's default negative_slope
+SIGMOID_CLAMP = 88.0  # sigmoid's bound on -z (anynet._onnx_graph writes it too)
 
 
 def sigmoid(xp, z):
@@ -21,7 +22,7 @@ def sigmoid(xp, z):
     # clamp alone keeps it finite; below z = -88 the output stays at 6e-39, never 0,
     # so a classifier's predict_log_proba stays finite (scikit-learn's expit too);
     # (1 + tanh(z / 2)) / 2 rounds to exactly 0 from z = -37 on
-    return 1.0 / (1.0 + xp.exp(xp.minimum(-z, 88.0)))
+    return 1.0 / (1.0 + xp.exp(xp.minimum(-z, SIGMOID_CLAMP)))
 
 
 def sigmoid_backward(xp, a, grad):

@@ -10,17 +10,26 @@ uninterrupted run would have trained, and a run that had stopped stays stopped.
 Also here: ``DivergenceError`` and the Ctrl-C flag the batch loop reads.
 """
 import contextlib
+import os
 import signal
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ._backend import resolve_backend
+from ._fingerprint import MAY_CHANGE, describe_differences, differences
 from ._description import STOP_REASONS  # noqa: F401 (RunState.stopped takes one of them)
 from .model import Network
 from .persistence import load_checkpoint, save
+
+try:
+    import fcntl
+except ImportError:  # Windows: checkpoints are not locked
+    fcntl = None
 
 
 class DivergenceError(FloatingPointError):
@@ -201,9 +210,16 @@ def read_checkpoint(path, dtype, fingerprint, optimizer):
     training = description.get("training")
     if not isinstance(training, dict):
         raise ValueError(f"{path}: not a training checkpoint (no training state)")
-    if training.get("run") != fingerprint:
-        raise ValueError(f"{path}: the checkpoint is of another run "
-                         f"({training.get('run')}), not {fingerprint}")
+    recorded = training.get("run")
+    if not isinstance(recorded.get("options"), dict):  # check_training: run is a dict
+        raise ValueError(f"{path}: the checkpoint was written by an earlier anynet, whose "
+                         f"record of the run does not say enough to tell whether this is "
+                         f"the same run; resume with that version, or start afresh")
+    found = differences(recorded, fingerprint)
+    if found:
+        raise ValueError(f"{path}: the checkpoint is of another run; what differs: "
+                         f"{describe_differences(found)}. A resume may change only "
+                         f"{', '.join(sorted(MAY_CHANGE))}")
     return {"params": dict(net), "optimizer": (net.optimizer.t, net.optimizer.state),
             "training": training, "best": best}
 
@@ -217,6 +233,9 @@ def resume(state, found):
     t, arrays = found["optimizer"]
     state.optimizer.restore((t, {name: {k: on_device(v) for k, v in by_param.items()}
                                  for name, by_param in arrays.items()}))
+    # a checkpoint of the first epoch's start (Ctrl-C then) holds no state arrays:
+    # the optimizer starts afresh, zeros as any run's first step finds them
+    state.optimizer.start(net)
     training = found["training"]
     state.rng.bit_generator.state = training["rng"]
     state.epoch = training["epoch"]
@@ -227,3 +246,85 @@ def resume(state, found):
     if training["best_val_loss"] is not None:
         state.best = (training["best_val_loss"],
                       {k: on_device(v) for k, v in found["best"].items()})
+
+
+class CheckpointLock:
+    """Who writes a checkpoint: one run at a time, the others told who does.
+
+    Two runs writing one checkpoint path would overwrite each other's state, and
+    a resume would continue whichever wrote last. A run therefore holds an
+    exclusive, non-blocking ``fcntl.flock`` on a sidecar file,
+    ``.<checkpoint's name>.lock`` beside the checkpoint (beside the file a
+    symlink points to), for as long as it trains. The lock file holds the
+    holder's pid, host and start time, which the refusal names. The operating
+    system drops the lock when its holder exits, however it exits (SIGKILL
+    included): a lock file left behind locks nothing. The holder removes the file
+    when it is done; a run that locked a file someone removed meanwhile locks
+    the new one instead. Where ``fcntl`` is missing (Windows) nothing is locked.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint (checked already by ``_files.check_target``).
+    """
+
+    def __init__(self, path):
+        real = Path(os.path.realpath(path))
+        self.path = Path(path)
+        self.lock_path = real.parent / f".{real.name}.lock"
+        self._fd = None
+
+    def acquire(self):
+        """Take the lock, or raise a ValueError naming its holder. Returns self."""
+        if fcntl is None:  # Windows: no flock; the run goes on unlocked
+            return self
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise ValueError(
+                    f"checkpoint={str(self.path)!r} is being written by another run "
+                    f"({holder}, lock file {self.lock_path}); wait for that run to end, "
+                    f"or give this one another checkpoint file") from None
+            try:  # the file we locked may have been removed by its last holder
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()} since "
+                     f"{started}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self):
+        """Remove the lock file and drop the lock (nothing if not held)."""
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.lock_path)  # while still held: no one else holds this file
+        except OSError:
+            pass
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _read_holder(fd):
+    """The holder a lock file names (a line), or a note that it names none yet."""
+    try:
+        text = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return f"held by {text}" if text else "its holder has not written its name yet"

@@ -30,13 +30,24 @@ figures they share, a callback returning True on any rank stops all, and
 Ctrl-C on any rank stops all after the same batch. On resume rank 0 reads the
 checkpoint (which it alone writes) and sends it to every rank.
 
+Before anything else the ranks agree on the run (``MPIContext.same_run``):
+every option but the per-rank ones (``anynet._arguments.PER_RANK``: the data,
+device, callbacks, verbose, the checkpoint's path), and the shape after the
+first axis and dtype of X and y. Ranks given different runs all raise the same
+ValueError naming what differs, rather than training different models, waiting
+in different collectives or exchanging buffers of different sizes.
+
 A bad input on any rank (NaN in its shard, a wrong number of features) raises
 the same ``ValueError``/``TypeError`` on every rank, naming the rank, before
-anything trains, as does a ``DivergenceError``; any other error during
-training aborts every rank (no hang). Each rank limits BLAS and OpenMP to its
-share of its machine's cores while it trains, unless OMP_NUM_THREADS is set.
+anything trains, as does a ``DivergenceError``, a callback raising on one rank
+(the others raise its type, or a RuntimeError naming it) and rank 0 failing to
+write a checkpoint; any other error during training aborts every rank (no
+hang). Each rank limits BLAS and OpenMP to its share of its machine's cores
+while it trains, unless OMP_NUM_THREADS is set.
 """
+import builtins
 import contextlib
+import hashlib
 import math
 import os
 import sys
@@ -47,7 +58,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._backend import to_numpy
+from ._backend import host_floats, to_numpy
 from ._nccl import NcclSum, nccl_candidate
 
 
@@ -71,8 +82,11 @@ class OneProcess:
 
     rank, size, is_root = 0, 1, True
 
-    def together(self):
+    def together(self, catch=None):
         return contextlib.nullcontext()
+
+    def same_run(self, facts):
+        """One process agrees with itself."""
 
     def from_root(self, read):
         return read()
@@ -131,17 +145,19 @@ class MPIContext:
     # --- set-up: agreeing before anything trains --------------------------------
 
     @contextmanager
-    def together(self):
+    def together(self, catch=(ValueError, TypeError)):
         """Run a block on every rank; if it fails on any, raise on all of them.
 
         The one collective at the end keeps the ranks in step: a rank whose shard
         holds NaN makes every rank raise (the same type, naming that rank) instead
-        of leaving the others waiting in the next collective.
+        of leaving the others waiting in the next collective. ``catch``: the
+        errors that are shared so (the command line adds OSError, a file missing
+        on one rank, and the rest of what it reports as a user's mistake).
         """
         error = None
         try:
             yield
-        except (ValueError, TypeError) as exc:
+        except catch as exc:
             error = exc
         reports = self.comm.allgather(
             None if error is None else (type(error).__name__, str(error)))
@@ -150,6 +166,42 @@ class MPIContext:
             if not failed:
                 return
             error = _as_raised_by(*failed[0])
+        error.all_ranks = True  # raised everywhere alike: nothing to abort
+        raise error
+
+    def same_run(self, facts):
+        """Raise the same ValueError on every rank unless all ranks pass the same
+        ``facts`` (``{name: text}``: the run's configuration, see
+        ``anynet._arguments.run_facts``), naming each that differs and its value
+        on each rank.
+
+        The first collective of a run: ranks that would train different models
+        (another learning rate), wait in different collectives (other epochs,
+        batch sizes, ``standardize``, ``sharded``) or exchange buffers of other
+        sizes (other layers, dtype) stop here together instead. One allgather of
+        a digest and the facts, once per run.
+        """
+        digest = hashlib.sha256(repr(sorted(facts.items())).encode()).hexdigest()
+        everyone = self.comm.allgather((digest, facts))
+        if len({d for d, _ in everyone}) == 1:
+            return
+        names = sorted({name for _, f in everyone for name in f})
+        differ = []
+        for name in names:
+            values = [f.get(name, "missing") for _, f in everyone]
+            if len(set(values)) > 1:
+                ranks = {}
+                for rank, value in enumerate(values):
+                    ranks.setdefault(value, []).append(rank)
+                differ.append(f"{name}: " + "; ".join(
+                    f"{value} on rank{'s' if len(r) > 1 else ''} {', '.join(map(str, r))}"
+                    for value, r in ranks.items()))
+        error = ValueError(
+            "the MPI ranks were given different runs: " + " | ".join(differ) + ". With "
+            "distributed='mpi' every rank passes the same options; only the data (X, y, "
+            "sample_weight, validation_data: the same on every rank, or each rank's own "
+            "rows with sharded=True), device, callbacks, verbose and checkpoint's path "
+            "(rank 0 alone writes it) may differ")
         error.all_ranks = True  # raised everywhere alike: nothing to abort
         raise error
 
@@ -193,7 +245,7 @@ class MPIContext:
     def check_replicated(self, xp, X, Y):
         """Without sharded=True every rank must pass the same data: compare the
         row counts and sums of X and y (one sync and one allgather, once)."""
-        mine = (int(X.shape[0]), float(xp.sum(X)), float(xp.sum(Y)))
+        mine = (int(X.shape[0]), *host_floats(xp, xp.sum(X), xp.sum(Y)))  # one read
         everyone = self.allgather(mine)
         first = everyone[0]
         # sums within 1e-6: a device's reduction order may differ from run to run
@@ -303,19 +355,21 @@ class MPIContext:
         all-reduce. The NCCL path returns None (reading a flag would make every
         step wait for the GPU); the ranks then agree at the end of the epoch.
         """
-        keys = list(grads)
+        keys, xp = list(grads), net.xp
+        # one buffer on the device: one copy each way (not one per array), one all-reduce
+        flat = xp.concat([xp.reshape(grads[k], (-1,)) for k in keys])
         if self.nccl is not None:
-            xp = net.xp
-            flat = xp.concat([xp.reshape(grads[k], (-1,)) for k in keys]) * weight
-            self.nccl.sum(flat)
-            _unflatten(net, grads, keys, flat, on_host=False)
+            flat = flat * weight
+            self.nccl.sum(flat, net.dtype)
+            _unflatten(net, grads, keys, flat)
             return None
-        parts = [np.asarray(to_numpy(grads[k])).ravel() for k in keys]
-        flat = np.concatenate([*parts, np.asarray([float(stop)], dtype=parts[0].dtype)])
-        flat[:-1] *= weight
-        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
-        _unflatten(net, grads, keys, flat[:-1], on_host=True)
-        return bool(flat[-1] > 0.0)
+        host = np.empty(flat.shape[0] + 1, dtype=np.dtype(net.dtype))
+        host[:-1] = to_numpy(flat)
+        host[:-1] *= weight
+        host[-1] = float(stop)  # the Ctrl-C flag rides along
+        self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+        _unflatten(net, grads, keys, xp.asarray(host[:-1], device=net.device))
+        return bool(host[-1] > 0.0)
 
     def close(self):
         """Free the NCCL communicator, if one was set up."""
@@ -338,19 +392,24 @@ class MPIContext:
 
 
 def _as_raised_by(rank, report):
-    """The error another rank reported as (type name, message), to raise here too."""
+    """The error another rank reported as (type name, message), to raise here too: of
+    the same built-in type (FileNotFoundError, ValueError, ...), or a RuntimeError for
+    a type of the user's own (a callback's), naming it."""
     kind, message = report
-    kinds = {"ValueError": ValueError, "TypeError": TypeError}
-    return kinds.get(kind, OSError)(f"rank {rank}: {message}")
+    cls = getattr(builtins, kind, None)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(f"rank {rank}: {message}")
+        except TypeError:  # a built-in that takes other arguments (UnicodeDecodeError)
+            pass
+    return RuntimeError(f"rank {rank}: {kind}: {message}")
 
 
-def _unflatten(net, grads, keys, flat, on_host):
-    """Cut the summed flat buffer back into the gradients' shapes, on the net's device."""
+def _unflatten(net, grads, keys, flat):
+    """Cut the summed flat buffer (on the net's device) back into the gradients' shapes."""
     offset = 0
     for key in keys:
         shape = tuple(grads[key].shape)
         size = math.prod(shape)
-        part = flat[offset:offset + size]
-        grads[key] = net.xp.asarray(part.reshape(shape), device=net.device) if on_host \
-            else net.xp.reshape(part, shape)
+        grads[key] = net.xp.reshape(flat[offset:offset + size], shape)
         offset += size

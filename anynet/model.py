@@ -135,17 +135,27 @@ class Network(dict):
 
     # --- the estimator-style methods of anynet.train's networks ---------------------
 
-    def predict(self, X):
+    def predict(self, X, *, check_finite=True):
         """The output layer's activations for X, shape (n_samples, n_outputs).
 
         Arrays of the network's backend, device and dtype; X may be host data or
         any backend's array. With a ``dask.array`` X the result is a lazy dask
         array, computed chunk by chunk of rows (see ``anynet._dask``).
+
+        check_finite : bool, default True
+            Raise a ValueError if X holds NaN or infinity (as SciPy's
+            ``check_finite``). Host data are checked on the host before the
+            copy, at no cost to the device; data already on the device are
+            checked there, which reads one boolean back and so waits for the
+            device (a GPU) to finish. ``check_finite=False`` skips the check:
+            a prediction on device data then reads nothing back, and NaN in X
+            gives NaN in its rows of the result.
         """
         with self.backend.activate():
             if is_dask_array(X):
-                return predict_dask(self, X)
-            return steps.predictor(self)(dict(self), self._features(X))
+                return predict_dask(self, X, check_finite=check_finite)
+            return steps.predictor(self)(dict(self), self._features(X,
+                                                                     check_finite=check_finite))
 
     def predict_classes(self, X):
         """Predicted class labels, a host NumPy array of shape (n_samples,).
@@ -175,10 +185,11 @@ class Network(dict):
             raise ValueError(f"y has shape {y.shape}; expected ({P.shape[0]}, {P.shape[1]})")
         return float(r2(np, y.astype(np.float64).reshape(P.shape), P))
 
-    def _features(self, X, name="X"):
+    def _features(self, X, name="X", check_finite=True):
         """X checked, moved to the network's backend, device and dtype, and
         standardised as the network's ``input_scaling`` says."""
-        X = _checks.features(self.backend, self.dtype, X, self.layer_sizes[0], name)
+        X = _checks.features(self.backend, self.dtype, X, self.layer_sizes[0], name,
+                             check_finite=check_finite)
         if self.input_scaling is None:
             return X
         mean, scale = self.input_scaling

@@ -11,7 +11,8 @@ training loops call those directly.
 import numbers
 
 from . import _checks, propagation, steps
-from ._backend import backend_of, float_dtype, is_array, is_writeable, resolve_backend
+from ._backend import (backend_of, float_dtype, host_bool, is_array, is_writeable,
+                       resolve_backend)
 from .activations import check_activation
 from .initializers import initial_weights
 from .losses import LOSSES, check_loss
@@ -93,9 +94,17 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     if output_activation == "softmax" and sizes[-1] < 2:
         raise ValueError("output_activation='softmax' needs at least 2 outputs; "
                          f"output_size is {sizes[-1]}")
-    seed = _checks.positive_int(seed, "seed", allow_zero=True)
+    seed = _checks.seed(seed, init=init)
     be = resolve_backend(backend, device)
     dtype_name, xp_dtype = float_dtype(be, dtype)
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    itemsize = 8 if dtype_name == "float64" else 4
+    if be.name in ("numpy", "array_api_strict"):  # the host draw (float64) and the network
+        _checks.fits_in_memory(be, n_params * (8 + itemsize), _network_words(sizes, n_params),
+                               "use smaller layers")
+    else:  # one layer's host draw at a time; the network on the device
+        _checks.fits_in_memory(be, n_params * itemsize, _network_words(sizes, n_params),
+                               "use smaller layers")
     params = {}
     with be.activate():  # CuPy's zeros() ignores device=: its device must be current
         for layer, W in enumerate(initial_weights(init, sizes, seed), start=1):
@@ -105,6 +114,10 @@ def initialize_network(input_size, hidden_size=None, output_size=None, *,
     return Network(params, layer_sizes=sizes, activation=activation,
                    output_activation=output_activation, loss=loss, init=init,
                    seed=seed, backend=be, dtype=dtype_name)
+
+
+def _network_words(sizes, n_params):
+    return f"a {'-'.join(map(str, sizes))} network ({n_params:,} parameters)"
 
 
 # --- forward ----------------------------------------------------------------
@@ -133,15 +146,17 @@ def forward_propagation(network, X):
     return outputs[-1], outputs
 
 
-def predict(network, X):
+def predict(network, X, *, check_finite=True):
     """The output layer's activations for X, shape (n_samples, n_outputs).
 
     Uses a path that keeps no cache; it equals ``forward_propagation(network, X)[0]``.
     With a ``dask.array`` X the result is a lazy dask array, computed chunk by
-    chunk of rows (see ``anynet._dask``). The same as ``network.predict(X)``.
+    chunk of rows (see ``anynet._dask``). The same as ``network.predict(X)``;
+    ``check_finite=False`` skips the check for NaN and infinity, which for data
+    already on a GPU reads one boolean back (see ``Network.predict``).
     """
     _check_network(network)
-    return network.predict(X)
+    return network.predict(X, check_finite=check_finite)
 
 
 # --- loss and backward --------------------------------------------------------
@@ -172,7 +187,7 @@ def compute_loss(y_true, y_pred, loss="mse"):
         if y_pred.ndim == 1:
             y_pred = xp.reshape(y_pred, (-1, 1))
         y_pred = _checks.features(be, dtype, y_pred, y_pred.shape[-1], name="y_pred")
-        if kind.is_classifier and not bool(xp.all((y_pred >= 0.0) & (y_pred <= 1.0))):
+        if kind.is_classifier and not host_bool(xp.all((y_pred >= 0.0) & (y_pred <= 1.0))):
             raise ValueError(f"y_pred must be probabilities in [0, 1] for loss={loss!r}")
         _checks.same_origin(y_true=y_true, y_pred=y_pred)
         y = _checks.targets(be, dtype, y_true, y_pred.shape[0], y_pred.shape[1], loss,

@@ -11,12 +11,15 @@ content in that format (the JSON goes in its metadata), for PyTorch users.
 Saving writes a temporary file beside the target and renames it over the
 target (``anynet._files``), so a crash never leaves a half-written model.
 
-Loading treats the file as hostile: each array's header is read and checked
-before its data (``anynet._npz``), compressed members may not inflate beyond a
-small factor of what they hold (anynet writes none), and the description's
-structure (its size, nesting, number of layers, the numbers it gives) is
-checked before anything is built. Every way a file can be damaged is a
-ValueError that names the file.
+Loading treats the file as hostile: the path is opened once and must be a
+regular file; each array's header is read and checked before its data
+(``anynet._npz``); compressed members may not inflate beyond a small factor of
+what they hold, nor all of them together beyond that factor of the file (anynet
+writes none); the description's structure (its size, nesting, number of
+layers, the numbers it gives) is checked before anything is built; and every
+array is checked after its cast to the dtype it loads in. Every way a file can
+be damaged is a ValueError that names the file. Saving checks the same limits
+first, so that every file anynet writes, it reads.
 """
 import contextlib
 import json
@@ -28,15 +31,19 @@ from . import _description, _npz
 from ._backend import resolve_backend, float_dtype, to_numpy
 from ._description import FORMAT, FORMAT_VERSION
 from ._files import atomic_write, check_target  # noqa: F401 (check_target: for callers)
+from ._files import open_regular
 from ._version import __version__
 from .model import Network
-from .optimizers import Optimizer, describe as describe_optimizer, rebuild as rebuild_optimizer
+from ._optimizer_files import describe as describe_optimizer, rebuild as rebuild_optimizer
+from .optimizers import Optimizer
+from .quasi_newton import LBFGS
 
 _META_KEY = "__anynet__"
 _MAX_DESCRIPTION = 64 << 20  # bytes of JSON
 # anynet writes its arrays uncompressed: a deflated member (someone recompressed
 # the file) may state at most 16 times its compressed size, plus 1 MiB for the
-# small ones, so that memory stays in proportion to the file
+# small ones, and all the members together 16 times the file's size plus 1 MiB,
+# so that memory stays in proportion to the file
 _INFLATION = (16, 1 << 20)
 
 
@@ -58,24 +65,8 @@ def save(net, path, *, optimizer=False, _extra=None):
     if not isinstance(net, Network):
         raise TypeError(f"net must be an anynet Network, got {type(net).__name__}")
     path = Path(path)
-    arrays = {k: to_numpy(v) for k, v in net.items()}
-    description = {"format": FORMAT, "format_version": 1, "anynet_version": _version(),
-                   "config": net.config, "metadata": net.metadata}
-    if net.input_scaling is not None:  # an older anynet must refuse it, not ignore it
-        description["format_version"] = FORMAT_VERSION
-        description["input_scaling"] = True
-        arrays["input.mean"], arrays["input.scale"] = map(to_numpy, net.input_scaling)
-    if optimizer:
-        description["optimizer"], state = _optimizer_description(net)
-        arrays.update(state)
-    if _extra is not None:  # a training checkpoint's state (see anynet.training)
-        description["training"] = _extra["description"]
-        arrays.update({k: to_numpy(v) for k, v in _extra["arrays"].items()})
-    try:
-        text = json.dumps(description)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"cannot save {path}: net.metadata must hold JSON values only "
-                        f"(dicts, lists, strings, numbers, None): {exc}") from None
+    description, arrays = _contents(net, optimizer, _extra)
+    text = _loadable(path, net, description, arrays)
     if path.suffix == ".safetensors":
         writer = _safetensors_writer(arrays, text)
     else:
@@ -119,6 +110,8 @@ def _load(path, backend="numpy", device=None, dtype=None, optimizer=None):
         return _read(path, backend, device, dtype, optimizer)
     except (OverflowError, RecursionError, MemoryError) as exc:  # what no check foresaw
         raise ValueError(f"{path}: cannot load: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:  # permission denied, an I/O error: the file, named
+        raise ValueError(f"{path}: cannot read it: {exc.strerror or exc}") from None
 
 
 def _read(path, backend, device, dtype, optimizer):
@@ -133,7 +126,7 @@ def _read(path, backend, device, dtype, optimizer):
         for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             shapes[f"W{layer}"], shapes[f"b{layer}"] = (n_in, n_out), (1, n_out)
         with be.activate():
-            params = {k: be.xp.asarray(_array(path, arrays, k, shape).astype(dtype_name),
+            params = {k: be.xp.asarray(_array(path, arrays, k, shape, dtype_name),
                                        device=be.device) for k, shape in shapes.items()}
             net = Network(params, backend=be, **dict(config, dtype=dtype_name))
             net.metadata = description.get("metadata") or {}
@@ -143,12 +136,87 @@ def _read(path, backend, device, dtype, optimizer):
             if "optimizer" in description:
                 net.optimizer = _restore_optimizer(path, description["optimizer"], arrays,
                                                    net, optimizer)
-        best = {k: _array(path, arrays, f"best.{k}", shape).astype(dtype_name)
+        best = {k: _array(path, arrays, f"best.{k}", shape, dtype_name)
                 for k, shape in shapes.items() if f"best.{k}" in arrays.keys()}
     return net, description, best
 
 
 # --- writing ----------------------------------------------------------------------
+
+def _contents(net, optimizer=False, extra=None):
+    """(description, host arrays) of the file ``save`` writes for ``net``."""
+    arrays = {k: to_numpy(v) for k, v in net.items()}
+    description = {"format": FORMAT, "format_version": 1, "anynet_version": _version(),
+                   "config": net.config, "metadata": net.metadata}
+    if net.input_scaling is not None:  # an older anynet must refuse it, not ignore it
+        description["format_version"] = FORMAT_VERSION
+        description["input_scaling"] = True
+        arrays["input.mean"], arrays["input.scale"] = map(to_numpy, net.input_scaling)
+    if optimizer:
+        description["optimizer"], state = _optimizer_description(net)
+        arrays.update(state)
+    if extra is not None:  # a training checkpoint's state (see anynet.training)
+        description["training"] = extra["description"]
+        arrays.update({k: to_numpy(v) for k, v in extra["arrays"].items()})
+    return description, arrays
+
+
+def check_metadata(metadata, label):
+    """A ValueError/TypeError (starting with ``label``) unless ``metadata`` is what a
+    file anynet loads can hold: a dict of JSON values, nested at most MAX_DEPTH - 1
+    deep, at most _MAX_DESCRIPTION bytes of JSON with the rest of the description."""
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"{label}: net.metadata must be a dict, got {type(metadata).__name__}")
+    deepest = _description.depth(metadata) + 1  # inside the description's object
+    if deepest > _description.MAX_DEPTH:
+        raise ValueError(f"{label}: net.metadata is nested more than "
+                         f"{_description.MAX_DEPTH - 1} levels deep, more than anynet loads")
+    try:
+        text = json.dumps(metadata)
+    except (TypeError, ValueError) as exc:  # an object, a circular list, a 5,000-digit int
+        raise TypeError(f"{label}: net.metadata must hold JSON values only (dicts, lists, "
+                        f"strings, numbers, None): {exc}") from None
+    if len(text) > _MAX_DESCRIPTION:  # bytes are as many or more: said before encoding
+        raise ValueError(f"{label}: net.metadata is {len(text)} characters of JSON, more "
+                         f"than anynet loads ({_MAX_DESCRIPTION} bytes)")
+    return text
+
+
+def _loadable(path, net, description, arrays):
+    """The description's JSON, after checking that ``load`` would read the file back:
+    every limit it enforces is enforced here first, so no file is written that
+    anynet refuses (checked on the description as it will be read)."""
+    label = f"cannot save {path}"
+    check_metadata(description.get("metadata"), label)
+    try:
+        text = json.dumps(description)
+    except (TypeError, ValueError) as exc:  # a class label or setting JSON cannot hold
+        raise TypeError(f"{label}: its description holds a value JSON cannot write "
+                        f"(net.classes, an optimizer setting?): {exc}") from None
+    raw = text.encode("utf-8")
+    if len(raw) > _MAX_DESCRIPTION:
+        raise ValueError(f"{label}: its description (net.metadata, the classes, a "
+                         f"checkpoint's history) is {len(raw)} bytes of JSON, more than "
+                         f"anynet loads ({_MAX_DESCRIPTION})")
+    parsed = _description.parse(label, raw, _version())
+    _description.check_config(label, parsed)
+    if "training" in parsed:
+        _description.check_training(label, parsed["training"])
+    if "optimizer" in parsed:
+        try:
+            rebuild_optimizer(parsed["optimizer"], net.optimizer)
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
+    dtype = parsed["config"]["dtype"]
+    for key, value in arrays.items():  # load refuses what is not finite in its dtype
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{label}: array {key!r} contains NaN or infinity, which "
+                             f"anynet refuses to load")
+    if "input.scale" in arrays and not np.all(
+            arrays["input.scale"] >= np.finfo(dtype).tiny):
+        raise ValueError(f"{label}: net.input_scaling holds scales below "
+                         f"{np.finfo(dtype).tiny:.3g}, which anynet refuses to load")
+    return text
 
 def _version():
     return __version__
@@ -156,7 +224,7 @@ def _version():
 
 def _optimizer_description(net):
     opt = net.optimizer
-    if not isinstance(opt, Optimizer):
+    if not isinstance(opt, (Optimizer, LBFGS)):
         raise ValueError("optimizer=True needs a network trained by anynet.train "
                          "(net.optimizer is not set)")
     description, state = describe_optimizer(opt, net)
@@ -180,24 +248,27 @@ def _safetensors_writer(arrays, text):
 def _open_model(path):
     """(arrays, description) of a model file, open for reading; else a ValueError.
 
-    ``arrays.fetch(key, shape)`` reads one array, after checking the shape in its
-    header: a damaged file cannot make anynet allocate more than it describes.
+    The path is opened once, without blocking, and what was opened must be a
+    regular file (``anynet._files.open_regular``); everything is read from that
+    handle. ``arrays.fetch(key, shape)`` reads one array, after checking the
+    shape in its header: a damaged file cannot make anynet allocate more than it
+    describes, nor its members together more than ``_INFLATION`` allows.
     """
-    if not path.is_file():
-        raise ValueError(f"{path}: " + ("not a regular file" if path.exists() else
-                                        "no such file"))
-    if path.suffix == ".safetensors":
-        yield _read_safetensors(path)
-        return
-    if _is_npy(path):
-        raise ValueError(f"{path}: cannot load: it holds a single array, not an anynet model")
-    with open(path, "rb") as handle:
+    handle, held = open_regular(path)
+    with handle:
+        if path.suffix == ".safetensors":
+            yield _read_safetensors(path, handle, held)
+            return
+        if handle.read(6) == _npz.NPY_MAGIC:
+            raise ValueError(f"{path}: cannot load: it holds a single array, not an anynet "
+                             f"model")
+        handle.seek(0)
         try:
             archive = _npz.open_archive(handle)
+            arrays = _npz.NpzMembers(archive, *_INFLATION, held)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
         with archive:
-            arrays = _npz.NpzMembers(archive, *_INFLATION)
             if _META_KEY not in arrays.keys():
                 raise ValueError(f"{path}: cannot load: it has no anynet description "
                                  f"(not an anynet model)")
@@ -207,11 +278,6 @@ def _open_model(path):
                 raise ValueError(f"{path}: {exc}") from None
             description = _parse(path, meta.tobytes() if meta.dtype == np.uint8 else b"")
             yield arrays, description
-
-
-def _is_npy(path):
-    with open(path, "rb") as f:
-        return f.read(6) == _npz.NPY_MAGIC
 
 
 class _LoadedMembers:
@@ -231,24 +297,33 @@ class _LoadedMembers:
         return value
 
 
-def _read_safetensors(path):
+def _read_safetensors(path, handle, held):
+    """(arrays, description) of a .safetensors file, read whole from ``handle``
+    (memory: twice the file). Its header, a length and JSON, is read first."""
     try:
-        from safetensors import safe_open
+        from safetensors.numpy import load as from_bytes
     except ImportError as exc:
         raise ImportError("loading .safetensors needs the safetensors package; "
                           "pip install safetensors") from exc
+    data = handle.read()
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if not 0 < n <= len(data) - 8:
+        raise ValueError(f"{path}: cannot load: the file is truncated or corrupted (its "
+                         f"header claims {n} bytes of {held})")
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            text = (f.metadata() or {}).get(_META_KEY)
-            if not isinstance(text, str):
-                raise ValueError(f"{path}: cannot load: it has no anynet description "
-                                 f"(not an anynet model)")
-            if len(text) > _MAX_DESCRIPTION:
-                raise ValueError(f"{path}: cannot load: its description is {len(text)} "
-                                 f"characters, more than anynet reads ({_MAX_DESCRIPTION})")
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
-    except ValueError:
-        raise
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+        text = (header.get("__metadata__") or {}).get(_META_KEY)
+    except (ValueError, AttributeError, RecursionError) as exc:
+        raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
+                         f"(its header: {type(exc).__name__})") from None
+    if not isinstance(text, str):
+        raise ValueError(f"{path}: cannot load: it has no anynet description "
+                         f"(not an anynet model)")
+    if len(text.encode("utf-8")) > _MAX_DESCRIPTION:
+        raise ValueError(f"{path}: cannot load: its description is {len(text)} "
+                         f"characters, more than anynet reads ({_MAX_DESCRIPTION} bytes)")
+    try:
+        arrays = from_bytes(data)
     except Exception as exc:  # safetensors raises its own SafetensorError
         raise ValueError(f"{path}: cannot load: the file is truncated or corrupted "
                          f"({type(exc).__name__}: {exc})") from None
@@ -259,7 +334,10 @@ def _parse(path, raw):
     return _description.parse(path, raw, _version())
 
 
-def _array(path, arrays, key, shape):
+def _array(path, arrays, key, shape, dtype):
+    """The array ``key`` of the file as a host array of ``dtype``, checked after the
+    cast: finite in the file and still finite in ``dtype`` (float64's 1e300 is
+    float32's infinity)."""
     try:
         value = arrays.fetch(key, shape)
     except ValueError as exc:
@@ -270,17 +348,30 @@ def _array(path, arrays, key, shape):
         raise ValueError(f"{path}: array {key!r} has dtype {value.dtype}, not float")
     if not np.all(np.isfinite(value)):
         raise ValueError(f"{path}: array {key!r} contains NaN or infinity")
-    return value
+    with np.errstate(over="ignore", under="ignore"):
+        cast = value.astype(dtype)
+    if not np.all(np.isfinite(cast)):
+        peak = float(np.max(np.abs(value.astype(np.float64))))
+        raise ValueError(f"{path}: array {key!r} holds {peak:.3g}, beyond the range of "
+                         f"{np.dtype(dtype).name} (it would load as infinity)")
+    return cast
 
 
 def _input_scaling(path, description, arrays, be, dtype, n_inputs):
     """The (mean, scale) a network standardises its inputs with, on its device."""
     if description["input_scaling"] is not True:
         raise ValueError(f"{path}: its input_scaling is not true")
-    mean, scale = (_array(path, arrays, f"input.{k}", (1, n_inputs)) for k in ("mean", "scale"))
-    if not np.all(scale > 0):
-        raise ValueError(f"{path}: array 'input.scale' holds scales that are not > 0")
-    return tuple(be.xp.asarray(a.astype(dtype), device=be.device) for a in (mean, scale))
+    mean, scale = (_array(path, arrays, f"input.{k}", (1, n_inputs), dtype)
+                   for k in ("mean", "scale"))
+    # checked in the dtype the inputs are divided in: 1e-46 is float32's 0, and a
+    # subnormal scale overflows what it divides
+    tiny = np.finfo(dtype).tiny
+    if not np.all(scale >= tiny):
+        raise ValueError(f"{path}: array 'input.scale' holds scales that are not >= "
+                         f"{tiny:.3g} in {np.dtype(dtype).name} (the smallest is "
+                         f"{float(np.min(scale)):.3g} there): dividing by them would "
+                         f"overflow")
+    return tuple(be.xp.asarray(a, device=be.device) for a in (mean, scale))
 
 
 def _restore_optimizer(path, described, arrays, net, template=None):
@@ -288,8 +379,8 @@ def _restore_optimizer(path, described, arrays, net, template=None):
         opt = rebuild_optimizer(described, template)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    if opt.t > 0:
+    if isinstance(opt, Optimizer) and opt.t > 0:
         opt.state = {s: {k: net.xp.asarray(
-            _array(path, arrays, f"optimizer.{s}.{k}", tuple(net[k].shape)).astype(net.dtype),
+            _array(path, arrays, f"optimizer.{s}.{k}", tuple(net[k].shape), net.dtype),
             device=net.device) for k in net} for s in opt.state_names}
     return opt

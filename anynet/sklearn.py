@@ -27,7 +27,8 @@ Parameter errors are scikit-learn's ``InvalidParameterError``, from its
 ``_parameter_constraints``.
 
 Training is ``anynet.train``: "adam" and "sgd" (momentum, Nesterov's) by
-mini-batches, "lbfgs" by ``anynet.optimizers.LBFGS`` on the whole data.
+mini-batches, "lbfgs" by ``anynet.quasi_newton.LBFGS`` on the whole data (SciPy's
+L-BFGS-B, step for step).
 ``NeuralNetClassifier`` and ``NeuralNetRegressor`` are the same classes under
 their former names. Needs scikit-learn (``pip install scikit-learn``).
 """
@@ -51,13 +52,15 @@ from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_tar
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
+from . import _skl2onnx
 from ._arguments import checked_dropout, dropout_rates
 from ._checks import CHUNK_ROWS, is_sparse
 from ._backend import (floating_point_warnings_off, is_array, namespace_of,
                        resolve_backend, to_numpy)
 from .checkpoints import DivergenceError
 from .network import initialize_network
-from .optimizers import LBFGS, Adam, Momentum
+from .optimizers import Adam, Momentum
+from .quasi_newton import LBFGS, MESSAGES
 from .schedules import Adaptive, InvScaling
 from .training import train
 
@@ -423,21 +426,35 @@ class _BaseMLP(BaseEstimator):
         return float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
 
     def _fit_lbfgs(self, X, Y, sample_weight):
+        """scikit-learn's L-BFGS fit: SciPy's L-BFGS-B (``anynet.quasi_newton.LBFGS``
+        follows it) with ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``;
+        ``n_iter_``, ``loss_`` and the ConvergenceWarning as scikit-learn's
+        ``_check_optimize_result`` makes them. Nothing is printed, verbose or not
+        (SciPy >= 1.15 prints nothing)."""
         optimizer = LBFGS(max_fun=self.max_fun, gtol=float(self.tol))
-        net, stopped = self._train(X, Y, sample_weight,
-                                   dict(epochs=self.max_iter, optimizer=optimizer,
-                                        batch_size=max(1, X.shape[0])))
-        losses = net.history["loss"]
-        lbfgs_state = (net.optimizer.state or {}).get("lbfgs", {})
-        self.n_iter_ = int(lbfgs_state.get("iteration", len(losses)))  # steps taken
-        self.loss_ = losses[-1] if losses else None
-        if stopped != "converged":
-            why = {"max_fun": f"the function was evaluated max_fun={self.max_fun} times",
-                   "line_search": "the line search found no lower loss",
-                   None: f"max_iter={self.max_iter} iterations ran"}.get(stopped, stopped)
-            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s): "
-                          f"{why}. Increase the number of iterations (max_iter, max_fun) or "
-                          f"scale the data.", ConvergenceWarning)
+        net, _ = self._train(X, Y, sample_weight,
+                             dict(epochs=self.max_iter, optimizer=optimizer,
+                                  batch_size=max(1, X.shape[0])))
+        lbfgs = net.optimizer
+        self.n_iter_ = min(lbfgs.n_iter, self.max_iter)
+        self.loss_ = lbfgs.f
+        # SciPy's status: its driver tests max_iter first, then the evaluations
+        if lbfgs.n_iter >= self.max_iter:
+            status, message = 1, MESSAGES["max_iter"]
+        elif lbfgs.status in ("gtol", "ftol"):
+            status, message = 0, lbfgs.message
+        else:
+            status, message = 1 if lbfgs.n_evals > self.max_fun else 2, lbfgs.message
+        if status == 0:
+            return
+        said = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                f"(status={status}):\n{message}\n")
+        if self.n_iter_ == self.max_iter:
+            said += (f"\nIncrease the number of iterations to improve the convergence "
+                     f"(max_iter={self.max_iter}).")
+        said += ("\nYou might also want to scale the data as shown in:\n"
+                 "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        warnings.warn(said, ConvergenceWarning, stacklevel=3)
 
     def _train(self, X, Y, sample_weight, run, continuing=False):
         """``anynet.train`` from the current weights; (network, why it stopped).
@@ -449,7 +466,7 @@ class _BaseMLP(BaseEstimator):
         # without dropout the stream is scikit-learn's own (its weights, split, orders)
         seed = 0 if self.dropout is None else \
             int(self._random_state.randint(np.iinfo(np.int32).max))
-        callbacks = [self._say] if self.verbose else []
+        callbacks = [self._say] if self.verbose and self.solver != "lbfgs" else []
         try:
             trained = train(X, Y, network=net, seed=seed, alpha=float(self.alpha),
                             sample_weight=sample_weight, verbose=False, callbacks=callbacks,
@@ -717,3 +734,8 @@ def _host_or_same(a, xp):
 
 def _is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse")
+
+
+# skl2onnx converts pipelines holding these estimators; registered when (and only
+# if) skl2onnx is imported, so that using the estimators never imports it
+_skl2onnx.register_when_imported(MLPClassifier, MLPRegressor)

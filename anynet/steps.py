@@ -145,8 +145,10 @@ class FiguresKey:
 class TrainingStep:
     """The two halves of a mini-batch step (see the module's docstring).
 
-    ``gradients(params, X, Y, index, total, bad, number, weight) -> (grads, total, bad)``:
-    the gradients of the batch ``X[index], Y[index]``; ``total`` plus ``weight``
+    ``gradients(params, X, Y, index, total, bad, number, weight, l2, S, K, C) -> (grads,
+    total, bad)``: the gradients of the batch ``X[index], Y[index]`` (``C``, a row of
+    class numbers (1, n_classes): Y holds class labels (n, 1), whose one-hot rows
+    are made batch by batch); ``total`` plus ``weight``
     times its loss; ``bad``, the first non-finite batch so far (-1: none), set to
     ``number`` if this batch's loss is not finite.
 
@@ -222,8 +224,11 @@ def _training_step(key):
     objective = batch_objective(config, key.weighted, key.penalised, key.dropout)
     template = key.optimizer.optimizer  # hyperparameters only: no run's state
 
-    def gradients(params, X, Y, index, total, bad, number, weight, l2=0.0, S=None, K=None):
+    def gradients(params, X, Y, index, total, bad, number, weight, l2=0.0, S=None, K=None,
+                  C=None):
         Xb, Yb = xp.take(X, index, axis=0), xp.take(Y, index, axis=0)
+        if C is not None:  # Y holds class labels: this batch's one-hot rows, made here
+            Yb = xp.astype(Yb == C, Yb.dtype)
         Sb = None if S is None else xp.take(S, index, axis=0)
         Kb = None if K is None else xp.take(K, index, axis=0)
         loss, grads = objective(params, Xb, Yb, Sb, Kb, l2)
@@ -241,9 +246,9 @@ def _training_step(key):
         return apply(xp, params, state, grads, scalars)
 
     def whole(params, state, X, Y, index, total, bad, number, weight, scalars, l2=0.0,
-              S=None, K=None):
+              S=None, K=None, C=None):
         grads, total, bad = gradients(params, X, Y, index, total, bad, number, weight, l2,
-                                      S, K)
+                                      S, K, C)
         params, state = update(params, state, grads, scalars)
         return params, state, total, bad
 

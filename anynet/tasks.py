@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import is_array, to_numpy
+from ._backend import is_array, readable, to_numpy
 from .losses import GRADIENTS, LOSSES
 from .metrics import ARGMAX_ACCURACY, R2, THRESHOLD_ACCURACY, Metric
 
@@ -123,6 +123,7 @@ def host_targets(y, name="y"):
     """y as a host NumPy array (one explicit transfer for device arrays)."""
     if y is None:
         raise TypeError(f"{name} is None; expected an array of targets")
+    y = readable(y, name)
     y = to_numpy(y) if is_array(y) else np.asarray(y)
     if y.dtype.kind == "c":
         raise TypeError(f"{name} has dtype {y.dtype}; expected real numbers or class labels")
@@ -178,7 +179,17 @@ def _inferred_loss(y, name):
 
 
 def infer_task(y, loss=None, name="y"):
-    """The Task that host targets ``y`` ask for (``loss`` given or inferred)."""
+    """The Task that host targets ``y`` ask for (``loss`` given or inferred).
+
+    One rule for classes read from y: a task inferred from y (``loss=None``) is a
+    classifier only when y holds at least two classes. A single class is refused
+    whatever it is (``zeros(n)``, ``ones(n)``, ``full(n, 2)``, ``["a"] * n``):
+    there is nothing to tell apart. Only a loss named by the caller fixes the
+    classes without y: ``binary_cross_entropy`` has (0, 1) and takes targets of
+    one value (or probabilities). Multi-label columns are each a yes/no of their
+    own, and any of them may be constant.
+    """
+    inferred = loss is None
     loss = _inferred_loss(y, name) if loss is None else loss
     output = kind_of(loss).output_activation
     n_cols = 1 if y.ndim == 1 else y.shape[1]
@@ -187,12 +198,13 @@ def infer_task(y, loss=None, name="y"):
             return Task(loss, output, n_cols, tuple(range(n_cols)))
         classes = tuple(np.unique(_labels(y, name)).tolist())
         if len(classes) < 2:
-            raise ValueError(f"{name} has a single class ({classes[0]!r}); a classifier "
-                             f"needs at least 2")
+            raise _single_class(name, classes[0])
         return Task(loss, output, len(classes), classes)
     if kind_of(loss).classes_by == "threshold":  # 0/1 labels (or probabilities if asked)
         if y.dtype.kind not in "biuf":
             raise ValueError(f"{name} must hold numbers in [0, 1] for loss={loss!r}")
+        if inferred and n_cols == 1 and np.unique(y).size < 2:  # the same rule as labels
+            raise _single_class(name, y.reshape(-1)[0].item())
         return Task(loss, output, n_cols, tuple(range(2 if n_cols == 1 else n_cols)))
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name} has dtype {y.dtype}; loss={loss!r} needs real numbers")
@@ -200,6 +212,14 @@ def infer_task(y, loss=None, name="y"):
         raise ValueError(f"{name} holds negative values; loss='poisson' needs counts or "
                          f"other values >= 0")
     return Task(loss, output, n_cols, None)
+
+
+def _single_class(name, label):
+    hint = ("; for a yes/no classifier trained on one of its answers, pass "
+            "loss='binary_cross_entropy'" if isinstance(label, (bool, int, float))
+            and label in (0, 1) else "")
+    return ValueError(f"{name} has a single class ({label!r}); a classifier needs at "
+                      f"least 2{hint}")
 
 
 def task_sample(y):

@@ -12,24 +12,28 @@ communicator (``anynet.distributed``), which on one process does nothing.
 """
 import copy
 import math
+import numbers
 import time
 import warnings
 
 import numpy as np
 
-from . import steps
+from . import _checks, steps
 from ._accelerate import FusedAdam, accelerates
-from ._arguments import backend_and_dtype, checked_options, dropout_rates, run_optimizer
+from ._arguments import (backend_and_dtype, check_checkpoint_fits, checked_options,
+                         dropout_rates, run_facts, run_optimizer)
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
                        tune_host_allocator)
 from ._checks import CHUNK_ROWS
 from ._run_data import device_indices, pool_figures, prepare
-from .checkpoints import (DivergenceError, Interrupt, RunState, read_checkpoint, resume,
-                          write_checkpoint)
+from .checkpoints import (CheckpointLock, DivergenceError, Interrupt, RunState, read_checkpoint,
+                          resume, write_checkpoint)
+from ._fingerprint import run_fingerprint
 from .distributed import communicator
+from ._optimizer_files import describe as describe_optimizer
 from .network import initialize_network
-from .optimizers import LBFGS
-from .optimizers import describe as describe_optimizer
+from .objective import flat, training_objective, unflat
+from .quasi_newton import LBFGS
 from .progress import Progress
 from .schedules import Adaptive, InvScaling, Schedule, make_schedule
 from .tasks import TABLE
@@ -132,27 +136,39 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         it in the state it had when the run started). False: the rows in order.
     verbose : bool
         Show a progress bar with the loss and the validation metric.
-    callbacks : sequence of callables
+    callbacks : list of callables
         Each is called as ``callback(epoch, history, network)`` after every
-        epoch; returning True stops training.
+        epoch; returning True stops training. (One callable alone is a
+        TypeError: pass ``[f]``.)
     init : str, optional
         Weight initialiser; "he" for relu layers, else "xavier", when None.
     checkpoint : str or os.PathLike, optional
         A file that receives, atomically, every ``checkpoint_every`` epochs (and
         when the run stops early) the run's state: the network, the optimizer's
         state, the epoch, the history, the random state, the early-stopping
-        state and whether the run stopped. Its folder must exist.
+        state and whether the run stopped. Its folder must exist. The run holds
+        a lock on it (``anynet.checkpoints.CheckpointLock``) while it trains: a
+        second run given the same file is a ValueError naming the holder.
     resume : bool
         Continue from ``checkpoint`` if it exists (else start afresh). A run
         killed at any moment and resumed with the same arguments ends with the
-        same parameters as a run never interrupted.
+        same parameters as a run never interrupted. The checkpoint must be of
+        this run: its fingerprint (``anynet._fingerprint``: every argument but
+        ``epochs``, ``callbacks``, ``verbose``, ``checkpoint``,
+        ``checkpoint_every``, ``resume``, ``backend``, ``device`` and
+        ``distributed``, and a digest of the data) is compared, and a ValueError
+        names each field that differs.
 
     distributed : {None, "mpi"}
         Data-parallel training over the ranks of ``mpiexec`` (see
         ``anynet.distributed``): each global batch is split across the ranks,
         and all ranks end with the same parameters, those of one process
         trained on the whole dataset. Only rank 0 shows progress and writes
-        checkpoints.
+        checkpoints. The ranks first agree on the run: every option but the
+        data (X, y, sample_weight, validation_data), device, callbacks, verbose
+        and the checkpoint's path, and the shape after the first axis and dtype
+        of X and y, must be the same on every rank, or every rank raises the
+        same ValueError naming what differs.
     sharded : bool
         With ``distributed="mpi"``: False (default) when every rank passes the
         same X and y; True when each rank passes its own rows (X, y and
@@ -188,7 +204,7 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
     X may also be a SciPy sparse matrix: it stays on the host and each batch is
     made dense on its own (validation rows given sparse are made dense whole).
 
-    ``optimizer="lbfgs"`` (``anynet.optimizers.LBFGS``) minimises the whole
+    ``optimizer="lbfgs"`` (``anynet.quasi_newton.LBFGS``) minimises the whole
     training loss by L-BFGS: each epoch is one iteration (its line search calls
     the loss several times), ``batch_size``, ``learning_rate`` and ``shuffle``
     are not used, and the run stops early when it converges ("converged"), runs
@@ -213,11 +229,18 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         "threads_per_rank": the BLAS/OpenMP threads of each rank, or None when
         set by the user's OMP_NUM_THREADS (or a BLAS's own variable)}.
     """
+    arguments = dict(locals())
     comm = communicator(distributed)
+    lock = None
     try:
         with comm.together():  # an error on one rank is raised on every rank
-            opts = checked_options(locals())
+            opts = checked_options(arguments)
             backend, dtype = backend_and_dtype(opts)
+        # the ranks agree on the run before anything else, or all stop, saying what differs
+        comm.same_run(run_facts(opts, backend, dtype, X, y))
+        with comm.together():  # one run writes a checkpoint at a time (rank 0: the writer)
+            if opts.checkpoint and comm.is_root:
+                lock = CheckpointLock(opts.checkpoint).acquire()
         tune_host_allocator()
         with backend.activate():  # CuPy: every array of the run on the network's GPU
             return _Run(X, y, opts, backend, dtype, comm).fit()
@@ -225,6 +248,8 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         comm.fail(exc)  # under MPI: abort every rank unless all of them raise it alike
         raise
     finally:
+        if lock is not None:
+            lock.release()
         comm.close()
 
 
@@ -240,19 +265,31 @@ class _Run:
         self.xp = backend.xp
         rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 1]))
         self.data = prepare(X, y, opts, backend, dtype, comm, rng)
+        if opts.checkpoint and opts.network is None:  # the whole network, now it is known
+            with comm.together():
+                check_checkpoint_fits(opts.checkpoint, None, opts.hidden, [
+                    int(self.data.X.shape[1]), *opts.hidden, self.data.task.n_outputs])
         with comm.together():
             self.state = self._start(rng, dtype)
         net, optimizer = self.state.network, self.state.optimizer
-        optimizer.start(net)
+        # what makes this run this run, from its start: a checkpoint records it, a
+        # resume compares it (anynet._fingerprint)
+        self.fingerprint = None if not opts.checkpoint else run_fingerprint(
+            train, opts, network=net, optimizer=optimizer, task=self.data.task, dtype=dtype,
+            data=self.data.fingerprint)
         self.kind = TABLE[net.loss]
         # the batch step and the epoch's figures, compiled on JAX; NumPy's Adam fused
         # into one pass where numba is installed
         n_parameters = sum(size(p) for p in net.values())
         self.rates = dropout_rates(opts.dropout, net.n_layers - 1)
+        # what an epoch runs: a TrainingStep per batch, or L-BFGS's whole objective
         self.lbfgs = isinstance(optimizer, LBFGS)
+        self.step = self.objective = None
         if self.lbfgs:
-            self.step = optimizer.program(net, self.data, opts.alpha, self.rates)
+            self.objective = training_objective(net, self.data, opts.alpha, self.rates)
+            optimizer.reset()  # each run its own memory: its loss may not be the last one's
         else:
+            optimizer.start(net)
             self.step = steps.training_step(
                 net, optimizer, opts.clip_norm,
                 FusedAdam() if accelerates(self.backend, optimizer, n_parameters) else None,
@@ -265,7 +302,6 @@ class _Run:
         if distributed is not None:
             self.state.history["distributed"] = distributed
         self.verbose = opts.verbose and comm.is_root
-        self.converged = None  # L-BFGS: why it stopped, once it has
         self._indices = None  # 0..n-1 on the device, for a sparse X's batches
 
     def _start(self, rng, dtype):
@@ -276,8 +312,10 @@ class _Run:
             net = opts.network.copy()  # the original changes only on success
         else:
             init = opts.init or _DEFAULT_INIT.get(opts.activation, "xavier")
+            sizes = [int(self.data.X.shape[1]), *opts.hidden, task.n_outputs]
+            self._check_memory(sizes, dtype)
             net = initialize_network(
-                [self.data.X.shape[1], *opts.hidden, task.n_outputs],
+                sizes,
                 activation=opts.activation, output_activation=task.output_activation,
                 loss=task.loss, init=init, seed=opts.seed, backend=self.backend, dtype=dtype)
             net.classes = task.classes
@@ -301,6 +339,25 @@ class _Run:
         if opts.checkpoint:  # an optimizer that cannot be written is said before training
             describe_optimizer(state.optimizer, net)
         return state
+
+    def _check_memory(self, sizes, dtype):
+        """Refuse, before allocating, a network whose training would not fit in the
+        device's memory: its parameters, their gradients, the epoch's snapshot and
+        the optimizer's state, and one batch's activations (and their gradients)."""
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        optimizer = run_optimizer(self.opts)
+        if isinstance(optimizer, LBFGS):  # its pairs (s, y), and x, g, d and a trial's x, g
+            copies, rows = 3 + 2 * optimizer.history_size + 5, self.data.n_total
+        else:  # L-BFGS evaluates every row at once; a step, one batch
+            copies = 3 + len(optimizer.state_names)
+            rows = min(self.opts.batch_size, self.data.n_total)
+        itemsize = 8 if dtype == "float64" else 4
+        need = (n_params * copies + 2 * rows * sum(sizes)) * itemsize
+        _checks.fits_in_memory(
+            self.backend, need, f"hidden={tuple(self.opts.hidden)}: training a "
+            f"{'-'.join(map(str, sizes))} network ({n_params:,} parameters; with their "
+            f"gradients, optimizer state and a batch's activations)",
+            "use smaller hidden layers")
 
     # --- the loop ---------------------------------------------------------------
 
@@ -344,8 +401,9 @@ class _Run:
         history["lr"].append(lr)
         history["seconds"].append(time.perf_counter() - start)
         progress.update(history)
-        stop = self._watch(loss, val_loss, val_metric) or self.converged
-        called = [_says_stop(cb(epoch, history, state.network)) for cb in opts.callbacks]
+        stop = self._watch(loss, val_loss, val_metric) or self._lbfgs_stopped()
+        with self.comm.together(catch=Exception):  # a callback raising on one rank: all stop
+            called = [_says_stop(cb(epoch, history, state.network)) for cb in opts.callbacks]
         if self.comm.agree(any(called)):  # a callback may stop one rank only: then all stop
             stop = stop or "callback"
         state.epoch, state.stopped = epoch + 1, stop
@@ -381,7 +439,13 @@ class _Run:
         schedule = self.state.schedule
         if schedule is None:
             return self.opts.learning_rate
-        lr = float(schedule(epoch, self.opts.learning_rate, self.state.history))
+        lr = schedule(epoch, self.opts.learning_rate, self.state.history)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            error = TypeError(f"lr_schedule returned {lr!r} at epoch {epoch}; it must "
+                              f"return the learning rate, a positive number")
+            error.all_ranks = True  # every rank computes the same schedule
+            raise error
+        lr = float(lr)
         if isinstance(schedule, Adaptive):
             lr *= schedule.factor ** self.state.reductions
         if not (lr > 0.0 and math.isfinite(lr)):
@@ -402,10 +466,7 @@ class _Run:
         X, Y, n, batch = data.X, data.Y, data.n_total, opts.batch_size
         device = self.backend.device
         if self.lbfgs:
-            total, bad, self.converged = optimizer.iterate(net, step, data)
-            figures = self.figures(dict(net), data.X_val, data.Y_val, total * n, bad,
-                                   data.S_val)
-            return self._pooled(figures, interrupt)
+            return self._lbfgs_epoch(interrupt)
         drawn, order, rows = data.plan(self._order(), self.backend, batch, comm)
         K = self._dropout_draws()
         weights = self._batch_weights(drawn, rows, n, batch)
@@ -437,7 +498,7 @@ class _Run:
             params, optimizer.state, total, bad, stop = comm.batch(
                 step, net, optimizer.state, Xe, Ye, index, total, bad, float(number),
                 float(hi - lo if summed else (hi - lo) * share), 1.0 if summed else share,
-                optimizer.scalars(lr), interrupt.requested, extra=(l2, Se, Ke))
+                optimizer.scalars(lr), interrupt.requested, extra=(l2, Se, Ke, data.classes))
             net.update(params)
             if stop:  # every rank after the same batch
                 return None
@@ -450,6 +511,33 @@ class _Run:
         if state.stream is not None:
             return state.next_order(n)
         return state.rng.permutation(n) if self.opts.shuffle else np.arange(n)
+
+    def _lbfgs_epoch(self, interrupt):
+        """One L-BFGS iteration (the first epoch starts the run at the network's
+        parameters); its figures as ``_epoch``'s. The loss is the iteration's own,
+        already on the host: without validation rows nothing more is read."""
+        xp, data, net, lbfgs = self.xp, self.data, self.state.network, self.state.optimizer
+        if not lbfgs.started:
+            lbfgs.start(xp, flat(xp, net.values()), self.objective)
+        lbfgs.iterate(xp, self.objective)
+        net.update(unflat(xp, lbfgs.x, list(net), [tuple(p.shape) for p in net.values()]))
+        bad = -1.0 if math.isfinite(lbfgs.f) else 0.0
+        if interrupt.requested:
+            return None
+        if not data.has_val:
+            return lbfgs.f, 0.0, 0.0, bad, 1.0
+        dtype, device = data.Y.dtype, self.backend.device
+        total = xp.asarray(lbfgs.f * data.n_total, dtype=dtype, device=device)
+        figures = self.figures(dict(net), data.X_val, data.Y_val, total,
+                               xp.asarray(bad, dtype=dtype, device=device), data.S_val)
+        return self._pooled(figures, interrupt)
+
+    def _lbfgs_stopped(self):
+        """Why L-BFGS ended the run ("converged", "max_fun", "line_search"), or None."""
+        if not self.lbfgs:
+            return None
+        return {"gtol": "converged", "ftol": "converged"}.get(
+            self.state.optimizer.status, self.state.optimizer.status)
 
     def _batch_weights(self, drawn, rows, n, batch):
         """Per batch, (this part's weight sum, the whole batch's) from the host copy
@@ -512,23 +600,18 @@ class _Run:
     def _interrupted(self, epoch, snapshot):
         checkpoint = self.opts.checkpoint
         if checkpoint and self.comm.is_root:  # the last whole epoch: resuming continues it
-            write_checkpoint(checkpoint, self.state, self._fingerprint(), snapshot)
+            write_checkpoint(checkpoint, self.state, self.fingerprint, snapshot)
         self.state.stopped = self.state.history["stopped"] = "interrupted"
         where = f"; checkpoint {checkpoint} holds epoch {epoch}" if checkpoint else ""
         warnings.warn(f"training interrupted during epoch {epoch}: returning the network "
                       f"trained so far{where}", UserWarning, stacklevel=caller_stacklevel())
 
-    def _fingerprint(self):
-        o = self.opts
-        shuffle = "RandomState" if self.state.stream is not None else bool(o.shuffle)
-        return {"seed": o.seed, "batch_size": o.batch_size, "shuffle": shuffle,
-                "n_samples": self.data.n_total,
-                "layer_sizes": list(self.state.network.layer_sizes),
-                "optimizer": type(self.state.optimizer).__name__}
-
     def _write_checkpoint(self):
-        if self.comm.is_root:  # rank 0 alone writes; the state is the same everywhere
-            write_checkpoint(self.opts.checkpoint, self.state, self._fingerprint())
+        # rank 0 alone writes (the state is the same everywhere); a failure (a full
+        # disk) stops every rank with it, rather than leaving them in the next step
+        with self.comm.together(catch=(OSError, ValueError, TypeError)):
+            if self.comm.is_root:
+                write_checkpoint(self.opts.checkpoint, self.state, self.fingerprint)
 
     def _resume(self):
         """Continue from the checkpoint, if there is one. Under MPI rank 0 alone
@@ -536,7 +619,7 @@ class _Run:
         sends what it holds to every rank."""
         state = self.state
         found = self.comm.from_root(lambda: read_checkpoint(
-            self.opts.checkpoint, state.network.dtype, self._fingerprint(), state.optimizer))
+            self.opts.checkpoint, state.network.dtype, self.fingerprint, state.optimizer))
         if found is None:
             return
         resume(state, found)

@@ -22,8 +22,10 @@ Workloads (each printed as anynet's time per epoch and its ratio to each peer):
 - On a machine with CuPy and a GPU, mnist-shaped and wide on backend="cupy"
   against PyTorch on CUDA.
 
-Each measurement runs in its own process, the contenders in turns, and the
-median of ``--repeats`` turns is reported.
+Each measurement runs in its own process, the contenders in turns (``--repeats``
+of them, 5 by default). Times are the median over the turns; each ratio is the
+median of the turns' ratios (a turn's anynet over the same turn's peer) with
+their range, and "meets"/"MISSES" follows that median.
 
 Targets on NumPy: mnist-shaped at most 0.55x PyTorch and 0.6x scikit-learn and
 within 1.6x the GEMM floor; tutorial at most 1.25x the tutorial's code per step.
@@ -59,15 +61,39 @@ ROWS = []
 SAME_ALLOCATOR = False
 
 
-def report(workload, what, seconds, anynet_seconds=None, target=None):
-    ratio = "" if anynet_seconds is None else f"{anynet_seconds / seconds:6.2f}x"
+def report(workload, what, seconds, anynet_seconds=None, target=None, ratios=None):
+    """One row: ``what``'s time, and anynet's ratio to it with the verdict.
+
+    ``ratios``: anynet's time over the peer's, one per turn (both measured in the
+    same turn, one after the other); the row then gives their median and range,
+    and the verdict follows the median. Without them, the ratio of the two times.
+    """
+    if ratios:
+        middle = statistics.median(ratios)
+        ratio = f"{middle:6.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+    elif anynet_seconds is not None:
+        middle = anynet_seconds / seconds
+        ratio = f"{middle:6.2f}x"
+    else:
+        middle, ratio = None, ""
     verdict = ""
-    if target is not None and anynet_seconds is not None:
-        verdict = "meets target" if anynet_seconds / seconds <= target else "MISSES target"
+    if target is not None and middle is not None:
+        verdict = "meets target" if middle <= target else "MISSES target"
         verdict += f" (<= {target}x)"
     ROWS.append((workload, what, seconds, ratio, verdict))
     shown = f"{seconds * 1e3:10.1f} ms" if seconds >= 0.01 else f"{seconds * 1e6:10.1f} us"
-    print(f"{workload:13s} {what:34s} {shown}  {ratio:>7s}  {verdict}", flush=True)
+    print(f"{workload:13s} {what:34s} {shown}  {ratio:>19s}  {verdict}", flush=True)
+
+
+def report_turns(workload, ours_name, times, targets=None):
+    """anynet's row and each peer's: median times, and the median (range) of the
+    turns' ratios, each turn's anynet over the same turn's peer."""
+    ours = times.pop(ours_name)
+    report(workload, ours_name, statistics.median(ours))
+    for name, theirs in times.items():
+        ratios = [a / b for a, b in zip(ours, theirs)]
+        report(workload, name, statistics.median(theirs), statistics.median(ours),
+               (targets or {}).get(name), ratios=ratios)
 
 
 def median_time(fn, repeats):
@@ -172,7 +198,9 @@ def gemm_floor(n, sizes, batch, dtype=np.float32):
 
 
 def interleaved(contenders, repeats):
-    """Median time of each contender, measured in turns so that all see the same machine.
+    """Each contender's time in each of ``repeats`` turns (a list per contender),
+    measured in turns so that all see the same machine: on a busy machine the
+    times swing from turn to turn, so ratios are taken within a turn.
 
     Each measurement runs in a fresh process (``--worker``): PyTorch's OpenMP threads
     and OpenBLAS's threads, left spinning in one process, slow each other down.
@@ -188,13 +216,18 @@ def interleaved(contenders, repeats):
             if out.returncode != 0:
                 raise RuntimeError(f"{name} failed:\n{out.stderr[-2000:]}")
             times[name].append(float(out.stdout.strip().splitlines()[-1]))
-    return {name: statistics.median(t) for name, t in times.items()}
+        print(f"  turn {len(times[name])}: " + ", ".join(
+            f"{name} {t[-1] * 1e3:.0f} ms" for name, t in times.items()),
+            file=sys.stderr, flush=True)  # progress, and what each ratio comes from
+    return times
 
 
 def worker(spec):
     """Run one measurement described by ``spec`` and print its seconds."""
     if spec["kind"] == "three-epochs":
         return print(json.dumps(three_epochs(spec["backend"])))
+    if spec["kind"] == "transfers":
+        return print(json.dumps(count_transfers(spec["backend"])))
     if spec["data"] == "mnist":
         X, y = mnist_data()
         sizes, batch = SIZES, 128
@@ -221,21 +254,20 @@ def _available(module):
 
 
 def bench_mnist(repeats):
+    # the GEMM floor right after anynet in each turn: the floor's own time swings
+    # (121 to 170 ms between quiet runs here), so each turn's ratio is anynet's over
+    # the floor measured beside it
     contenders = {"anynet (numpy)": {"data": "mnist", "kind": "anynet"}}
     targets = {}
     for name, kind, module, target in (
+            ("GEMM floor (numpy)", "floor", "numpy", 1.6),
             ("PyTorch eager (cpu)", "torch", "torch", 0.55),
-            ("scikit-learn MLPClassifier", "sklearn", "sklearn", 0.6),
-            ("GEMM floor (numpy)", "floor", "numpy", 1.6)):
+            ("scikit-learn MLPClassifier", "sklearn", "sklearn", 0.6)):
         if _available(module):
             contenders[name], targets[name] = {"data": "mnist", "kind": kind}, target
         else:
             print(f"mnist-shaped  {name}: skipped ({module} is not installed)")
-    times = interleaved(contenders, repeats)
-    ours = times.pop("anynet (numpy)")
-    report("mnist-shaped", "anynet (numpy)", ours)
-    for name, seconds in times.items():
-        report("mnist-shaped", name, seconds, ours, targets[name])
+    report_turns("mnist-shaped", "anynet (numpy)", interleaved(contenders, repeats), targets)
 
 
 # --- tutorial -------------------------------------------------------------------
@@ -278,11 +310,7 @@ def bench_wide(repeats, backend="numpy", torch_device="cpu", workload="wide"):
                                                          "device": torch_device}
     else:
         print(f"{workload:13s} PyTorch not installed: skipped")
-    times = interleaved(contenders, repeats)
-    ours = times.pop(ours_name)
-    report(workload, ours_name, ours)
-    for name, seconds in times.items():
-        report(workload, name, seconds, ours)
+    report_turns(workload, ours_name, interleaved(contenders, repeats))
 
 
 MPI_SCRIPT = """
@@ -385,11 +413,71 @@ def bench_gpu(repeats):
         return
     bench_wide(repeats, "cupy", "cuda", workload="mnist")
     bench_wide(repeats, "cupy", "cuda")
+    out = subprocess.run([sys.executable, __file__, "--worker",
+                          json.dumps({"kind": "transfers", "backend": "cupy"})],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"counting transfers failed:\n{out.stderr[-2000:]}")
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    for what, value in counts.items():
+        print(f"gpu           transfers: {what:40s} {value}", flush=True)
+        ROWS.append(("gpu", f"transfers: {what}", value, "", ""))
+
+
+def count_transfers(backend):
+    """Transfers of mnist-shaped training on ``backend``'s device, as anynet makes them:
+    reads through ``to_numpy`` (every read anynet means to make, ``host_floats``
+    included) and writes of host data through the namespace's ``asarray``.
+
+    Reads a library makes by itself (``float(x)`` on a device array) do not pass
+    there; tests/test_transfers.py counts those too, on the CuPy stand-in. Returns
+    per-epoch reads and writes (from runs of 2 and 4 epochs, 157 batches each), the
+    reads and writes of one ``predict`` on device data without the finiteness check,
+    and with it.
+    """
+    from anynet import _backend
+    counts = {"reads": 0, "writes": 0}
+    real_to_numpy = _backend.to_numpy
+
+    def counted_to_numpy(x):
+        counts["reads"] += not isinstance(x, np.ndarray)
+        return real_to_numpy(x)
+    for module in [m for name, m in sys.modules.items() if name.startswith("anynet")]:
+        if getattr(module, "to_numpy", None) is real_to_numpy:
+            module.to_numpy = counted_to_numpy
+    be = anynet.resolve_backend(backend)
+    real_asarray = be.xp.asarray
+
+    def counted_asarray(obj, *args, **kwargs):
+        counts["writes"] += not (_backend.is_array(obj) and not isinstance(obj, np.ndarray))
+        return real_asarray(obj, *args, **kwargs)
+    be.xp.asarray = counted_asarray
+    X, y = mnist_data()
+    seen = {}
+    for epochs in (2, 4):
+        counts.update(reads=0, writes=0)
+        net = anynet.train(X, y, hidden=SIZES[1:-1], loss="cross_entropy", epochs=epochs,
+                           batch_size=128, backend=be, dtype="float32", verbose=False)
+        seen[epochs] = dict(counts)
+    Xd = be.xp.asarray(X[:1000], device=be.device)
+    result = {f"per epoch ({len(range(0, len(X), 128))} batches), reads":
+              (seen[4]["reads"] - seen[2]["reads"]) / 2,
+              "per epoch, writes": (seen[4]["writes"] - seen[2]["writes"]) / 2,
+              "set-up of a run, reads": seen[2]["reads"] - (seen[4]["reads"] - seen[2]["reads"]),
+              }
+    for check in (False, True):
+        counts.update(reads=0, writes=0)
+        net.predict(Xd, check_finite=check)
+        result[f"predict on device data (check_finite={check}), reads/writes"] = \
+            f"{counts['reads']}/{counts['writes']}"
+    be.xp.asarray = real_asarray
+    return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="turns: each ratio is the median (and range) over them")
     parser.add_argument("--only", default="mnist,tutorial,wide,jax,mpi,gpu")
     parser.add_argument("--same-allocator", action="store_true",
                         help="run the peers with the glibc malloc thresholds anynet.train sets")

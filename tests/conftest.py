@@ -12,6 +12,8 @@ device current fails here as it would on a second GPU.
 """
 import importlib.util
 import os
+import sys
+import types
 
 # scikit-learn's Array API mode (array_api_dispatch) needs SciPy's, set before SciPy loads
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
@@ -44,10 +46,15 @@ BACKEND_PARAMS = [
     _param("array_api_strict", id="strict-cpu"),
     _param("array_api_strict", "device1", id="strict-device1"),
     _param("torch"),
-    _param("jax"),
+    _param("torch", "cuda", id="torch-cuda"),  # skipped at set-up where CUDA is not usable
+    _param("jax"),  # on JAX's default device: a GPU where jax has CUDA
     _param("cupy"),
     _param("cupy_like", "device1", id="cupylike-device1"),
 ]
+# ANYNET_TEST_BACKENDS=cupy,torch-cuda,jax: the matrix on those only (scripts/gpu_check.sh)
+if os.environ.get("ANYNET_TEST_BACKENDS"):
+    _chosen = os.environ["ANYNET_TEST_BACKENDS"].split(",")
+    BACKEND_PARAMS = [p for p in BACKEND_PARAMS if p.id in _chosen]
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
@@ -61,6 +68,10 @@ def resolve(name, device=None):
     if name == "cupy_like":
         import cupy_like
         return anynet.resolve_backend(cupy_like, cupy_like.Device(device))
+    if name == "torch" and device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            pytest.skip("torch-cuda: torch.cuda.is_available() is False here")
     if device is not None and name == "array_api_strict":
         import array_api_strict
         device = array_api_strict.Device(device)
@@ -117,3 +128,59 @@ def global_random_seed(request):
     """scikit-learn's fixture, for its own MLP tests run here (test_sklearn.py): the
     seed it uses by default."""
     return request.param
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """tests/cupy_standin.py installed as ``cupy`` for one test (its transfer counts reset)."""
+    import cupy_standin
+    yield cupy_standin.install(monkeypatch)
+    monkeypatch.undo()
+    cupy_standin.uninstall()
+
+
+class FakeComm:
+    """MPI.COMM_WORLD of one rank, in this process: each collective returns what it
+    is given (the sum over one rank), and the all-reduces are counted."""
+
+    def __init__(self):
+        self.allreduces = []
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def allgather(self, value):
+        return [value]
+
+    def bcast(self, value, root=0):
+        return value
+
+    def Bcast(self, buffer, root=0):
+        pass
+
+    def Allreduce(self, send, buffer, op=None):
+        assert isinstance(buffer, np.ndarray) and buffer.flags.c_contiguous
+        self.allreduces.append(buffer.size)
+
+    def Split_type(self, kind):
+        return types.SimpleNamespace(Get_size=lambda: 1, Free=lambda: None)
+
+    def Abort(self, code):
+        raise SystemExit(code)
+
+
+@pytest.fixture
+def fake_mpi(monkeypatch):
+    """mpi4py replaced by one rank in this process (``FakeComm``), for MPIContext."""
+    comm = FakeComm()
+    MPI = types.ModuleType("mpi4py.MPI")
+    MPI.__dict__.update(COMM_WORLD=comm, IN_PLACE=object(), SUM="sum", COMM_TYPE_SHARED=0)
+    package = types.ModuleType("mpi4py")
+    package.MPI = MPI
+    monkeypatch.setitem(sys.modules, "mpi4py", package)
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", MPI)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # no threadpoolctl limit needed
+    return comm

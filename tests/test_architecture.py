@@ -16,16 +16,19 @@ PACKAGE = Path(anynet.__file__).parent
 LAYERS = [
     ["_version", "_backend", "_npz", "_files"],  # _backend: the array libraries
     ["activations", "initializers", "_params", "progress", "_csv", "_tables"],
-    ["losses", "metrics", "_nccl", "datasets", "lbfgs"],
+    ["losses", "metrics", "_nccl", "datasets", "line_search", "_onnx_graph"],
     ["tasks"],  # the one table: what each loss means for a task
-    ["_checks", "propagation", "_dask", "_description"],
-    ["steps"],  # the steps as pure functions, compiled where the backend can
+    ["_checks", "propagation", "_dask"],
+    ["_description"],  # what a file says of a network (seeds bounded as _checks bounds them)
+    ["steps", "quasi_newton"],  # the steps as pure functions; L-BFGS over a flat vector
     ["model"],  # Network: parameters and configuration
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
-    ["persistence", "_accelerate"],
+    ["_optimizer_files", "_fingerprint"],  # what a file records of an optimizer, of a run
+    ["persistence", "_accelerate", "export"],
     ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
-    ["training"],
-    ["sklearn", "demo", "_cli", "_cli_model"],
+    ["objective"],  # the whole training loss over a flat vector (L-BFGS's)
+    ["training", "_skl2onnx"],
+    ["sklearn", "demo", "_cli", "_cli_model", "_cli_export"],
     ["__init__"],
     ["__main__"],
 ]

@@ -27,7 +27,7 @@ def test_auto_falls_back_to_numpy_with_a_warning_once_per_process(monkeypatch):
 
 @pytest.mark.skipif(HAS_CUDA, reason="a CUDA device is usable here")
 def test_cupy_without_a_gpu_says_what_is_missing():
-    with pytest.raises(RuntimeError, match="backend='cupy' cannot run: CuPy"):
+    with pytest.raises(ValueError, match="backend='cupy' cannot run: CuPy"):
         anynet.initialize_network([2, 2, 1], backend="cupy")
 
 

@@ -201,3 +201,233 @@ def test_bad_input_on_the_device(xp_backend):
         anynet.backward_propagation(net, cache, X, xp.asarray(Y * np.nan, device=dev))
     for key, value in before.items():
         np.testing.assert_array_equal(host(net[key]), value)
+
+
+# --- the errors the README promises: each names its argument (issue 19) -------------------
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+RNG = np.random.default_rng(19)
+XS = RNG.standard_normal((24, 3))
+YS = np.arange(24) % 3
+
+
+def _masked(a, where):
+    return np.ma.masked_array(a, mask=where)
+
+
+def _sparse_csr(t, a):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "CSR support is in beta"
+        return t.tensor(a).to_sparse_csr()
+
+
+PROMISED = {  # name: (train's arguments, error, message)
+    "meta X": (lambda t: dict(X=t.empty(24, 3, device="meta")), ValueError,
+               "X is a torch tensor on the meta device"),
+    "meta y": (lambda t: dict(y=t.empty(24, device="meta")), ValueError,
+               "y is a torch tensor on the meta device"),
+    "meta device": (lambda t: dict(backend="torch", device="meta"), ValueError,
+                    "device=.*meta.* holds no data"),
+    "masked X": (lambda t: dict(X=_masked(XS, XS > 1.5)), ValueError,
+                 r"X is a masked array with \d+ masked values"),
+    "masked y": (lambda t: dict(y=_masked(YS, YS == 2)), ValueError,
+                 "y is a masked array with 8 masked values"),
+    "masked sample_weight": (lambda t: dict(sample_weight=_masked(np.ones(24), YS == 0)),
+                             ValueError, "sample_weight is a masked array"),
+    "masked X_val": (lambda t: dict(validation_data=(_masked(XS, XS > 1.5), YS)), ValueError,
+                     "X_val is a masked array"),
+    "ragged X": (lambda t: dict(X=[[1.0, 2.0, 3.0]] * 23 + [[1.0]]), ValueError,
+                 "X cannot be read as an array: its rows differ in length"),
+    "ragged y": (lambda t: dict(y=[[0]] * 23 + [[0, 1]]), ValueError,
+                 "y cannot be read as an array"),
+    "torch sparse coo X": (lambda t: dict(X=t.tensor(XS).to_sparse()), TypeError,
+                           "X is a torch tensor of layout torch.sparse_coo"),
+    "torch sparse csr X": (lambda t: dict(X=_sparse_csr(t, XS), backend="torch"),
+                           TypeError, "X is a torch tensor of layout torch.sparse_csr"),
+    "shuffle='no'": (lambda t: dict(shuffle="no"), TypeError, "shuffle must be True, False or a"),
+    "shuffle=1": (lambda t: dict(shuffle=1), TypeError, "shuffle must be True, False or a"),
+    "resume='yes'": (lambda t: dict(resume="yes"), TypeError, "resume must be True or False"),
+    "checkpoint=''": (lambda t: dict(checkpoint=""), ValueError, "checkpoint='' names no file"),
+    "checkpoint=5": (lambda t: dict(checkpoint=5), TypeError, "checkpoint must be a file name"),
+    "callbacks=f": (lambda t: dict(callbacks=lambda e, h, n: None), TypeError,
+                    r"callbacks must be a list of callables.*callbacks=\[f\]"),
+    "callbacks='f'": (lambda t: dict(callbacks="f"), TypeError, "callbacks must be a list"),
+    "callbacks=5": (lambda t: dict(callbacks=5), TypeError, "callbacks must be a list"),
+    "schedule gives None": (lambda t: dict(lr_schedule=lambda e, lr, h: None), TypeError,
+                            "lr_schedule returned None at epoch 0"),
+    "schedule gives text": (lambda t: dict(lr_schedule=lambda e, lr, h: "fast"), TypeError,
+                            "lr_schedule returned 'fast' at epoch 0"),
+    "schedule gives True": (lambda t: dict(lr_schedule=lambda e, lr, h: True), TypeError,
+                            "lr_schedule returned True"),
+    "schedule gives 0": (lambda t: dict(lr_schedule=lambda e, lr, h: 0.0), ValueError,
+                         "lr_schedule gave learning rate 0.0 at epoch 0"),
+    "hidden=(2**40,)": (lambda t: dict(hidden=(2 ** 40,)), ValueError,
+                        r"hidden=\(1099511627776,\): training a 3-1099511627776-3 network "
+                        r"\(.* parameters.*\) would need about .* TiB, more than"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROMISED))
+def test_promised_errors_name_their_argument(case):
+    needs_torch = "torch" in case or "meta" in case
+    t = _torch() if needs_torch else None
+    make, error, message = PROMISED[case]
+    args = dict(X=XS, y=YS, hidden=(4,), epochs=1, backend="numpy", verbose=False)
+    args.update(make(t))
+    net = anynet.train(XS, YS, hidden=(4,), epochs=1, backend="numpy", verbose=False)
+    before = {k: host(v) for k, v in net.items()}
+    with pytest.raises(error, match=message):
+        anynet.train(args.pop("X"), args.pop("y"), **args)
+    if "device" in args or "backend" in args or "hidden" in args:
+        return
+    with pytest.raises(error, match=message):  # a warm start is refused alike, unchanged
+        anynet.train(args.pop("X", XS), args.pop("y", YS), network=net,
+                     **{k: v for k, v in args.items() if k not in ("hidden", "backend")})
+    for key, value in before.items():
+        np.testing.assert_array_equal(host(net[key]), value)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_predict_refuses_what_it_cannot_read(backend):
+    t = _torch()
+    net = anynet.train(XS, YS, hidden=(4,), epochs=1, backend=backend, verbose=False)
+    for bad, error, message in [
+            (t.empty(5, 3, device="meta"), ValueError, "X is a torch tensor on the meta"),
+            (t.tensor(XS).to_sparse(), TypeError, "X is a torch tensor of layout"),
+            (_masked(XS, XS > 1.5), ValueError, "X is a masked array"),
+            ([[1.0, 2.0, 3.0], [1.0]], ValueError, "X cannot be read as an array")]:
+        for call in (net.predict, net.predict_classes, lambda X: anynet.predict(net, X),
+                     lambda X: net.score(X, YS[:len(X)] if hasattr(X, "__len__") else YS)):
+            with pytest.raises(error, match=message):
+                call(bad)
+    # a masked array with nothing masked is its data
+    np.testing.assert_array_equal(host(net.predict(_masked(XS, np.zeros_like(XS, bool)))),
+                                  host(net.predict(XS)))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_bfloat16_tensors_are_read_as_float32_exactly(backend):
+    t = _torch()
+    Xb = t.tensor(XS, dtype=t.bfloat16)
+    yb = t.tensor(XS @ [1.0, -2.0, 0.5], dtype=t.bfloat16)  # a regression target too
+    same = dict(hidden=(4,), epochs=2, backend=backend, dtype="float64", verbose=False)
+    got = anynet.train(Xb, yb, **same)
+    want = anynet.train(Xb.float().numpy(), yb.float().numpy(), **same)
+    for key, value in want.items():
+        np.testing.assert_array_equal(host(got[key]), host(value))
+    np.testing.assert_array_equal(host(got.predict(Xb)), host(want.predict(Xb.float())))
+
+
+def test_cupy_without_a_gpu_is_a_value_error():
+    from anynet._backend import cuda_unavailable_reason
+    if cuda_unavailable_reason() is None:
+        pytest.skip("a CUDA device is usable here")
+    for call in (lambda: anynet.train(XS, YS, backend="cupy", verbose=False),
+                 lambda: anynet.initialize_network([2, 2, 1], backend="cupy")):
+        with pytest.raises(ValueError, match="backend='cupy' cannot run"):
+            call()
+
+
+@pytest.fixture
+def memory(monkeypatch):
+    """Set the memory the device has available (None: it cannot be told)."""
+    def set_available(nbytes):
+        monkeypatch.setattr("anynet._backend.available_memory", lambda backend: nbytes)
+    return set_available
+
+
+def test_class_labels_become_one_hot_rows_batch_by_batch():
+    """3,000 classes of 3,000 samples: a whole one-hot array would take 36 MB (and
+    its bool comparison 9 MB more); each batch's takes 2.4 MB."""
+    import tracemalloc
+    n = 3000
+    X, y = np.random.default_rng(0).standard_normal((n, 1)), np.arange(n)
+    tracemalloc.start()
+    try:
+        net = anynet.train(X, y, hidden=(2,), epochs=1, backend="numpy", verbose=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert net.layer_sizes == (1, 2, n) and peak < 20e6, peak
+
+
+def test_memory_is_estimated_before_allocating(memory):
+    memory(64 << 20)  # 64 MiB
+    labels = dict(X=np.zeros((20000, 1)), y=np.arange(20000))
+    with pytest.raises(ValueError, match=r"y_val's one-hot rows \(20,000 samples x 20,000 "
+                                         r"classes\) would need about 1.9 GiB, more than "
+                                         r"the 64.0 MiB available"):
+        anynet.train(**labels, hidden=(2,), epochs=1, backend="numpy", verbose=False,
+                     validation_data=(labels["X"], labels["y"]))
+    with pytest.raises(ValueError, match=r"y's one-hot rows \(20,000 samples x 20,000 "):
+        anynet.train(**labels, hidden=(2,), epochs=1, backend="numpy", verbose=False,
+                     optimizer="lbfgs")  # L-BFGS takes the whole dataset at once
+    with pytest.raises(ValueError, match=r"hidden=\(4000, 4000\): training a 3-4000-4000-3 "
+                                         r"network \(16,032,003 parameters"):
+        anynet.train(XS, YS, hidden=(4000, 4000), epochs=1, backend="numpy", verbose=False)
+    with pytest.raises(ValueError, match=r"a 3-4000-4000-3 network \(16,032,003 parameters\) "
+                                         r"would need about 244.6 MiB"):
+        anynet.initialize_network([3, 4000, 4000, 3])
+    anynet.train(XS, YS, hidden=(400,), epochs=1, backend="numpy", verbose=False)  # fits
+    memory(None)  # nothing known: nothing refused
+    anynet.initialize_network([3, 4000, 4000, 3], dtype="float32")
+
+
+def test_the_available_memory_is_read():
+    from anynet._backend import available_memory, resolve_backend
+    for name in ("numpy", "torch"):
+        if name == "torch":
+            _torch()
+        available = available_memory(resolve_backend(name))
+        assert available is None or available > 0
+
+
+@pytest.mark.parametrize("y", [np.zeros(24), np.ones(24), np.full(24, 2), np.zeros(24, int),
+                               np.zeros(24, bool), np.array(["a"] * 24), np.zeros((24, 1)),
+                               np.full(24, -1.0).astype(int)])
+def test_one_rule_for_a_single_class(y):
+    """Classes read from y need two of them, whatever the one is; a loss named by the
+    caller fixes them instead: binary cross-entropy's are (0, 1)."""
+    value = y.reshape(-1)[0].item()
+    with pytest.raises(ValueError, match=f"y has a single class \\({value!r}\\); a "
+                                         f"classifier needs at least 2"):
+        anynet.train(XS, y, hidden=(4,), epochs=1, backend="numpy", verbose=False)
+    if value in (0, 1):
+        net = anynet.train(XS, y, loss="binary_cross_entropy", hidden=(4,), epochs=1,
+                           backend="numpy", verbose=False)
+        assert net.classes == (0, 1)
+    else:
+        with pytest.raises(ValueError):
+            anynet.train(XS, y, loss="cross_entropy", hidden=(4,), epochs=1,
+                         backend="numpy", verbose=False)
+
+
+def test_two_classes_and_multilabel_columns_still_train():
+    for y in (np.arange(24) % 2, (np.arange(24) % 2).astype(float), np.zeros((24, 2))):
+        net = anynet.train(XS, y, hidden=(4,), epochs=1, backend="numpy", verbose=False)
+        assert net.loss == "binary_cross_entropy" and net.classes == (0, 1)
+
+
+def test_load_says_when_it_may_not_read_the_file(tmp_path, monkeypatch):
+    import builtins
+    import os
+    net = anynet.train(XS, YS, hidden=(4,), epochs=1, backend="numpy", verbose=False)
+    path = anynet.save(net, tmp_path / "m.npz")
+    path.chmod(0)
+    if os.geteuid() == 0:  # root reads any file: the system's refusal, as a user meets it
+        real_open, real_os_open = builtins.open, os.open
+
+        def refuse(opener):
+            def open_(file, *args, **kwargs):
+                if os.fspath(file) == os.fspath(path):
+                    raise PermissionError(13, "Permission denied", os.fspath(path))
+                return opener(file, *args, **kwargs)
+            return open_
+        monkeypatch.setattr(builtins, "open", refuse(real_open))
+        monkeypatch.setattr(os, "open", refuse(real_os_open))
+    with pytest.raises(ValueError, match=f"^{path}: cannot (read|open) it: Permission denied$"):
+        anynet.load(path)

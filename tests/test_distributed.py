@@ -41,7 +41,22 @@ SCRIPT = textwrap.dedent("""
     def fail(epoch, history, network):
         if sys.argv[4] == "fail" and MPI.COMM_WORLD.rank == 1 and epoch == 1:
             raise RuntimeError("rank 1 breaks")
-    net = anynet.train(X, y, distributed="mpi", callbacks=[fail], **options)
+    if sys.argv[4] == "abort" and MPI.COMM_WORLD.rank == 1:  # an error inside a step
+        batch, calls = anynet.distributed.MPIContext.batch, []
+        def breaking(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 9:
+                raise RuntimeError("rank 1 breaks in a step")
+            return batch(self, *args, **kwargs)
+        anynet.distributed.MPIContext.batch = breaking
+    try:
+        net = anynet.train(X, y, distributed="mpi", callbacks=[fail], **options)
+    except RuntimeError as exc:  # a callback's error: raised on every rank alike
+        said = MPI.COMM_WORLD.gather([str(exc), getattr(exc, "all_ranks", False)], root=0)
+        if MPI.COMM_WORLD.rank == 0:
+            with open(sys.argv[1], "w") as f:
+                json.dump({"errors": said}, f)
+        sys.exit(0)
     gathered = MPI.COMM_WORLD.gather({k: v.tolist() for k, v in net.items()}, root=0)
     if MPI.COMM_WORLD.rank == 0:
         with open(sys.argv[1], "w") as f:
@@ -77,11 +92,19 @@ def test_ranks_agree_with_one_process(tmp_path, n, optimizer, clip):
     np.testing.assert_allclose(got["loss"], ref.history["loss"], rtol=1e-10)
 
 
+def test_a_callback_raising_on_one_rank_raises_on_every_rank(tmp_path):
+    out = tmp_path / "out.json"
+    result = _mpiexec(tmp_path, out, "adam", 0, "fail", timeout=60)
+    assert result.returncode == 0, result.stderr  # caught on every rank: nothing aborted
+    assert json.loads(out.read_text())["errors"] == [["rank 1: rank 1 breaks", True],
+                                                     ["rank 1 breaks", True]]
+
+
 def test_an_error_on_one_rank_stops_them_all(tmp_path):
-    result = _mpiexec(tmp_path, tmp_path / "out.json", "adam", 0, "fail", timeout=60)
+    result = _mpiexec(tmp_path, tmp_path / "out.json", "adam", 0, "abort", timeout=60)
     assert result.returncode != 0
     assert "rank 1 failed, aborting all ranks" in result.stderr
-    assert "rank 1 breaks" in result.stderr
+    assert "rank 1 breaks in a step" in result.stderr
 
 
 def test_command_line_training_on_two_ranks(tmp_path):
@@ -390,3 +413,142 @@ def test_ranks_share_the_cores_of_their_machine(tmp_path, user_choice):
             assert threads == share and seen and set(seen) == {share}
         else:  # the user's OMP_NUM_THREADS is left alone
             assert threads is None
+
+
+# --- ranks that disagree: every case refused on every rank alike, none hangs --------------
+
+AGREE_SCRIPT = textwrap.dedent("""
+    import json, os, sys, warnings
+    import numpy as np
+    from mpi4py import MPI
+    import anynet
+    comm = MPI.COMM_WORLD
+    out, tmp = sys.argv[1], sys.argv[2]
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 4)), rng.integers(0, 3, 60)
+    mine = comm.rank == 1  # rank 1 alone passes the value that differs
+    halves = lambda a: np.array_split(a, comm.size)[comm.rank]
+    cases = {
+        "learning_rate": dict(learning_rate=0.1 if mine else 0.01),
+        "optimizer": dict(optimizer="sgd" if mine else "adam"),
+        "epochs": dict(epochs=3 if mine else 2),
+        "batch_size": dict(batch_size=16 if mine else 32),
+        "standardize": dict(standardize=mine),
+        "sharded": dict(sharded=mine),
+        "hidden": dict(hidden=(8,) if mine else (16,)),
+        "dtype": dict(dtype="float32" if mine else "float64"),
+        "seed": dict(seed=int(mine)),
+        "shuffle": dict(shuffle=np.random.RandomState(int(mine))),  # another stream
+        "lr_schedule": dict(lr_schedule="cosine" if mine else None),
+        "resume": dict(checkpoint=os.path.join(tmp, "ck.npz"), resume=not mine),
+        "checkpoint": dict(checkpoint=None if mine else os.path.join(tmp, "ck.npz")),
+        "sample_weight": dict(sample_weight=np.ones(60) if mine else None),
+        "X": dict(X=X.astype(np.float32) if mine else X),
+        "X width": dict(X=X[:, :3] if mine else X),
+        # what may differ: the callbacks, verbose, the checkpoint's path, the shards' rows
+        "ok": dict(callbacks=[lambda e, h, n: None] if mine else [],
+                   verbose=False, checkpoint=os.path.join(tmp, f"ok{comm.rank}.npz"),
+                   X=halves(X), y=halves(y), sharded=True),
+    }
+    gone = os.path.join(tmp, "gone")
+    os.makedirs(gone, exist_ok=True)
+    def remove_folder(epoch, history, network):  # rank 0's disk loses the folder
+        if comm.rank == 0:
+            import shutil
+            shutil.rmtree(gone, ignore_errors=True)
+    cases["write fails"] = dict(checkpoint=os.path.join(gone, "ck.npz"),
+                                callbacks=[remove_folder])
+    results = {}
+    for name, change in cases.items():
+        options = dict(X=X, y=y, hidden=(16,), epochs=2, batch_size=32, backend="numpy",
+                       dtype="float64", verbose=False, distributed="mpi")
+        options.update(change)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                net = anynet.train(options.pop("X"), options.pop("y"), **options)
+            results[name] = {"params": {k: np.asarray(v).tolist() for k, v in net.items()}}
+        except (ValueError, TypeError) as exc:
+            results[name] = {"type": type(exc).__name__, "error": str(exc),
+                             "all_ranks": getattr(exc, "all_ranks", False)}
+    gathered = comm.gather(results, root=0)
+    if comm.rank == 0:
+        with open(out, "w") as f:
+            json.dump(gathered, f)
+""")
+
+#: each case: what the refusal must say, the option and its value on each rank
+DISAGREEMENTS = {
+    "learning_rate": "learning_rate: 0.01 on rank 0; 0.1 on rank 1",
+    "optimizer": "optimizer: 'adam' on rank 0; 'sgd' on rank 1",
+    "epochs": "epochs: 2 on rank 0; 3 on rank 1",
+    "batch_size": "batch_size: 32 on rank 0; 16 on rank 1",
+    "standardize": "standardize: False on rank 0; True on rank 1",
+    "sharded": "sharded: False on rank 0; True on rank 1",
+    "hidden": "hidden: [16] on rank 0; [8] on rank 1",
+    "dtype": "dtype: float64 on rank 0; float32 on rank 1",
+    "seed": "seed: 0 on rank 0; 1 on rank 1",
+    "shuffle": "shuffle: a RandomState in state ",
+    "lr_schedule": "lr_schedule: None on rank 0; 'cosine' on rank 1",
+    "resume": "resume: True on rank 0; False on rank 1",
+    "checkpoint": "checkpoint: True on rank 0; False on rank 1",
+    "sample_weight": "sample_weight: False on rank 0; True on rank 1",
+    "X": "X: shape (n, 4) of float64 on rank 0; shape (n, 4) of float32 on rank 1",
+    "X width": "X: shape (n, 4) of float64 on rank 0; shape (n, 3) of float64 on rank 1",
+}
+
+
+def test_ranks_given_different_runs_all_stop_naming_what_differs(tmp_path):
+    script, out = tmp_path / "agree.py", tmp_path / "out.json"
+    script.write_text(AGREE_SCRIPT)
+    result = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", str(script),
+                             str(out), str(tmp_path)],
+                            capture_output=True, text=True, timeout=180, env=ENV)
+    assert result.returncode == 0, result.stderr  # no abort, no "Message truncated"
+    ranks = json.loads(out.read_text())
+    for name, said in DISAGREEMENTS.items():
+        got = [r[name] for r in ranks]
+        for g in got:  # the same ValueError on every rank, naming the option and values
+            assert g.get("type") == "ValueError" and g["all_ranks"], (name, g)
+            assert g["error"] == got[0]["error"], name
+        assert said in got[0]["error"], (name, got[0]["error"])
+        assert got[0]["error"].startswith("the MPI ranks were given different runs"), name
+        assert " | " not in got[0]["error"].split(". With")[0] or name in (
+            "checkpoint", "resume"), (name, got[0]["error"])  # only what differs
+    # rank 0 failing to write its checkpoint stops every rank with its error
+    failed = [r["write fails"] for r in ranks]
+    assert all(f.get("type") == "ValueError" and f["all_ranks"] for f in failed), failed
+    assert len(failed) == 2 and failed[0]["error"].startswith("cannot write "), failed
+    assert failed[1]["error"] == "rank 0: " + failed[0]["error"]
+    # what may differ between the ranks trains, to the same parameters everywhere
+    assert "params" in ranks[0]["ok"], ranks[0]["ok"]
+    assert ranks[0]["ok"] == ranks[1]["ok"]
+    assert not (tmp_path / "ok1.npz").exists() and (tmp_path / "ok0.npz").exists()
+    assert not list(tmp_path.glob(".*.lock"))  # the lock was let go
+
+
+def test_command_line_ranks_stop_together_when_one_cannot_read_its_file(tmp_path):
+    """mpiexec's MPMD form gives each rank its own file: one good, one missing, one with
+    a NaN cell. Every rank stops with a one-line error within the timeout: none waits."""
+    good, nan = tmp_path / "good.csv", tmp_path / "nan.csv"
+    rows = "\n".join(f"{i % 7},{i % 5},{i % 2}" for i in range(40))
+    good.write_text("a,b,y\n" + rows + "\n")
+    nan.write_text("a,b,y\n" + rows + "\n3,nan,1\n")
+
+    def command(data, out):
+        return ["-n", "1", sys.executable, "-m", "mpi4py", "-m", "anynet", "train", str(data),
+                "--target", "y", "--epochs", "2", "--quiet", "--backend", "numpy",
+                "--distributed", "mpi", "-o", str(out)]
+    result = subprocess.run([MPIEXEC, *command(good, tmp_path / "m0.npz"), ":",
+                             *command(tmp_path / "missing.csv", tmp_path / "m1.npz"), ":",
+                             *command(nan, tmp_path / "m2.npz")],
+                            capture_output=True, text=True, timeout=120, env=ENV)
+    assert result.returncode != 0
+    errors = ["anynet: error" + e for e in result.stderr.split("anynet: error")[1:]]
+    assert len(errors) == 3, result.stderr  # every rank said it before any exited
+    # rank 1 its own error, rank 2 its own, rank 0 the first failing rank's
+    assert sum("anynet: error: rank 1: " in e and "missing.csv" in e for e in errors) == 1
+    assert sum("missing.csv' is neither a file" in e for e in errors) == 2, errors
+    assert sum("nan.csv, row 42, column 'b'" in e for e in errors) == 1, errors
+    assert "aborting" not in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("m*.npz"))

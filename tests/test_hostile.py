@@ -436,3 +436,304 @@ def test_hostile_safetensors_descriptions(tmp_path, good_model):
         assert str(caught.value).startswith(str(path)), caught.value
         counts["ValueError"] = counts.get("ValueError", 0) + 1
     HOSTILE["hostile safetensors"] = counts
+
+
+# --- numbers that change on the way in (issue 19): checked after the cast -----------
+
+def _rewritten(tmp_path, name, arrays, description, changes, config=()):
+    import copy
+    d = copy.deepcopy(description)
+    d["config"].update(dict(config))
+    members = {**arrays, **changes}
+    return _zip(tmp_path / name, _members(members, d))
+
+
+@pytest.fixture(scope="module")
+def scaled_model(tmp_path_factory):
+    """(arrays, description) of a float64 model that standardises its inputs, saved
+    with its optimizer's state."""
+    import json
+    rng = np.random.default_rng(4)
+    net = anynet.train(rng.standard_normal((20, 3)), rng.integers(0, 2, 20), hidden=(4,),
+                       epochs=2, backend="numpy", verbose=False, dtype="float64",
+                       standardize=True)
+    path = anynet.save(net, tmp_path_factory.mktemp("scaled") / "m.npz", optimizer=True)
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    return arrays, json.loads(arrays.pop("__anynet__").tobytes())
+
+
+@pytest.mark.parametrize("case, changes, config, dtype, message", [
+    ("a float32 model holding float64 1e300", {"W1": 1e300}, {"dtype": "float32"}, None,
+     "'W1' holds 1e+300, beyond the range of float32"),
+    ("a float64 model loaded as float32", {"W2": -3.5e38}, {}, "float32",
+     "'W2' holds 3.5e+38, beyond the range of float32"),
+    ("a bias past float32", {"b1": 1e39}, {"dtype": "float32"}, None, "'b1' holds 1e+39"),
+    ("input.scale 1e-46, 0 in float32", {"input.scale": 1e-46}, {"dtype": "float32"}, None,
+     "'input.scale' holds scales that are not >="),
+    ("input.scale subnormal in float32", {"input.scale": 1e-40}, {}, "float32",
+     "'input.scale' holds scales that are not >="),
+    ("input.mean 1e39 in float32", {"input.mean": 1e39}, {"dtype": "float32"}, None,
+     "'input.mean' holds 1e+39"),
+    ("Adam's state past float32", {"optimizer.v.W1": 1e300}, {}, "float32",
+     "'optimizer.v.W1' holds 1e+300"),
+])
+def test_values_are_checked_after_the_cast(tmp_path, scaled_model, case, changes, config, dtype,
+                                           message):
+    arrays, description = scaled_model
+    changed = {}
+    for key, value in changes.items():
+        changed[key] = arrays[key].copy()
+        changed[key].flat[0] = value
+    path = _rewritten(tmp_path, "cast.npz", arrays, description, changed, config)
+    with pytest.raises(ValueError, match="cast.npz: array " + message.replace("+", r"\+")
+                       .replace("(", r"\(")):
+        anynet.load(path, dtype=dtype)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.floats(allow_nan=False, allow_infinity=False), key=st.sampled_from(
+    ["W1", "b2", "input.mean", "input.scale"]), dtype=st.sampled_from(["float32", "float64"]))
+def test_a_value_loads_as_its_cast_or_is_refused(tmp_path, scaled_model, value, key, dtype):
+    """Any finite float64 in any array of a model loaded as float32 or float64: it loads
+    as exactly its cast (finite, and a normal scale), or the load names the array."""
+    arrays, description = scaled_model
+    changed = arrays[key].copy()
+    changed.flat[0] = value
+    path = _rewritten(tmp_path, "value.npz", arrays, description, {key: changed})
+    with np.errstate(over="ignore", under="ignore"):
+        cast = np.asarray(value).astype(dtype)
+    fits = bool(np.isfinite(cast)) and (key != "input.scale" or cast >= np.finfo(dtype).tiny)
+    try:
+        net = anynet.load(path, dtype=dtype)
+    except ValueError as exc:
+        assert not fits, (value, str(exc))
+        assert f"array {key!r}" in str(exc)
+        return
+    assert fits, value
+    loaded = {"input.mean": lambda: net.input_scaling[0], "input.scale":
+              lambda: net.input_scaling[1]}.get(key, lambda: net[key])()
+    assert loaded.dtype == np.dtype(dtype) and host(loaded).flat[0] == cast
+
+
+def test_a_standardised_column_with_a_subnormal_deviation_is_kept_as_is():
+    """standardize=True in float32: a deviation that is subnormal there is no scale."""
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.standard_normal(30), rng.standard_normal(30) * 1e-39])
+    net = anynet.train(X.astype(np.float32), rng.integers(0, 2, 30), hidden=(3,), epochs=1,
+                       standardize=True, backend="numpy", verbose=False)
+    scale = host(net.input_scaling[1])
+    assert scale[0, 1] == 1.0 and np.all(scale >= np.finfo(np.float32).tiny)
+    # a value of that column far from its tiny spread still gives finite outputs
+    assert np.all(np.isfinite(host(net.predict(np.ones((2, 2), np.float32)))))
+
+
+# --- memory in proportion to the whole file (issue 19) ------------------------------
+
+def _measured_load(load, path):
+    """(message, peak bytes) of a load that must fail."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as caught:
+            load(path)
+        return str(caught.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_many_deflated_layers_are_refused_in_proportion_to_the_file(tmp_path, good_model):
+    """40 layers of 512 x 512 zeros, each within its own allowance (16x + 1 MiB), 42 MB
+    in all from a file of ~50 KB: refused by the total before any is read."""
+    arrays, description = good_model
+    n = 40
+    zeros = _npy(np.zeros((512, 512), np.float32))
+    members = {}
+    for layer in range(1, n + 1):
+        members[f"W{layer}.npy"] = zeros
+        members[f"b{layer}.npy"] = _npy(np.zeros((1, 512), np.float32))
+    d = {k: v for k, v in _with(description, ("config", "layer_sizes"), [512] * (n + 1))
+         .items() if k != "optimizer"}
+    d["config"]["dtype"], d["config"]["classes"] = "float32", None
+    d["config"]["output_activation"], d["config"]["loss"] = "identity", "mse"
+    members["__anynet__.npy"] = _json_npy(__import__("json").dumps(d))
+    path = _zip(tmp_path / "layers.npz", members, zipfile.ZIP_DEFLATED)
+    size = path.stat().st_size
+    message, peak = _measured_load(anynet.load, path)
+    assert "refused as a compression bomb" in message and "in all" in message, message
+    assert peak < 20 * size + (8 << 20), (peak, size)
+
+
+def _forged_sizes(path, claim):
+    """Rewrite every central-directory entry of the zip at ``path`` to state ``claim``
+    bytes (each member then claims what its own allowance lets it claim)."""
+    data = bytearray(path.read_bytes())
+    start = 0
+    while (entry := data.find(b"PK\x01\x02", start)) >= 0:
+        data[entry + 24:entry + 28] = claim.to_bytes(4, "little")
+        start = entry + 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_members_within_their_own_allowance_are_refused_by_their_total(tmp_path):
+    """A data file of 200 members that each claim 60 MiB (within 1,032x + 64 MiB each):
+    12 GB in all from a few KB, refused before any member is read."""
+    from anynet import datasets
+    members = {"X.npy": _npy(np.zeros((2, 2))), "y.npy": _npy(np.zeros(2))}
+    members.update({f"pad{i}.npy": _npy(np.zeros(4)) for i in range(198)})
+    path = _forged_sizes(_zip(tmp_path / "many.npz", members, zipfile.ZIP_DEFLATED), 60 << 20)
+    message, peak = _measured_load(datasets.load_npz, path)
+    assert "many.npz" in message and "in all" in message and "compression bomb" in message
+    assert peak < (8 << 20)
+
+
+def test_compressed_data_of_mostly_zeros_loads(tmp_path, monkeypatch):
+    """numpy.savez_compressed of a sparse X (1,000 to 1 and more) loads, as it is: its
+    ratio is within the data files' allowance (tested with 1 MiB of slack in place of
+    64 MiB, so that 8 MB of zeros need the ratio, not the slack)."""
+    from anynet import _tables, datasets
+    factor, _ = _tables._DATA_INFLATION
+    monkeypatch.setattr(_tables, "_DATA_INFLATION", (factor, 1 << 20))
+    X = np.zeros((2_000, 500))
+    X[::97, 3] = 1.0
+    y = np.arange(2_000) % 2
+    np.savez_compressed(tmp_path / "sparse.npz", X=X, y=y)
+    assert (tmp_path / "sparse.npz").stat().st_size * 900 < X.nbytes  # deflated ~1,000x
+    loaded, labels, _ = datasets.load_npz(tmp_path / "sparse.npz")
+    np.testing.assert_array_equal(loaded, X)
+    np.testing.assert_array_equal(labels, y)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("via_symlink", [False, True])
+def test_a_fifo_in_place_of_the_file_is_refused_not_waited_on(tmp_path, via_symlink):
+    """Opened once without blocking, then checked: no writer ever comes, and the load
+    returns at once (a thread, released by opening the FIFO's other end if it hangs)."""
+    import os
+    import threading
+    from anynet import datasets
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    path = fifo
+    if via_symlink:
+        path = tmp_path / "link.npz"
+        path.symlink_to(fifo)
+    for load in (anynet.load, datasets.load_npz):
+        outcome = []
+
+        def attempt():
+            try:
+                load(path)
+            except ValueError as exc:
+                outcome.append(str(exc))
+
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        worker.join(10)
+        if worker.is_alive():  # release it, then fail
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            worker.join(10)
+            pytest.fail(f"{load.__name__} waited on a FIFO")
+        assert outcome and "not a regular file" in outcome[0] and str(path) in outcome[0]
+
+
+# --- two runs, one checkpoint path: the second is refused, told who writes it ----------------
+
+HOLDER = """
+import sys
+from anynet.checkpoints import CheckpointLock
+CheckpointLock(sys.argv[1]).acquire()
+print("held", flush=True)
+sys.stdin.read()  # held until killed
+"""
+
+
+def _small_run(**options):
+    rng = np.random.default_rng(3)
+    return anynet.train(rng.standard_normal((30, 3)), rng.integers(0, 2, 30), hidden=(4,),
+                        epochs=2, backend="numpy", verbose=False, **options)
+
+
+def test_a_checkpoint_written_by_another_process_is_refused_naming_it(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+    path = tmp_path / "ck.npz"
+    env = {**os.environ, "PYTHONPATH": str(Path(anynet.__file__).parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        link = tmp_path / "link.npz"
+        link.symlink_to(path)  # the same file by another name: the same lock
+        for name in (path, link, str(path)):
+            with pytest.raises(ValueError, match=(
+                    f"checkpoint=.* is being written by another run \\(held by pid "
+                    f"{holder.pid} on host {socket.gethostname()} since .*\\); wait")):
+                _small_run(checkpoint=name, resume=True)
+        assert not path.exists()  # nothing written, nothing read
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # the system drops a killed holder's lock
+        holder.wait(timeout=30)
+        holder.stdin.close()
+        holder.stdout.close()
+    net = _small_run(checkpoint=path)  # the lock file left behind locks nothing
+    assert len(net.history["loss"]) == 2 and path.exists()
+    assert not list(tmp_path.glob(".*.lock"))  # let go, and removed
+
+
+def test_a_run_cannot_write_the_checkpoint_another_run_in_the_process_writes(tmp_path):
+    path = tmp_path / "ck.npz"
+    refused = []
+
+    def second_run(epoch, history, network):  # a run inside the first run's callback
+        try:
+            _small_run(checkpoint=path)
+        except ValueError as exc:
+            refused.append(str(exc))
+
+    net = _small_run(checkpoint=path, callbacks=[second_run])
+    assert len(refused) == 2 and all("is being written by another run" in r for r in refused)
+    assert len(net.history["loss"]) == 2  # the first run went on
+
+    def boom(epoch, history, network):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):  # an error lets the lock go too
+        _small_run(checkpoint=path, callbacks=[boom])
+    _small_run(checkpoint=path, resume=True)
+    assert not list(tmp_path.glob(".*.lock"))
+
+
+def test_the_command_line_refuses_a_model_whose_numbers_change_on_the_way_in(tmp_path,
+                                                                              capsys):
+    """``anynet predict`` with a float32 model holding float64 1e300: one line naming the
+    file and the array, exit 2 (it printed class 0 with NaN probabilities before)."""
+    import csv
+    import json
+    from anynet.__main__ import main
+    data = tmp_path / "data.csv"
+    rng = np.random.default_rng(6)
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "kind"])
+        for a, b in rng.standard_normal((24, 2)):
+            w.writerow([f"{a:.3f}", f"{b:.3f}", "yes" if a > 0 else "no"])
+    model = tmp_path / "model.npz"
+    assert main(["train", str(data), "--target", "kind", "-o", str(model), "--epochs", "2"]) == 0
+    with np.load(model, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    assert json.loads(arrays["__anynet__"].tobytes())["config"]["dtype"] == "float32"
+    arrays["W1"] = arrays["W1"].astype(np.float64)
+    arrays["W1"][0, 0] = 1e300
+    np.savez(model, **arrays)
+    capsys.readouterr()
+    assert main(["predict", str(model), str(data)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert str(model) in err and "'W1' holds 1e+300, beyond the range of float32" in err

@@ -1,71 +1,61 @@
-"""anynet.lbfgs: L-BFGS on every backend, against SciPy's L-BFGS-B.
+"""L-BFGS (anynet.quasi_newton, anynet.line_search) against SciPy's L-BFGS-B.
 
-A small driver (``minimize``) loops ``lbfgs_iteration`` the way a training
-loop does: it gives each iteration what is left of its budget of evaluations.
-The test functions are written with ``xp`` calls only, so they run where their
-arrays live; the backend matrix (conftest's ``xp_backend``) includes
-array_api_strict on ``Device("device1")`` and ``cupy_like``, which refuse an
-implicit transfer to the host and arrays made on the wrong device: passing
-there shows that lbfgs reads only what it means to, through ``to_numpy``.
+The oracle is SciPy itself: MINPACK's line search trial for trial
+(``scipy.optimize._dcsrch``), and ``minimize(method="L-BFGS-B")`` iterate for
+iterate, with its iteration and evaluation counts and its status, on smooth
+problems, on a crafted objective whose line searches fail, and through the
+scikit-learn estimator. The test functions are written with ``xp`` calls only,
+so they run on every backend of the matrix (array_api_strict's ``device1`` and
+``cupy_like`` refuse an implicit transfer to the host); the reads L-BFGS makes
+are counted.
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
 
+import anynet
+from anynet import _backend
 from anynet._backend import compile_function
-from anynet.lbfgs import MAX_LINE_SEARCH, lbfgs_converged, lbfgs_iteration, lbfgs_start
+from anynet.line_search import CONVERGENCE, FG, MoreThuente
+from anynet.quasi_newton import LBFGS, MESSAGES
 from conftest import assert_on_backend, host, resolve
 
-ROSENBROCK_START = [-1.2, 1.0] * 5  # the standard start, in 10 dimensions
+optimize = pytest.importorskip("scipy.optimize")
 
 
-def minimize(xp, fun, x0, *, gtol=1e-5, ftol=2.220446049250313e-09, max_evals=10_000,
-             max_iter=1_000, history_size=10):
-    """Loop lbfgs_iteration until it gives a reason, the budget is spent, or max_iter.
+def on(backend, array, dtype="float64"):
+    """A NumPy array as ``backend``'s array of ``dtype``, on its device."""
+    return backend.xp.asarray(np.asarray(array, dtype=dtype), device=backend.device)
 
-    Returns
-    -------
-    (state, n_evals, reason, path)
-        ``path``: the NumPy copies of x after each iteration, the start first.
-    """
-    f, g = fun(x0)
-    n_evals = 1
-    state = lbfgs_start(xp, x0, f, g, history_size)
+
+def run(xp, fun, x0, max_iter=1000, **options):
+    """L-BFGS from x0 until it stops or max_iter: (the optimizer, the path of x on the host)."""
+    lbfgs = LBFGS(**options)
+    lbfgs.start(xp, x0, fun)
     path = [host(x0)]
-    if lbfgs_converged(xp, state, gtol):
-        return state, n_evals, "gtol", path
-    for _ in range(max_iter):
-        if n_evals >= max_evals:  # the iteration that spent the last evaluation went on
-            return state, n_evals, "max_evals", path
-        state, used, reason = lbfgs_iteration(xp, fun, state, max_evals=max_evals - n_evals,
-                                              ftol=ftol, gtol=gtol)
-        n_evals += used
-        path.append(host(state["x"]))
-        if reason is not None:
-            return state, n_evals, reason, path
-    return state, n_evals, "max_iter", path
+    while lbfgs.status is None and lbfgs.n_iter < max_iter:
+        lbfgs.iterate(xp, fun)
+        if len(path) <= lbfgs.n_iter:
+            path.append(host(lbfgs.x))
+    return lbfgs, path
 
 
-def value(f):
-    """A 0-d array (or NumPy's scalar, which NumPy's reductions give) as a Python float."""
-    return float(host(f)) if hasattr(f, "__dlpack__") else float(f)
+def scipy_run(fun, x0, **options):
+    """SciPy's L-BFGS-B on the same function: (its result, the path of x)."""
+    path = [np.array(x0, dtype=float)]
 
+    def numpy_fun(x):
+        f, g = fun(x)
+        return float(f), np.asarray(g, dtype=float)
 
-class Counted:
-    """``fun`` that counts its calls and remembers the values it gave."""
+    def callback(intermediate_result):
+        path.append(intermediate_result.x.copy())
+    result = optimize.minimize(numpy_fun, x0, jac=True, method="L-BFGS-B",
+                               callback=callback, options=options)
+    return result, path
 
-    def __init__(self, fun):
-        self.fun, self.calls, self.values = fun, 0, []
-
-    def __call__(self, x):
-        self.calls += 1
-        f, g = self.fun(x)
-        self.values.append(value(f))
-        return f, g
-
-
-# ---- test functions, in xp calls only -------------------------------------------------
 
 def rosenbrock(xp):
     """sum_i 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2 and its gradient; minimum at (1, ..., 1)."""
@@ -74,287 +64,439 @@ def rosenbrock(xp):
         r = b - a * a
         f = xp.sum(100.0 * r * r + (1.0 - a) * (1.0 - a))
         zero = xp.zeros((1,), dtype=x.dtype, device=x.device)
-        # a_i's terms give d/dx_i, b_i's terms d/dx_{i+1}
         g = xp.concat([-400.0 * a * r - 2.0 * (1.0 - a), zero]) + xp.concat([zero, 200.0 * r])
         return f, g
     return fun
 
 
-def logistic_data(n=200, d=20, seed=0):
-    """A seeded logistic-regression problem: X (n, d), labels y in {-1, +1}."""
+def logistic_on(backend, dtype="float64", seed=0):
+    """A seeded logistic regression on ``backend``: (fun, w0); compiled on JAX."""
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    w = rng.standard_normal(d)
-    y = np.where(X @ w + 0.5 * rng.standard_normal(n) > 0, 1.0, -1.0)
-    return X, y
-
-
-def logistic(xp, X, y, l2=1e-3):
-    """mean_i log(1 + exp(-y_i x_i.w)) + l2/2 ||w||^2 and its gradient."""
-    n = X.shape[0]
+    X = rng.standard_normal((200, 20))
+    y = np.where(X @ rng.standard_normal(20) + 0.5 * rng.standard_normal(200) > 0, 1.0, -1.0)
+    xp, Xd, yd = backend.xp, on(backend, X, dtype), on(backend, y, dtype)
 
     def fun(w):
-        z = y * (X @ w)
-        f = xp.sum(xp.logaddexp(xp.zeros_like(z), -z)) / n + 0.5 * l2 * xp.sum(w * w)
-        p = 1.0 / (1.0 + xp.exp(z))  # sigmoid(-z): the weight of each sample's gradient
-        return f, -(X.T @ (y * p)) / n + l2 * w
+        z = yd * (Xd @ w)
+        f = xp.sum(xp.logaddexp(xp.zeros_like(z), -z)) / 200 + 0.5e-3 * xp.sum(w * w)
+        return f, -(Xd.T @ (yd / (1.0 + xp.exp(z)))) / 200 + 1e-3 * w
+    return compile_function(backend, fun), on(backend, np.zeros(20), dtype)
+
+
+def barrier(xp):
+    """sum_i x_i - log x_i (minimum at 1), +inf outside x > 0: long steps land
+    there, so searches take several trials, some of them non-finite."""
+    def fun(x):
+        inside = x > 0
+        safe = xp.where(inside, x, xp.ones_like(x))
+        f = xp.sum(xp.where(inside, x - xp.log(safe), xp.full_like(x, math.inf)))
+        return f, xp.where(inside, 1.0 - 1.0 / safe, xp.full_like(x, math.nan))
     return fun
 
-
-def on(backend, array, dtype="float64"):
-    """A NumPy array as ``backend``'s array of ``dtype``, on its device."""
-    return backend.xp.asarray(np.asarray(array, dtype=dtype), device=backend.device)
-
-
-def logistic_on(backend, dtype="float64"):
-    """The logistic problem's (fun, w0) on ``backend``; fun compiled where it can be (JAX)."""
-    X, y = logistic_data()
-    fun = logistic(backend.xp, on(backend, X, dtype), on(backend, y, dtype))
-    return compile_function(backend, fun), on(backend, np.zeros(X.shape[1]), dtype)
-
-
-# ---- against SciPy (on NumPy) -----------------------------------------------------------
-
-def test_rosenbrock_converges_like_scipy(numpy_backend):
-    optimize = pytest.importorskip("scipy.optimize")
-    xp = numpy_backend.xp
-    start = np.array(ROSENBROCK_START)
-    options = dict(gtol=1e-5, ftol=1e-12)
-    state, n_evals, reason, _ = minimize(xp, rosenbrock(xp), on(numpy_backend, start),
-                                         **options)
-    reference = optimize.minimize(optimize.rosen, start, jac=optimize.rosen_der,
-                                  method="L-BFGS-B", options=options)
-    said = f"lbfgs: {n_evals} evaluations ({reason}); scipy: {reference.nfev} ({reference.message})"
-    assert reason in ("gtol", "ftol"), said
-    np.testing.assert_allclose(host(state["x"]), np.ones(10), rtol=0, atol=1e-5, err_msg=said)
-    assert n_evals <= 2 * reference.nfev, said
-
-
-def test_logistic_regression_reaches_scipys_minimum(numpy_backend):
-    optimize = pytest.importorskip("scipy.optimize")
-    fun, w0 = logistic_on(numpy_backend)
-    state, n_evals, reason, _ = minimize(numpy_backend.xp, fun, w0, gtol=1e-10)
-    reference = optimize.minimize(lambda w: tuple(fun(w)), host(w0), jac=True,
-                                  method="L-BFGS-B", options=dict(gtol=1e-10))
-    f = value(state["f"])
-    said = (f"lbfgs: f={f!r}, {n_evals} evaluations ({reason}); "
-            f"scipy: f={reference.fun!r}, {reference.nfev} ({reference.message})")
-    assert abs(f - reference.fun) <= 1e-8 * abs(reference.fun), said
-    assert n_evals <= 2 * reference.nfev, said
-
-
-# ---- the backend matrix ----------------------------------------------------------------
 
 @pytest.fixture
 def numpy_backend():
     return resolve("numpy")
 
 
-@pytest.fixture(scope="module")
-def numpy_logistic_run():
-    """The float64 logistic run on NumPy: the path every backend must follow."""
-    backend = resolve("numpy")
-    fun, w0 = logistic_on(backend)
-    return minimize(backend.xp, fun, w0, gtol=1e-8)
+# ---- the line search: MINPACK's, trial for trial ---------------------------------------
+
+def test_line_search_is_minpacks_trial_for_trial():
+    """Random smooth 1-D functions and first steps: the same trials as SciPy's DCSRCH
+    and the same ending (convergence or which warning)."""
+    dcsrch = pytest.importorskip("scipy.optimize._dcsrch")
+    rng = np.random.default_rng(0)
+    compared = 0
+    while compared < 300:
+        a, c, stp0 = rng.normal(size=4) * 3, rng.uniform(0.1, 5), rng.uniform(0.01, 10)
+
+        def phi(t):
+            return float(np.sin(a[0] * t) + c * (t - a[1]) ** 2 + a[2] * t + 0.1 * t ** 4)
+
+        def slope(t):
+            return float(a[0] * np.cos(a[0] * t) + 2 * c * (t - a[1]) + a[2] + 0.4 * t ** 3)
+        if slope(0.0) >= 0:
+            continue
+        theirs = []
+        reference = dcsrch.DCSRCH(lambda t: (theirs.append(t), phi(t))[1], slope,
+                                  1e-3, 0.9, 0.1, 0.0, 1e10)
+        _, _, _, task = reference(stp0, phi(0.0), slope(0.0), maxiter=30)
+        search, ours = MoreThuente(phi(0.0), slope(0.0), stp0), []
+        for _ in range(30):
+            ours.append(search.stp)
+            if search.tell(phi(search.stp), slope(search.stp)) != FG:
+                break
+        assert ours == theirs
+        assert task.decode().replace("WARNING: ", "") == search.task
+        compared += 1
 
 
-def test_same_iterates_on_every_backend(xp_backend, numpy_logistic_run):
-    """float64: the same path, step by step, to 1e-10, with the same number of evaluations."""
-    _, n_expected, reason_expected, expected = numpy_logistic_run
-    with xp_backend.activate():
-        fun, w0 = logistic_on(xp_backend)
-        state, n_evals, reason, path = minimize(xp_backend.xp, fun, w0, gtol=1e-8)
-    assert (n_evals, reason, len(path)) == (n_expected, reason_expected, len(expected))
+def test_line_search_refuses_what_minpack_calls_an_error():
+    with pytest.raises(ValueError, match="g0 must be negative"):
+        MoreThuente(1.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="stp must be in"):
+        MoreThuente(1.0, -1.0, 2e10)
+
+
+def test_line_search_backs_away_from_non_finite_trials():
+    """f = inf beyond t = 1: each such trial halves the way back, never interpolates NaN."""
+    def phi(t):
+        return (t - 0.8) ** 2 if t < 1.0 else math.inf
+    search = MoreThuente(phi(0.0), -1.6, 10.0)
+    trials = []
+    while search.tell(phi(search.stp), 2 * (search.stp - 0.8) if search.stp < 1 else
+                      math.nan) == FG:
+        trials.append(search.stp)
+        assert math.isfinite(search.stp) and len(trials) < 30
+    assert search.task == CONVERGENCE and abs(search.stp - 0.8) < 0.3
+
+
+# ---- L-BFGS: SciPy's iterates -----------------------------------------------------------
+
+@pytest.mark.parametrize("problem", ["logistic", "rosenbrock"])
+def test_iterates_counts_and_status_are_scipys(numpy_backend, problem):
+    xp = numpy_backend.xp
+    if problem == "logistic":
+        fun, x0 = logistic_on(numpy_backend)
+        options = dict(gtol=1e-8)
+    else:
+        fun, x0 = rosenbrock(xp), on(numpy_backend, [-1.2, 1.0] * 5)
+        options = dict(gtol=1e-6, ftol=1e-12)
+    lbfgs, path = run(xp, fun, x0, **options)
+    result, expected = scipy_run(fun, host(x0), **options)
+    assert (lbfgs.n_iter, lbfgs.n_evals, lbfgs.message) == \
+        (result.nit, result.nfev, result.message)
+    # rounding grows along a nonlinear path: the first 20 iterates to 1e-12, all to 1e-6
     for k, (x, x_expected) in enumerate(zip(path, expected)):
-        np.testing.assert_allclose(x, x_expected, rtol=0, atol=1e-10, err_msg=f"iteration {k}")
-    for key in ("x", "f", "g", "S", "Y", "rho"):
-        assert_on_backend(state[key], xp_backend, "float64")
+        np.testing.assert_allclose(x, x_expected, rtol=0, atol=1e-12 if k < 20 else 1e-6,
+                                   err_msg=f"iterate {k}")
+    assert lbfgs.f == pytest.approx(result.fun, rel=1e-9, abs=1e-14)
 
 
-def test_float32_keeps_dtype_and_device(xp_backend):
-    with xp_backend.activate():
-        fun, w0 = logistic_on(xp_backend, "float32")
-        f0 = value(fun(w0)[0])
-        state, n_evals, reason, _ = minimize(xp_backend.xp, fun, w0, max_iter=15)
-    for key in ("x", "f", "g", "S", "Y", "rho"):
-        assert_on_backend(state[key], xp_backend, "float32")
-    f = value(state["f"])
-    assert math.isfinite(f) and f < 0.5 * f0, (f0, f, reason)
-    assert np.all(np.isfinite(host(state["x"])))
+@pytest.mark.parametrize("options", [dict(max_fun=7), dict(history_size=3),
+                                     dict(ftol=1e-4), dict(gtol=1e-2)])
+def test_each_option_is_scipys(numpy_backend, options):
+    """max_fun (maxfun), history_size (maxcor), ftol and gtol, one at a time."""
+    xp = numpy_backend.xp
+    fun, x0 = rosenbrock(xp), on(numpy_backend, [-1.2, 1.0] * 3)
+    lbfgs, path = run(xp, fun, x0, **options)
+    scipy_options = {{"max_fun": "maxfun", "history_size": "maxcor"}.get(k, k): v
+                     for k, v in options.items()}
+    result, expected = scipy_run(fun, host(x0), **scipy_options)
+    assert (lbfgs.n_iter, lbfgs.n_evals, lbfgs.message) == \
+        (result.nit, result.nfev, result.message)
+    np.testing.assert_allclose(path[-1], expected[-1], rtol=0, atol=1e-9)
 
 
-def barrier(xp):
-    """sum_i x_i - log x_i (minimum at 1), +inf outside x > 0: the long quasi-Newton
-    steps from large x land there, so line searches take several trials, some
-    of them non-finite."""
+@pytest.mark.parametrize("seed", range(5))
+def test_random_smooth_problems_end_as_scipys(numpy_backend, seed):
+    """A sweep: quadratics (condition up to 300) plus a quartic, in 3 to 30 dimensions, from
+    random starts, with random gtol and history_size: SciPy's iteration and evaluation
+    counts, status and end point."""
+    rng = np.random.default_rng(seed)
+    xp, n = numpy_backend.xp, int(rng.integers(3, 31))
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = on(numpy_backend, Q @ np.diag(10.0 ** rng.uniform(-1, 1.5, n)) @ Q.T)
+    c = on(numpy_backend, rng.standard_normal(n))
+    quartic = float(rng.uniform(0.0, 0.1))
+
     def fun(x):
-        inside = x > 0
-        safe = xp.where(inside, x, xp.ones_like(x))  # no log of a negative: no warning
-        f = xp.sum(xp.where(inside, x - xp.log(safe), xp.full_like(x, math.inf)))
-        return f, xp.where(inside, 1.0 - 1.0 / safe, xp.full_like(x, math.nan))
-    return fun
+        r = x - c
+        Ar = A @ r
+        return 0.5 * xp.sum(r * Ar) + quartic * xp.sum(r ** 4), Ar + 4.0 * quartic * r ** 3
+    options = dict(gtol=float(10.0 ** rng.uniform(-8, -3)),
+                   history_size=int(rng.integers(2, 12)))
+    x0 = on(numpy_backend, 3.0 * rng.standard_normal(n))
+    lbfgs, path = run(xp, fun, x0, **options)
+    result, expected = scipy_run(fun, host(x0), gtol=options["gtol"],
+                                 maxcor=options["history_size"])
+    assert (lbfgs.n_iter, lbfgs.n_evals, lbfgs.message) == \
+        (result.nit, result.nfev, result.message)
+    np.testing.assert_allclose(path[-1], expected[-1], rtol=0, atol=1e-6)
 
 
-BARRIER_START = np.geomspace(0.05, 10.0, 20)  # 20: the logistic runs' shapes, compiled once on JAX
-
-
-def test_line_searches_on_every_backend(xp_backend):
-    """Bracketing, zoom and non-finite trials on each device (device1 and cupy_like
-    refuse an implicit transfer to the host, and arrays made on the wrong device)."""
-    with xp_backend.activate():
-        fun = Counted(compile_function(xp_backend, barrier(xp_backend.xp)))
-        state, n_evals, reason, path = minimize(
-            xp_backend.xp, fun, on(xp_backend, BARRIER_START), gtol=1e-8, ftol=1e-14)
-    assert reason in ("gtol", "ftol"), reason
-    assert n_evals > len(path) and not all(map(math.isfinite, fun.values))
-    np.testing.assert_allclose(host(state["x"]), np.ones(20), rtol=0, atol=1e-6)
-
-
-# ---- the budget of evaluations ---------------------------------------------------------
-
-@pytest.mark.parametrize("problem", ["rosenbrock", "barrier"])
-@pytest.mark.parametrize("budget", [1, 2, 3, 5, 10, 17])
-def test_the_budget_of_evaluations_is_never_exceeded(numpy_backend, problem, budget):
-    """The rule: an iteration calls fun at most max_evals times, so a driver that
-    passes what is left never goes over its budget, not even by one."""
+def test_gtol_is_tested_where_the_run_starts(numpy_backend):
     xp = numpy_backend.xp
-    make, start = {"rosenbrock": (rosenbrock, ROSENBROCK_START),
-                   "barrier": (barrier, BARRIER_START)}[problem]
-    fun = Counted(make(xp))
-    state, n_evals, reason, _ = minimize(xp, fun, on(numpy_backend, start), max_evals=budget)
-    assert fun.calls == n_evals <= budget
-    assert reason == "max_evals"
-    assert value(state["f"]) <= fun.values[0]  # never worse than the start
-    assert value(state["f"]) == min(fun.values)  # the best point seen
+    lbfgs, _ = run(xp, rosenbrock(xp), on(numpy_backend, np.ones(6)))
+    assert (lbfgs.status, lbfgs.n_iter, lbfgs.n_evals) == ("gtol", 0, 1)
 
 
-def test_an_iteration_out_of_evaluations_returns_its_best_point(numpy_backend):
+# ---- a failed search: never a step, never a convergence --------------------------------
+
+def test_a_failed_search_restarts_along_minus_g_then_stops_as_scipy(numpy_backend):
+    """A gradient off by a constant: the searches fail once the memory steers by it.
+    SciPy drops the memory, retries along -g, and stops ABNORMAL when that fails
+    too: the same iterations, evaluations and point here, and the point is the
+    last accepted one, not a trial."""
     xp = numpy_backend.xp
 
-    def bowl(x):  # 0.5 ||x||^2: from far away, a first step of length 1 is far too short
-        return 0.5 * xp.sum(x * x), x
-    start = on(numpy_backend, [60.0, 80.0])
-    state = lbfgs_start(xp, start, *bowl(start))
-    shorter, n_evals, reason = lbfgs_iteration(xp, Counted(bowl), state, max_evals=1)
-    assert (n_evals, reason) == (1, "max_evals")
-    assert float(host(shorter["f"])) < value(state["f"])  # it moved, downhill
-
-    def steep(x):  # 50 ||x||^2 from nearby: a first step of length 1 overshoots
-        return 50.0 * xp.sum(x * x), 100.0 * x
-    start = on(numpy_backend, [0.06, 0.08])
-    state = lbfgs_start(xp, start, *steep(start))
-    stayed, n_evals, reason = lbfgs_iteration(xp, Counted(steep), state, max_evals=1)
-    assert (n_evals, reason) == (1, "max_evals")
-    np.testing.assert_array_equal(host(stayed["x"]), host(start))  # no lower point: stays
-    assert float(host(stayed["f"])) == value(state["f"])
-    # and with one evaluation more, the cubic through the two trials finds the minimum
-    _, n_evals, reason = lbfgs_iteration(xp, steep, state, max_evals=2, gtol=1e-8)
-    assert (n_evals, reason) == (2, "gtol")
+    def lying(x):
+        return xp.sum(x * x), 2.0 * x + 5.0
+    x0 = on(numpy_backend, np.ones(3))
+    lbfgs, path = run(xp, lying, x0)
+    result, expected = scipy_run(lying, host(x0))
+    assert (lbfgs.status, lbfgs.message) == ("line_search", result.message) == \
+        ("line_search", MESSAGES["line_search"])
+    assert (lbfgs.n_iter, lbfgs.n_evals) == (result.nit, result.nfev) == (2, 44)
+    np.testing.assert_allclose(host(lbfgs.x), result.x, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(host(lbfgs.x), path[-1])
+    assert lbfgs.f == float(np.sum(host(lbfgs.x) ** 2))
 
 
-def test_max_evals_below_one_is_refused(numpy_backend):
+def test_an_uphill_gradient_stops_where_it_started(numpy_backend):
+    """-g goes uphill: no memory to drop, so the first failed search ends the run."""
     xp = numpy_backend.xp
-    x = on(numpy_backend, [1.0, 2.0])
-    fun = rosenbrock(xp)
-    with pytest.raises(ValueError, match="max_evals"):
-        lbfgs_iteration(xp, fun, lbfgs_start(xp, x, *fun(x)), max_evals=0)
+    x0 = on(numpy_backend, [1.0, -2.0])
+    calls = []
+
+    def uphill(x):
+        calls.append(1)
+        return xp.sum(x * x), -2.0 * x
+    lbfgs, _ = run(xp, uphill, x0)
+    assert (lbfgs.status, lbfgs.n_iter, lbfgs.n_evals, len(calls)) == ("line_search", 0,
+                                                                       21, 21)
+    np.testing.assert_array_equal(host(lbfgs.x), host(x0))
+    assert lbfgs.f == 5.0 and lbfgs.iterate(xp, uphill) == "line_search"  # stays stopped
 
 
-# ---- stopping rules --------------------------------------------------------------------
-
-def test_gtol_stops_a_quadratic_in_a_few_iterations(numpy_backend):
-    xp = numpy_backend.xp
-    a, c = on(numpy_backend, [1.0, 2.0, 3.0, 5.0]), on(numpy_backend, [1.0, -1.0, 2.0, 0.5])
-
-    def quadratic(x):  # 1/2 sum_i a_i (x_i - c_i)^2, minimum at c
-        return 0.5 * xp.sum(a * (x - c) * (x - c)), a * (x - c)
-    state, n_evals, reason, path = minimize(xp, quadratic, on(numpy_backend, np.zeros(4)),
-                                            gtol=1e-8, ftol=0.0)
-    assert reason == "gtol" and len(path) - 1 <= 12, (reason, len(path) - 1, n_evals)
-    assert np.max(np.abs(host(state["g"]))) <= 1e-8
-    np.testing.assert_allclose(host(state["x"]), host(c), atol=1e-8)
-
-
-def test_gtol_is_checked_before_the_first_iteration(numpy_backend):
-    xp = numpy_backend.xp
-    fun = Counted(rosenbrock(xp))
-    state, n_evals, reason, _ = minimize(xp, fun, on(numpy_backend, np.ones(10)))
-    assert (reason, n_evals, fun.calls) == ("gtol", 1, 1)
-
-
-def test_ftol_stops_when_f_no_longer_falls_by_enough(numpy_backend):
-    xp = numpy_backend.xp
-    fun = Counted(rosenbrock(xp))
-    ftol = 1e-6
-    _, _, reason, path = minimize(xp, fun, on(numpy_backend, ROSENBROCK_START),
-                                  gtol=0.0, ftol=ftol)
-    assert reason == "ftol"
-    f = [value(rosenbrock(xp)(on(numpy_backend, x))[0]) for x in path]  # f at each x
-
-    def relative_decrease(f_old, f_new):
-        return (f_old - f_new) / max(abs(f_old), abs(f_new), 1.0)
-    decreases = [relative_decrease(f[k], f[k + 1]) for k in range(len(f) - 1)]
-    assert decreases[-1] <= ftol < min(decreases[:-1])
-
-
-# ---- cases without progress ------------------------------------------------------------
-
-def test_a_constant_function_stops_cleanly(numpy_backend):
+def test_a_flat_start_is_converged_with_gtol_zero(numpy_backend):
     xp = numpy_backend.xp
 
     def constant(x):
         return xp.sum(0.0 * x) + 3.0, xp.zeros_like(x)
-    x = on(numpy_backend, [1.0, -2.0, 0.5])
-    state = lbfgs_start(xp, x, *constant(x))
-    assert lbfgs_converged(xp, state, 1e-5)
-    # asked anyway (gtol < 0 is never met): no direction, so no progress, and no call
-    after, n_evals, reason = lbfgs_iteration(xp, constant, state, max_evals=10, gtol=-1.0)
-    assert (n_evals, reason) == (0, "no_progress")
-    np.testing.assert_array_equal(host(after["x"]), host(x))
-    assert value(after["f"]) == 3.0
+    lbfgs, _ = run(xp, constant, on(numpy_backend, [1.0, 2.0]), gtol=0.0)
+    assert (lbfgs.status, lbfgs.n_evals) == ("gtol", 1)  # max|g| = 0 <= 0
 
 
-def test_a_gradient_that_points_uphill_gives_no_progress(numpy_backend):
-    """fun lies: its gradient is -grad f. -g then goes uphill, no trial is lower,
-    and the line search gives up after shrinking its interval to nothing."""
-    xp = numpy_backend.xp
-    fun = Counted(lambda x: (xp.sum(x * x), -2.0 * x))
-    x = on(numpy_backend, [1.0, -2.0])
-    state, n_evals, reason, _ = minimize(xp, fun, x)
-    assert reason == "no_progress" and n_evals <= 1 + MAX_LINE_SEARCH
-    np.testing.assert_array_equal(host(state["x"]), host(x))
-    assert value(state["f"]) == 5.0
-
-
-def test_non_finite_trials_are_backed_away_from(numpy_backend):
-    xp = numpy_backend.xp
-    fun = Counted(barrier(xp))
-    state, _, reason, _ = minimize(xp, fun, on(numpy_backend, BARRIER_START), gtol=1e-8,
-                                   ftol=1e-14)
-    assert not all(math.isfinite(v) for v in fun.values)  # some trials did land outside
-    assert reason in ("gtol", "ftol")
-    np.testing.assert_allclose(host(state["x"]), np.ones(20), atol=1e-6)
-
-
-def test_the_memory_keeps_history_size_pairs(numpy_backend):
-    """A ring buffer: (m, n) arrays whose last n_pairs rows are the pairs, the newest last."""
-    xp = numpy_backend.xp
-    state, _, _, path = minimize(xp, rosenbrock(xp), on(numpy_backend, ROSENBROCK_START),
-                                 max_iter=6, history_size=3)
-    assert state["S"].shape == state["Y"].shape == (3, 10) and state["rho"].shape == (3,)
-    assert state["n_pairs"] == 3
-    S, Y, rho = host(state["S"]), host(state["Y"]), host(state["rho"])
-    np.testing.assert_allclose(S[-1], path[-1] - path[-2])
-    np.testing.assert_allclose(rho, 1.0 / np.sum(S * Y, axis=1))
-
-
-def test_a_state_is_not_changed_by_an_iteration(numpy_backend):
-    """The caller may keep a state and restart from it (a snapshot): nothing is updated in place."""
+def test_snapshot_and_restore_replay_an_iteration(numpy_backend):
     xp = numpy_backend.xp
     fun = rosenbrock(xp)
-    state, _, _, _ = minimize(xp, fun, on(numpy_backend, ROSENBROCK_START), max_iter=4)
-    before = {k: host(v) if not isinstance(v, int) else v for k, v in state.items()}
-    lbfgs_iteration(xp, fun, state, max_evals=20)
-    for key, value in before.items():
-        np.testing.assert_array_equal(host(state[key]) if key not in ("n_pairs", "iteration")
-                                      else state[key], value, err_msg=key)
+    lbfgs, _ = run(xp, fun, on(numpy_backend, [-1.2, 1.0] * 3), max_iter=4)
+    snapshot = lbfgs.snapshot()
+    before = host(lbfgs.x).copy()
+    lbfgs.iterate(xp, fun)
+    after = (host(lbfgs.x), lbfgs.f, lbfgs.n_evals)
+    np.testing.assert_array_equal(host(snapshot["x"]), before)  # nothing written in place
+    lbfgs.restore(snapshot)
+    lbfgs.iterate(xp, fun)
+    np.testing.assert_array_equal(host(lbfgs.x), after[0])
+    assert (lbfgs.f, lbfgs.n_evals) == after[1:]
+
+
+def test_hyperparameters_are_checked_and_kept():
+    for bad in (dict(history_size=0), dict(max_fun=0), dict(gtol=-1.0), dict(ftol=math.nan),
+                dict(max_line_search=0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            LBFGS(**bad)
+    lbfgs = LBFGS(history_size=4, gtol=1e-3)
+    assert lbfgs.fresh().hyperparameters() == lbfgs.hyperparameters()
+    assert "history_size=4" in repr(lbfgs) and not isinstance(lbfgs, anynet.optimizers.Optimizer)
+
+
+# ---- every backend: the same path, on its device, two reads an iteration ---------------
+
+@pytest.fixture(scope="module")
+def numpy_logistic_path():
+    backend = resolve("numpy")
+    fun, w0 = logistic_on(backend)
+    lbfgs, path = run(backend.xp, fun, w0, gtol=1e-8)
+    return lbfgs.n_evals, path
+
+
+def test_same_iterates_on_every_backend(xp_backend, numpy_logistic_path):
+    """float64: NumPy's path, iterate by iterate, to 1e-10; arrays on the device."""
+    n_evals, expected = numpy_logistic_path
+    with xp_backend.activate():
+        fun, w0 = logistic_on(xp_backend)
+        lbfgs, path = run(xp_backend.xp, fun, w0, gtol=1e-8)
+        direction = lbfgs._direction(xp_backend.xp)
+    assert (lbfgs.n_evals, len(path)) == (n_evals, len(expected))
+    for k, (x, x_expected) in enumerate(zip(path, expected)):
+        np.testing.assert_allclose(x, x_expected, rtol=0, atol=1e-10, err_msg=f"iterate {k}")
+    for array in (lbfgs.x, lbfgs.g, direction, *lbfgs._memory[-1][:2]):
+        assert_on_backend(array, xp_backend, "float64")
+
+
+def test_float32_and_non_finite_trials_on_every_backend(xp_backend):
+    with xp_backend.activate():
+        fun, w0 = logistic_on(xp_backend, "float32")
+        lbfgs, _ = run(xp_backend.xp, fun, w0, max_iter=15)
+        assert_on_backend(lbfgs.x, xp_backend, "float32")
+        assert lbfgs.f < 0.5 * math.log(2.0)
+        values = []
+        inner = compile_function(xp_backend, barrier(xp_backend.xp))
+
+        def recorded(x):
+            f, g = inner(x)
+            values.append(float(host(xp_backend.xp.asarray(f))))
+            return f, g
+        start = on(xp_backend, np.geomspace(0.05, 10.0, 20))
+        lbfgs, _ = run(xp_backend.xp, recorded, start, gtol=1e-8, ftol=1e-14)
+    assert lbfgs.status in ("gtol", "ftol") and not all(map(math.isfinite, values))
+    np.testing.assert_allclose(host(lbfgs.x), np.ones(20), rtol=0, atol=1e-6)
+
+
+def _count_reads(monkeypatch):
+    """Count every device-to-host read: to_numpy, which host_floats goes through too."""
+    reads = []
+    real = _backend.to_numpy
+
+    def counted(x):
+        if not isinstance(x, np.ndarray):
+            reads.append(1)
+        return real(x)
+    for module in (_backend, anynet.training):
+        monkeypatch.setattr(module, "to_numpy", counted)
+    return reads
+
+
+def test_at_most_three_reads_an_iteration_through_train(monkeypatch):
+    """The whole run, on array_api_strict's device1 (which refuses implicit reads):
+    every read counted, the epoch's own included; about two an iteration."""
+    from conftest import blobs
+    strict = pytest.importorskip("array_api_strict")
+    X, y = blobs(n=80)
+    reads = _count_reads(monkeypatch)
+    net = anynet.train(X, y, hidden=(6,), optimizer="lbfgs", epochs=40, verbose=False,
+                       backend=strict, device=strict.Device("device1"), dtype="float64",
+                       alpha=1e-3)
+    iterations = net.optimizer.n_iter
+    assert iterations >= 10
+    assert len(reads) <= 3 * iterations, (len(reads), iterations)
+
+
+def test_sparse_chunks_are_uploaded_once_when_they_fit(monkeypatch):
+    """Every evaluation reuses the dense chunks on the device; over the budget,
+    each evaluation makes them again."""
+    sparse = pytest.importorskip("scipy.sparse")
+    from anynet import objective
+    from conftest import blobs
+    X, y = blobs(n=50)
+    X[X < 0.3] = 0.0
+    made = []
+    real = sparse.csr_matrix.toarray
+
+    def counted(self, *args, **kwargs):
+        made.append(self.shape[0])
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(sparse.csr_matrix, "toarray", counted)
+    monkeypatch.setattr(objective, "CHUNK_ROWS", 16)  # four chunks
+    options = dict(hidden=(5,), optimizer="lbfgs", epochs=10, verbose=False,
+                   backend="numpy", dtype="float64")
+    net = anynet.train(sparse.csr_matrix(X), y, **options)
+    assert sorted(made) == [2, 16, 16, 16]  # once, whatever the evaluations
+    made.clear()
+    monkeypatch.setattr(objective, "SPARSE_DEVICE_BYTES", 100)
+    again = anynet.train(sparse.csr_matrix(X), y, **options)
+    assert len(made) == 4 * again.optimizer.n_evals
+    assert again.history["loss"] == net.history["loss"]
+
+
+# ---- the estimator: scikit-learn's numbers, warnings and silence -----------------------
+
+def _fit(cls, X, y, **options):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = cls(solver="lbfgs", **options).fit(X, y)
+    return model, [str(w.message) for w in caught if w.category.__name__ ==
+                   "ConvergenceWarning"]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_the_estimator_follows_scikit_learns_iterates(case, capsys):
+    """A few random small fits stopped after 12 iterations, where rounding has not
+    grown: scikit-learn's coefs_ to 1e-6, its loss_, n_iter_ and its warning word
+    for word; verbose prints what scikit-learn prints (nothing)."""
+    from sklearn import neural_network
+    from sklearn.datasets import make_classification, make_regression
+
+    import anynet.sklearn
+    rng = np.random.default_rng(case)
+    kind = ("MLPClassifier", "MLPRegressor")[case % 2]
+    if kind == "MLPClassifier":
+        X, y = make_classification(n_samples=60, n_features=5, n_informative=3,
+                                   n_classes=2 + case // 2, random_state=case)
+    else:
+        X, y = make_regression(n_samples=60, n_features=5, noise=1.0, random_state=case)
+        y = y / np.std(y)
+    options = dict(hidden_layer_sizes=tuple(rng.integers(2, 9, size=1 + case // 2)),
+                   alpha=float(10.0 ** rng.uniform(-5, 0)), random_state=case,
+                   activation=("relu", "tanh", "logistic", "relu")[case], max_iter=12,
+                   verbose=True)
+    theirs, their_words = _fit(getattr(neural_network, kind), X, y, **options)
+    said = capsys.readouterr().out
+    ours, our_words = _fit(getattr(anynet.sklearn, kind), X, y, **options)
+    assert capsys.readouterr().out == said
+    assert (ours.n_iter_, our_words) == (theirs.n_iter_, their_words)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-8)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_iris_reaches_scikit_learns_minimum():
+    """The issue's case, scaled as scikit-learn advises: its loss (0.030) and 81
+    iterations, converged without a warning."""
+    from sklearn.datasets import load_iris
+    from sklearn.neural_network import MLPClassifier as Theirs
+    from sklearn.preprocessing import StandardScaler
+
+    from anynet.sklearn import MLPClassifier
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    options = dict(hidden_layer_sizes=(10,), random_state=0)
+    theirs, _ = _fit(Theirs, X, y, **options)
+    ours, words = _fit(MLPClassifier, X, y, **options)
+    assert words == [] and ours.n_iter_ < 200
+    assert ours.loss_ <= 1.01 * theirs.loss_
+
+
+def test_a_failed_search_warns_as_scikit_learn(monkeypatch):
+    """An objective whose searches fail: the estimator says "ABNORMAL" with status 2,
+    in scikit-learn's words, and keeps the last point it reached."""
+    from anynet import training
+    from anynet.sklearn import MLPClassifier
+    from conftest import blobs
+    real = training.training_objective
+
+    def lying(net, data, alpha, dropout):
+        fun = real(net, data, alpha, dropout)
+
+        def wrong(x):
+            f, g = fun(x)
+            return f, -g  # uphill
+        return wrong
+    monkeypatch.setattr(training, "training_objective", lying)
+    X, y = blobs(n=40)
+    model, words = _fit(MLPClassifier, X, y, hidden_layer_sizes=(4,), random_state=0)
+    assert model.n_iter_ == 0
+    assert words == ["lbfgs failed to converge after 0 iteration(s) (status=2):\n"
+                     "ABNORMAL: \n\nYou might also want to scale the data as shown in:\n"
+                     "    https://scikit-learn.org/stable/modules/preprocessing.html"]
+    assert math.isfinite(model.loss_)
+
+
+def test_saved_with_its_settings_and_started_anew(tmp_path):
+    """anynet.save(optimizer=True) writes L-BFGS's settings, not its run; a network
+    continued with it starts a new run (its memory was of another loss)."""
+    from conftest import blobs
+    X, y = blobs(n=40)
+    net = anynet.train(X, y, hidden=(4,), optimizer="lbfgs", epochs=5, verbose=False,
+                       backend="numpy", dtype="float64", history_size=4, gtol=1e-7)
+    anynet.save(net, tmp_path / "m.npz", optimizer=True)
+    back = anynet.load(tmp_path / "m.npz")
+    assert isinstance(back.optimizer, LBFGS) and not back.optimizer.started
+    assert back.optimizer.hyperparameters() == net.optimizer.hyperparameters()
+    again = anynet.train(X, y, network=back, optimizer=back.optimizer, epochs=3,
+                         verbose=False)
+    assert again.optimizer.n_iter == 3 and again.history["loss"][0] < net.history["loss"][0]
+
+
+def test_a_non_finite_start_stops_without_searching(numpy_backend):
+    xp = numpy_backend.xp
+    calls = []
+
+    def nan(x):
+        calls.append(1)
+        return xp.sum(x) * math.nan, x
+    lbfgs, _ = run(xp, nan, on(numpy_backend, [1.0, 2.0]))
+    assert (lbfgs.status, lbfgs.n_iter, len(calls)) == ("line_search", 0, 1)

@@ -196,7 +196,7 @@ def test_lbfgs_in_train_converges_and_says_why():
     small = anynet.train(X, y, hidden=(5,), epochs=500, optimizer="lbfgs", backend="numpy",
                          verbose=False, max_fun=5)
     assert small.history["stopped"] == "max_fun"
-    assert 5 < small.optimizer.state["evals"] <= 5 + 21  # SciPy's rule: between iterations
+    assert 5 < small.optimizer.n_evals <= 5 + 20  # SciPy's rule: between iterations
     with pytest.raises(ValueError, match="dropout needs a stochastic optimizer"):
         anynet.train(X, y, hidden=(5,), optimizer="lbfgs", dropout=0.2, verbose=False,
                      backend="numpy")
@@ -216,11 +216,11 @@ def test_dropout_leaves_the_forward_pass_alone_without_masks():
 def test_lbfgs_on_sparse_x_evaluates_chunks_as_dense_x(monkeypatch):
     """A sparse X is made dense a chunk at a time: the same objective, so the same run."""
     sparse = pytest.importorskip("scipy.sparse")
-    from anynet.optimizers import LBFGS
+    from anynet import objective
     X, y = blobs(n=70)
     X[X < 0.3] = 0.0
     w = np.random.default_rng(0).random(70) + 0.5
-    monkeypatch.setattr(LBFGS, "sparse_chunk", 16)  # five chunks, the last of 6 rows
+    monkeypatch.setattr(objective, "CHUNK_ROWS", 16)  # five chunks, the last of 6 rows
     options = dict(hidden=(6,), epochs=15, optimizer="lbfgs", backend="numpy",
                    dtype="float64", verbose=False, alpha=0.01, sample_weight=w)
     dense = anynet.train(X, y, **options)
@@ -303,7 +303,7 @@ def test_third_review_edges():
     fresh = anynet.train(Xb, yb, hidden=(4,), optimizer="lbfgs", epochs=30, verbose=False,
                          backend="numpy", dtype="float64", network=net.copy())
     own = net.copy()  # its own optimizer, with the last run's state, continues
-    assert own.optimizer.state
+    assert own.optimizer.started
     again = anynet.train(Xb, yb, optimizer=own.optimizer, epochs=30, verbose=False,
                          network=own)
     assert again.history["loss"] == pytest.approx(fresh.history["loss"])

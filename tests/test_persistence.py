@@ -293,3 +293,119 @@ def test_the_description_size_cap(tmp_path, monkeypatch):
         anynet.load(path)
     monkeypatch.undo()
     assert persistence._MAX_DESCRIPTION == 64 << 20
+
+
+# --- what save writes, load reads (issue 19) ----------------------------------------
+
+def _nested_metadata(depth):
+    """A metadata dict nested ``depth`` levels deep (the dict itself is one)."""
+    value = {}
+    for _ in range(depth - 1):
+        value = {"k": value}
+    return value
+
+
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LAYERS = 6  # the layer limit, lowered for speed (load reads the same constant)
+_SIZE = 4096  # the description's byte limit, lowered likewise
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers=st.integers(1, _LAYERS + 2), depth=st.integers(0, 66),
+       extra=st.integers(-40, 40), seed=st.integers(0, 2 ** 256 + 4),
+       suffix=st.sampled_from([".npz", ".safetensors"]))
+def test_save_writes_only_what_load_reads_at_each_limit(tmp_path, layers, depth, extra, seed,
+                                                         suffix):
+    """Networks around each limit load enforces (layers, metadata depth, description
+    bytes, seeds): save refuses, and leaves nothing, exactly when load would refuse
+    the file; otherwise load gives back what was saved."""
+    from anynet import _description
+    sizes = [2] * (layers + 1)
+    try:
+        net = anynet.initialize_network(sizes, activation="tanh", init="xavier", seed=seed)
+    except ValueError as exc:  # every seed train and initialize_network take: 256 bits
+        assert seed > 2 ** 256 - 1 and "seed" in str(exc)
+        return
+    net.metadata = _nested_metadata(depth) if depth else {}
+    path = tmp_path / f"model{suffix}"
+    path.unlink(missing_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_description, "MAX_LAYERS", _LAYERS)
+        patch.setattr(persistence, "_MAX_DESCRIPTION", _SIZE)
+        # pad the description to the byte limit, give or take ``extra``
+        net.metadata["pad"] = ""
+        room = _SIZE - len(json.dumps(persistence._contents(net)[0]).encode())
+        net.metadata["pad"] = "x" * max(room + extra, 0)
+        size = len(json.dumps(persistence._contents(net)[0]).encode())
+        fits = layers <= _LAYERS and depth <= _description.MAX_DEPTH - 1 and size <= _SIZE
+        try:
+            anynet.save(net, path)
+        except (ValueError, TypeError) as exc:
+            event("refused")
+            assert not fits, str(exc)
+            assert str(exc).startswith(f"cannot save {path}")
+            assert not path.exists()
+            return
+        assert fits, (layers, depth, size)
+        event("saved and loaded")
+        loaded = anynet.load(path)
+    assert loaded.metadata == net.metadata and loaded.config == net.config
+    for key in net:
+        np.testing.assert_array_equal(loaded[key], net[key])
+
+
+def test_the_real_limits_are_said_before_training(tmp_path):
+    """10,001 layers with checkpoint= are refused before any network is built; a
+    warm-started network's metadata too deep or too large, likewise."""
+    path = tmp_path / "run.npz"
+    with pytest.raises(ValueError, match=r"checkpoint=.*lists 10001 layers, more than anynet "
+                                         r"loads \(10000\)"):
+        anynet.train(X, LABELS, hidden=(1,) * 10_000, checkpoint=path, verbose=False)
+    with pytest.raises(ValueError, match=r"checkpoint=.*parameters, more than anynet loads"):
+        anynet.train(X, LABELS, hidden=(50_000, 50_000), checkpoint=path, verbose=False)
+    net = _trained()
+    net.metadata = _nested_metadata(64)
+    with pytest.raises(ValueError, match="checkpoint=.*nested more than 63 levels"):
+        anynet.train(X, LABELS, network=net, epochs=1, checkpoint=path, verbose=False)
+    net.metadata = {"big": "x" * (64 << 20)}
+    with pytest.raises(ValueError, match="checkpoint=.*more than anynet loads"):
+        anynet.train(X, LABELS, network=net, epochs=1, checkpoint=path, verbose=False)
+    assert not path.exists()
+    net.metadata = _nested_metadata(63)  # the deepest that loads
+    anynet.train(X, LABELS, network=net, epochs=1, checkpoint=path, verbose=False)
+    assert anynet.load(path).metadata == net.metadata
+
+
+def test_a_seed_past_2_62_trains_saves_loads_and_resumes(tmp_path):
+    """SeedSequence().entropy (128 bits) and 2**256 - 1, the largest seed."""
+    for seed in (2 ** 70, np.random.SeedSequence(7).entropy, 2 ** 256 - 1):
+        path = tmp_path / "run.npz"
+        path.unlink(missing_ok=True)
+        options = dict(hidden=(4,), batch_size=8, verbose=False, seed=seed, backend="numpy")
+        whole = anynet.train(X, LABELS, epochs=3, **options)
+        anynet.train(X, LABELS, epochs=2, checkpoint=path, **options)
+        assert anynet.load(path).config["seed"] == seed
+        resumed = anynet.train(X, LABELS, epochs=3, checkpoint=path, resume=True, **options)
+        np.testing.assert_array_equal(resumed["W1"], whole["W1"])
+    with pytest.raises(ValueError, match=r"seed must be at most 2\*\*256 - 1"):
+        anynet.train(X, LABELS, seed=2 ** 256, verbose=False, backend="numpy")
+    with pytest.raises(ValueError, match="too large for init='randn'"):
+        anynet.initialize_network(2, 3, 1, seed=2 ** 32)
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    net = _trained()
+    path = tmp_path / "model.npz"
+    bad = net.copy()
+    bad["W1"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="array 'W1' contains NaN or infinity"):
+        anynet.save(bad, path)
+    for metadata, error in ((["a list"], TypeError), ({"x": object()}, TypeError),
+                            ({"n": 10 ** 5000}, TypeError)):
+        net.metadata = metadata
+        with pytest.raises(error, match=f"cannot save {path}"):
+            anynet.save(net, path)
+    assert not path.exists()

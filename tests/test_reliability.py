@@ -152,3 +152,217 @@ def test_ctrl_c_returns_the_network_and_writes_the_checkpoint(tmp_path):
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     np.testing.assert_array_equal(np.load(str(path) + ".W1.npy"), _uninterrupted(tmp_path))
+
+
+# --- a resume continues only its own run (issue 19) ---------------------------------
+
+_Xf = rng.standard_normal((48, 4))
+_yf = rng.integers(0, 3, 48)
+_BASE = dict(hidden=(6,), epochs=1, batch_size=16, backend="numpy", verbose=False)
+
+
+def _changed_cases():
+    """Per fingerprinted argument of ``anynet.train``, the arguments of a run that
+    differs from the base run in that argument alone (X and y among them)."""
+    net = anynet.initialize_network([4, 6, 3], activation="relu", output_activation="softmax",
+                                    loss="cross_entropy", init="he", seed=0)
+    return {
+        "X": dict(X=_Xf + 1e-3), "y": dict(y=2 - _yf),
+        "sample_weight": dict(sample_weight=np.linspace(0.5, 1.5, 48)),
+        "validation_data": dict(validation_data=(_Xf[:8], _yf[:8])),
+        "hidden": dict(hidden=(7,)), "activation": dict(activation="tanh"),
+        "loss": dict(loss="mse"), "optimizer": dict(optimizer="rmsprop"),
+        "learning_rate": dict(learning_rate=0.02), "batch_size": dict(batch_size=8),
+        "dtype": dict(dtype="float64"), "seed": dict(seed=1), "network": dict(network=net),
+        "validation_split": dict(validation_split=0.25),
+        "early_stopping": dict(early_stopping="loss"), "patience": dict(patience=3),
+        "weight_decay": dict(weight_decay=0.001), "lr_schedule": dict(lr_schedule="cosine"),
+        "clip_norm": dict(clip_norm=1.0), "shuffle": dict(shuffle=False),
+        "init": dict(init="xavier"), "standardize": dict(standardize=True),
+        "alpha": dict(alpha=1e-3), "dropout": dict(dropout=0.2), "tol": dict(tol=1e-3),
+        "_watched": dict(_watched=(1.0, 2)),
+        # an optimizer's keyword option (**optimizer_options)
+        "optimizer_options": dict(beta1=0.8),
+    }
+
+
+# needs mpiexec: it is fingerprinted (asserted below), and the ranks' test covers it
+_EXEMPT = {"sharded"}
+
+
+def test_every_option_is_fingerprinted_or_listed_as_may_change():
+    """A new argument of train without a case here fails this test: it must be given
+    one (it is fingerprinted by default) or be put on the may-change list on purpose."""
+    import inspect
+    from anynet._fingerprint import MAY_CHANGE, THROUGH_DATA, fingerprinted
+    names = set(inspect.signature(anynet.train).parameters)
+    covered = set(fingerprinted(anynet.train)) | THROUGH_DATA | {"optimizer_options"}
+    assert names == covered | MAY_CHANGE
+    assert "sharded" in covered and not MAY_CHANGE & covered
+    assert set(_changed_cases()) == covered - _EXEMPT
+
+
+@pytest.mark.parametrize("option", sorted(_changed_cases()))
+def test_a_resume_refuses_another_run(tmp_path, option):
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, checkpoint=path)
+    before = path.read_bytes()
+    changed = dict(_BASE, X=_Xf, y=_yf, epochs=3)
+    changed.update(_changed_cases()[option])
+    field = {"optimizer_options": "options.optimizer.settings.beta1: checkpoint 0.9",
+             "X": "data.digest:", "y": "data.digest:", "sample_weight": "data.",
+             "validation_data": "data."}.get(option, f"options.{option}: checkpoint ")
+    with pytest.raises(ValueError, match="checkpoint is of another run") as caught:
+        anynet.train(changed.pop("X"), changed.pop("y"), **changed, checkpoint=path,
+                     resume=True)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and field in message, message
+    assert "may change only" in message and "epochs" in message
+    assert path.read_bytes() == before  # the checkpoint is left as it was
+
+
+@pytest.mark.parametrize("labels", [
+    lambda y: 2 - y,  # relabelled: the same classes, another meaning
+    lambda y: np.array(["x", "y", "z"])[y],  # other classes, the same columns
+    lambda y: y + 1,  # other integer classes
+])
+def test_other_or_relabelled_classes_are_another_run(tmp_path, labels):
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, checkpoint=path)
+    with pytest.raises(ValueError, match="another run"):
+        anynet.train(_Xf, labels(_yf), **dict(_BASE, epochs=2), checkpoint=path, resume=True)
+
+
+def test_what_may_change_on_resume_does(tmp_path):
+    """More epochs, callbacks, verbosity, checkpoint_every, another backend or another
+    checkpoint path: the run goes on, and ends as the uninterrupted run does."""
+    whole = anynet.train(_Xf, _yf, **dict(_BASE, epochs=4, dtype="float64"))
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **dict(_BASE, epochs=2, dtype="float64"), checkpoint=path)
+    moved = tmp_path / "moved.npz"
+    moved.write_bytes(path.read_bytes())
+    seen = []
+    resumed = anynet.train(_Xf, _yf, **dict(_BASE, epochs=4, dtype="float64",
+                                            backend="array_api_strict"),
+                           checkpoint=moved, resume=True, checkpoint_every=2,
+                           callbacks=[lambda epoch, history, network: seen.append(epoch)])
+    assert seen == [2, 3]
+    for key in whole:
+        np.testing.assert_allclose(host(resumed[key]), whole[key], rtol=1e-12, atol=1e-12)
+    assert resumed.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-12)
+
+
+def test_the_checkpoint_records_its_fingerprint_readably(tmp_path):
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, alpha=1e-3, dropout=0.1, checkpoint=path)
+    with np.load(path, allow_pickle=False) as f:
+        run = json.loads(f["__anynet__"].tobytes())["training"]["run"]
+    assert run["options"]["alpha"] == 1e-3 and run["options"]["dropout"] == 0.1
+    assert run["options"]["optimizer"]["settings"]["beta1"] == 0.9
+    assert run["task"]["classes"] == [0, 1, 2]
+    assert run["data"]["shapes"][0] == [48, 4] and run["data"]["digest"].startswith("sha256:")
+
+
+def test_data_digest_is_the_same_for_every_spelling_of_the_data():
+    """The digest is of the rows the run sees: a list, a float32 copy or a torch tensor
+    of the same numbers give the same one; one changed value gives another."""
+    from anynet._fingerprint import data_fingerprint
+    a = rng.standard_normal((300, 5))
+    same = data_fingerprint(a, None)
+    assert data_fingerprint(np.asfortranarray(a), None) == same
+    b = a.copy()
+    b[299, 4] = np.nextafter(b[299, 4], 1.0)
+    assert data_fingerprint(b, None)["digest"] != same["digest"]
+    assert data_fingerprint(a[:, :4], None)["digest"] != same["digest"]
+    assert data_fingerprint(None, a)["digest"] != same["digest"]
+    torch = pytest.importorskip("torch")
+    assert data_fingerprint(torch.asarray(a), None) == same
+
+
+def test_ctrl_c_in_the_first_epoch_leaves_a_checkpoint_that_resumes(tmp_path, monkeypatch):
+    """Interrupted before the first epoch ends, the checkpoint holds epoch 0 and no
+    optimizer arrays; resuming from it trains the whole run, exactly."""
+    import anynet.training
+
+    class AtOnce(anynet.training.Interrupt):
+        def __init__(self):
+            super().__init__()
+            self.requested = True
+
+    path = tmp_path / "run.npz"
+    options = dict(_BASE, epochs=3, optimizer="adam")
+    with monkeypatch.context() as patch:
+        patch.setattr(anynet.training, "Interrupt", AtOnce)
+        with pytest.warns(UserWarning, match="interrupted during epoch 0"):
+            anynet.train(_Xf, _yf, **options, checkpoint=path)
+    with np.load(path, allow_pickle=False) as f:
+        training = json.loads(f["__anynet__"].tobytes())["training"]
+        assert training["epoch"] == 0 and not any(k.startswith("optimizer.") for k in f.files)
+    resumed = anynet.train(_Xf, _yf, **options, checkpoint=path, resume=True)
+    whole = anynet.train(_Xf, _yf, **options)
+    for key in whole:
+        np.testing.assert_array_equal(resumed[key], whole[key])
+    assert resumed.history["loss"] == whole.history["loss"]
+
+
+def _halving(epoch, base_lr, history):
+    return base_lr * 0.5 ** epoch
+
+
+def _thirding(epoch, base_lr, history):
+    return base_lr * 0.3 ** epoch
+
+
+def test_a_callable_schedule_is_known_by_its_code(tmp_path):
+    """The same function resumes; another one of the same name (a lambda, or one with
+    another constant) is another run."""
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, lr_schedule=_halving, checkpoint=path)
+    anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=_halving, checkpoint=path,
+                 resume=True)
+    for other in (_thirding, lambda e, lr, h: lr):
+        with pytest.raises(ValueError, match="options.lr_schedule"):
+            anynet.train(_Xf, _yf, **dict(_BASE, epochs=3), lr_schedule=other,
+                         checkpoint=path, resume=True)
+    path = tmp_path / "lambda.npz"
+
+    def scaled(k):
+        return lambda e, lr, h: lr * k
+    anynet.train(_Xf, _yf, **_BASE, lr_schedule=scaled(0.5), checkpoint=path)
+    with pytest.raises(ValueError, match="options.lr_schedule.code"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=scaled(0.25),
+                     checkpoint=path, resume=True)
+    anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=scaled(0.5), checkpoint=path,
+                 resume=True)
+
+
+def test_a_checkpoint_of_an_earlier_anynet_is_refused_with_the_reason(tmp_path):
+    """Its record of the run (seed, batch size, rows, layers, optimizer) is too thin to
+    tell another run from this one."""
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, checkpoint=path)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    description = json.loads(arrays["__anynet__"].tobytes())
+    description["training"]["run"] = {"seed": 0, "batch_size": 16, "shuffle": True,
+                                      "n_samples": 48, "layer_sizes": [4, 6, 3],
+                                      "optimizer": "Adam"}
+    arrays["__anynet__"] = np.frombuffer(json.dumps(description).encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="written by an earlier anynet"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), checkpoint=path, resume=True)
+
+
+def test_a_shuffle_stream_is_known_by_its_state(tmp_path):
+    """shuffle=RandomState (scikit-learn's way): the stream as the run started is part
+    of the run; the same stream in that state resumes, another seed is another run."""
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, shuffle=np.random.RandomState(3), checkpoint=path)
+    with pytest.raises(ValueError, match="options.shuffle.state"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), shuffle=np.random.RandomState(4),
+                     checkpoint=path, resume=True)
+    resumed = anynet.train(_Xf, _yf, **dict(_BASE, epochs=2),
+                           shuffle=np.random.RandomState(3), checkpoint=path, resume=True)
+    whole = anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), shuffle=np.random.RandomState(3))
+    for key in whole:
+        np.testing.assert_array_equal(resumed[key], whole[key])

@@ -375,4 +375,4 @@ def test_bad_validation_data():
     with pytest.raises(ValueError, match="y_val has 1 samples but X_val has 2"):
         _quiet(X_XOR, Y_XOR, validation_data=(np.ones((2, 2)), [[0]]))
     with pytest.raises(ValueError, match="leaves no training samples"):
-        _quiet(X_XOR[:1], Y_XOR[:1], validation_split=0.5)
+        _quiet(X_XOR[:2], [0, 1], validation_split=0.99)
