@@ -205,6 +205,7 @@ def _train_options(train):
 def main(argv=None):
     args = _parser().parse_args(argv)
     command = args.command or "demo"
+    _jax_float64(args)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # 'auto' says what it chose below
@@ -229,6 +230,20 @@ def _after_error(exc):
     if getattr(exc, "all_ranks", False) and "mpi4py.MPI" in sys.modules:
         sys.modules["mpi4py.MPI"].COMM_WORLD.Barrier()
     return 2
+
+
+def _jax_float64(args):
+    """JAX computes in float32 unless x64 is enabled: the command enables it (before
+    JAX is imported, through JAX_ENABLE_X64) where float64 may be asked for, a
+    float64 network trained or a saved one predicting. A JAX_ENABLE_X64 the user
+    set is left as it is."""
+    import os
+    if getattr(args, "backend", None) != "jax" or "JAX_ENABLE_X64" in os.environ:
+        return
+    if args.command in ("predict", "evaluate") or getattr(args, "dtype", None) == "float64":
+        os.environ["JAX_ENABLE_X64"] = "1"
+        if "jax" in sys.modules:  # imported already (main called from Python)
+            sys.modules["jax"].config.update("jax_enable_x64", True)
 
 
 def _one_line(exc):
@@ -262,22 +277,60 @@ def _export(args):
 
 
 def _info(args):
+    """The version, each library's devices by the names ``device=`` takes, and what
+    ``backend='auto'`` picks. A CPU-only torch or JAX is told by what it installed;
+    the other libraries are probed at once, each in its own process
+    (``anynet/_probe.py``), so this takes about the slowest import's time, and this
+    process imports none of them."""
     import importlib.util
+    import json
+    import subprocess
+    from pathlib import Path
     from ._version import __version__
-    from ._backend import BACKENDS, cuda_unavailable_reason, resolve_backend
+    from ._backend import BACKENDS, cuda_unavailable_reason
+    from ._probe import device_names, known_without_importing
     print(f"anynet {__version__}, Python {sys.version.split()[0]}")
+    # its source run with -c, not its path: a script's folder (anynet/, with its
+    # _csv.py) would come first on sys.path; and the current folder is dropped too
+    probe = "import sys; del sys.path[0]\n" + \
+        Path(__file__).with_name("_probe.py").read_text(encoding="utf-8")
+    running, known, failed = {}, {"numpy": ["cpu"]}, {}  # numpy: imported already
     for name in BACKENDS:
-        module = "cupy" if name == "cupy" else name
-        if importlib.util.find_spec(module) is None:
+        if name in known:
+            continue
+        if name in sys.modules:  # imported already (main called from Python): asked here
+            try:
+                known[name] = device_names(name)
+            except Exception as exc:  # noqa: BLE001 (a broken install is reported)
+                known[name], failed[name] = None, f"{type(exc).__name__}: {exc}"
+            continue
+        if importlib.util.find_spec(name) is None:
+            continue
+        known[name] = known_without_importing(name)
+        if known[name] is None:
+            running[name] = subprocess.Popen([sys.executable, "-c", probe, name], text=True,
+                                             stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL)
+    for name in BACKENDS:
+        if known.get(name) is not None:
+            print(f"  {name:17s} devices: {', '.join(known[name])}")
+            continue
+        if name in failed:
+            print(f"  {name:17s} unusable: {failed[name]}")
+            continue
+        if name not in running:
             print(f"  {name:17s} not installed")
             continue
         try:
-            backend = resolve_backend(name)
-            devices = backend.xp.__array_namespace_info__().devices() if name != "jax" \
-                else __import__("jax").devices()
-            print(f"  {name:17s} devices: {', '.join(map(str, devices))}")
-        except USER_ERRORS as exc:
-            print(f"  {name:17s} unusable: {exc}")
+            out, _ = running[name].communicate(timeout=120)
+            found = json.loads(out.strip().splitlines()[-1])
+        except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+            running[name].kill()
+            found = {"error": f"its probe failed ({type(exc).__name__})"}
+        if "devices" in found:
+            print(f"  {name:17s} devices: {', '.join(found['devices'])}")
+        else:
+            print(f"  {name:17s} unusable: {found['error']}")
     reason = cuda_unavailable_reason()
     print(f"backend='auto' picks: {'cupy' if reason is None else 'numpy'}"
           + ("" if reason is None else f" ({reason})"))

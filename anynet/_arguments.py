@@ -3,7 +3,9 @@
 Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
+import difflib
 import hashlib
+import inspect
 import math
 import numbers
 import os
@@ -14,13 +16,14 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _checks
-from ._backend import float_dtype, resolve_backend
+from ._backend import (BACKENDS, backend_of, float_dtype, is_array, namespace_name,
+                       resolve_backend)
 from ._description import _short, sizes_problem
 from ._files import check_target
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
-from .optimizers import Optimizer, make_optimizer
+from .optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from .persistence import check_metadata
 from .quasi_newton import LBFGS
 from .schedules import make_schedule
@@ -30,6 +33,7 @@ from .tasks import TABLE
 def checked_options(args):
     """``anynet.train``'s arguments checked and normalised, as attributes."""
     args = dict(args)
+    check_keywords(args)
     check_arguments(args)
     opts = SimpleNamespace(**args)
     run_optimizer(opts)  # an unknown optimizer or option is said before the data is read
@@ -54,6 +58,46 @@ def run_optimizer(opts, xp=None):
     if opts.weight_decay is not None and isinstance(optimizer, Optimizer):
         optimizer.weight_decay = opts.weight_decay
     return optimizer
+
+
+def _constructor_options(cls):
+    """The keyword arguments an optimizer class's constructor takes (None: any)."""
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters if p.kind is not p.VAR_POSITIONAL]
+
+
+def check_keywords(args):
+    """A keyword ``anynet.train`` passes to the optimizer that no optimizer takes is a
+    misspelling: a TypeError naming it and the nearest keyword there is (difflib)."""
+    extra = args["optimizer_options"]
+    if not extra:
+        return
+    own = args["optimizer"]
+    cls = OPTIMIZERS.get(own) if isinstance(own, str) else type(own)
+    taken = _constructor_options(cls) if cls is not None else []
+    if taken is None:
+        return
+    everywhere = {name for c in set(OPTIMIZERS.values()) for name in
+                  (_constructor_options(c) or ())}
+    # an instance takes no options: make_optimizer says so for real ones
+    own_options = set(taken) if isinstance(own, str) else everywhere
+    train_keywords = [k for k in args if not k.startswith("_")
+                      and k not in ("X", "y", "optimizer_options")]
+    for key in extra:
+        if key in own_options:
+            continue
+        if key in everywhere:  # another optimizer's option
+            users = [n for n, c in OPTIMIZERS.items() if key in (_constructor_options(c) or ())]
+            raise TypeError(f"optimizer={own!r} does not take the keyword argument {key!r} "
+                            f"(it takes {', '.join(taken) or 'none'}; {key!r} is an option "
+                            f"of {', '.join(map(repr, users))})")
+        near = difflib.get_close_matches(key, train_keywords + sorted(everywhere), n=1)
+        raise TypeError(f"train() got an unexpected keyword argument {key!r}"
+                        + (f"; did you mean {near[0]!r}?" if near else "")
+                        + (f" (optimizer={own!r} takes {', '.join(taken)})"
+                           if isinstance(own, str) and taken else ""))
 
 
 def check_arguments(args):
@@ -122,10 +166,13 @@ def check_arguments(args):
                         f"{shuffle!r}")
     if isinstance(shuffle, np.bool_):
         args["shuffle"] = bool(shuffle)
-    if not isinstance(args["standardize"], bool):
-        raise TypeError(f"standardize must be True or False, got {args['standardize']!r}")
+    if not (isinstance(args["standardize"], bool) or (isinstance(args["standardize"], str)
+                                                      and args["standardize"] == "features")):
+        raise TypeError(f"standardize must be True, False or 'features', got "
+                        f"{args['standardize']!r}")
     net = args["network"]
-    if args["standardize"] and isinstance(net, Network) and net.input_scaling is None:
+    if args["standardize"] is not False and isinstance(net, Network) and \
+            net.input_scaling is None:
         raise ValueError("standardize=True is for a new network: this one was trained on "
                          "features as they are, and keeps taking them so")
     if args["loss"] is not None and args["loss"] not in TABLE:
@@ -205,7 +252,8 @@ def run_facts(opts, backend, dtype, X, y):
                               else len(opts.validation_data)),
         optimizer_options=_text(sorted(opts.optimizer_options.items())),
         network=_text(None if opts.network is None else
-                      {**opts.network.config, "scaled": opts.network.input_scaling is not None}),
+                      {**opts.network.config, "scaled": opts.network.input_scaling is not None,
+                       "scaled_targets": opts.network.target_scaling is not None}),
         X=_data_text(X), y=_data_text(y, labels=True))
     if isinstance(opts.shuffle, np.random.RandomState):  # its stream orders every epoch
         state = opts.shuffle.get_state()
@@ -257,8 +305,8 @@ def backend_and_dtype(opts):
     """
     net = opts.network
     if net is None:
-        backend = resolve_backend("auto" if opts.backend is None else opts.backend,
-                                  opts.device)
+        backend = data_backend(opts) or resolve_backend(
+            "auto" if opts.backend is None else opts.backend, opts.device)
         return backend, float_dtype(backend, opts.dtype or "float32")[0]
     asked = [("backend", opts.backend, lambda: resolve_backend(opts.backend).name,
               net.backend.name),
@@ -272,6 +320,19 @@ def backend_and_dtype(opts):
         raise ValueError(f"dtype={opts.dtype!r} differs from the network's {net.dtype!r}; "
                          f"leave it out to train the network where it is")
     return net.backend, net.dtype
+
+
+def data_backend(opts):
+    """With ``backend`` None or "auto" and no ``device``, X's own backend and device
+    when X is an array of another library than NumPy (a torch tensor trains on
+    torch, where it is): "auto" means "where the data is" before "CuPy if it can"."""
+    if opts.backend not in (None, "auto") or opts.device is not None:
+        return None
+    for data in (opts.X, opts.y):
+        if is_array(data) and namespace_name(data) in BACKENDS and \
+                namespace_name(data) != "numpy":
+            return backend_of(data)
+    return None
 
 
 def _as_sequence(value, name):

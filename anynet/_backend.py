@@ -102,7 +102,7 @@ def cuda_unavailable_reason():
     try:
         import cupy
     except ImportError as exc:
-        return f"CuPy is not installed ({exc}); pip install cupy-cuda12x"
+        return f"CuPy is not installed ({exc}); {cupy_install_hint()}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError, missing driver libraries, ...
@@ -182,13 +182,51 @@ def _current_device(name, xp):
     return type(_default_device(name, xp))()  # CuPy's convention: Device() is the current one
 
 
+def _device_from_text(name, xp, text):
+    """The device a string names, as the library itself names its devices.
+
+    JAX: "cpu", "gpu", "cuda", "tpu", with ":N" for the N-th of that platform,
+    or a device's own str ("TFRT_CPU_0", "cuda:0"); CuPy: "cuda:N" or "N";
+    array_api_strict: a Device's name ("CPU_DEVICE", "device1"): the names
+    ``anynet info`` prints. NumPy and PyTorch take strings themselves.
+    """
+    kind, _, index = text.strip().lower().partition(":")
+    if name == "jax":
+        import jax
+        platform = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu", "rocm": "gpu",
+                    "tpu": "tpu"}.get(kind)
+        if platform is not None and (index == "" or index.isdigit()):
+            return jax.devices(platform)[int(index or 0)]
+        for device in {*jax.devices(), *jax.devices("cpu")}:
+            if text in (str(device), repr(device)):
+                return device
+        raise ValueError(f"no JAX device is named {text!r}; JAX has "
+                         f"{', '.join(map(str, jax.devices()))}")
+    if name == "cupy":
+        if text.strip().isdigit():
+            return int(text)
+        if kind == "cuda" and (index == "" or index.isdigit()):  # as torch writes it
+            return int(index or 0)
+        raise ValueError("name a CUDA device as 'cuda:N' (or an ordinal N)")
+    if name in ("numpy", "torch"):
+        return text
+    devices = xp.__array_namespace_info__().devices()
+    for device in devices:  # array_api_strict's Device("device1") is named "device1"
+        if text in (str(device), repr(device)) or f"'{text}'" in repr(device):
+            return device
+    return text
+
+
 def _as_device(name, xp, device):
     """``device`` checked: a device of the library that exists; a ValueError naming it else.
 
     A library that follows a current device takes what its Device class takes
-    (CuPy: an ordinal), and the device must be one it can make current.
+    (CuPy: an ordinal), and the device must be one it can make current. A string
+    names a device as its library does (``_device_from_text``).
     """
     try:
+        if isinstance(device, str):
+            device = _device_from_text(name, xp, device)
         if not _follows_current_device(name, device) and _follows_current_device(
                 name, _default_device(name, xp)):
             device = type(_current_device(name, xp))(device)  # CuPy: an ordinal
@@ -277,14 +315,49 @@ def _namespace(name):
         return _import_namespace(name)
     except ImportError as exc:
         package = exc.name or name
+        hint = cupy_install_hint() if name == "cupy" else \
+            f"pip install {_PIP_NAMES.get(name, package)}"
         raise ImportError(
             f"backend={name!r} needs the {package} package, which is not installed "
-            f"here; pip install {_PIP_NAMES.get(name, package)}") from exc
+            f"here; {hint}") from exc
 
 
-# what to pip-install for each backend
-_PIP_NAMES = {"cupy": "cupy-cuda12x", "torch": "torch", "jax": "jax",
-              "array_api_strict": "array-api-strict"}
+# what to pip-install for each backend (CuPy's wheel: cupy_install_hint)
+_PIP_NAMES = {"torch": "torch", "jax": "jax", "array_api_strict": "array-api-strict"}
+
+
+def cuda_driver_version():
+    """The CUDA version the NVIDIA driver supports, as (major, minor), or None where
+    there is no driver: asked of libcuda itself (``cuDriverGetVersion``), which
+    needs neither CuPy nor a CUDA toolkit."""
+    for library in ("libcuda.so.1", "libcuda.so", "nvcuda.dll", "libcuda.dylib"):
+        try:
+            cuda = ctypes.CDLL(library)
+        except OSError:
+            continue
+        version = ctypes.c_int(0)
+        try:
+            if cuda.cuDriverGetVersion(ctypes.byref(version)) != 0 or version.value <= 0:
+                return None
+        except AttributeError:
+            return None
+        return version.value // 1000, version.value % 1000 // 10
+    return None
+
+
+def cupy_install_hint(driver=None):
+    """What to pip-install for CuPy here: the wheel built for the driver's CUDA major
+    version (cupy-cuda12x on a CUDA 12 driver, cupy-cuda13x on 13), or why none fits.
+    ``driver``: (major, minor), else the driver's own (``cuda_driver_version``)."""
+    driver = driver or cuda_driver_version()
+    if driver is None:
+        return ("no NVIDIA driver was found, which CuPy needs; with one, pip install "
+                "the CuPy wheel of its CUDA major version (cupy-cuda12x for CUDA 12)")
+    major, minor = driver
+    if major < 11:
+        return (f"the NVIDIA driver supports CUDA {major}.{minor}, older than any CuPy "
+                f"wheel (CUDA 11 and newer): update the driver")
+    return f"pip install cupy-cuda{major}x (the NVIDIA driver supports CUDA {major}.{minor})"
 
 
 def backend_of(x):
@@ -323,8 +396,8 @@ def float_dtype(backend, dtype):
         except Exception as exc:
             raise TypeError(f"dtype={name!r} is not available on {backend}: {exc}") from exc
     if probe.dtype != xp_dtype:
-        hint = (" (enable it with jax.config.update('jax_enable_x64', True))"
-                if backend.name == "jax" else "")
+        hint = (" (enable it with jax.config.update('jax_enable_x64', True), or "
+                "JAX_ENABLE_X64=1 in the environment)" if backend.name == "jax" else "")
         raise TypeError(f"dtype={name!r} is not available on {backend}{hint}")
     return name, xp_dtype
 

@@ -3,10 +3,12 @@
 Everything that can be checked before training is: the files to write
 (writable, regular, none of them an input or another output), matplotlib for
 ``--plot``, the data and its task, the network's size. The task is decided
-here and passed to ``anynet.train`` as an explicit loss. The features are
-standardised by the network itself (``anynet.train(..., standardize=True)``),
-which keeps the means and scales, so a saved model (or checkpoint) predicts
-from raw features in Python as in ``predict`` and ``evaluate``.
+here and passed to ``anynet.train`` as an explicit loss. The features, and a
+regressor's targets, are standardised by the network itself
+(``anynet.train(..., standardize=True)``), which keeps the means and scales, so a
+saved model (or checkpoint) predicts from raw features, in the targets' units, in
+Python as in ``predict`` and ``evaluate``. A run that diverged, to NaN or to a loss
+far above that of a constant prediction, saves nothing (``_check_learned``).
 """
 import math
 import sys
@@ -155,22 +157,12 @@ def _target_words(args):
     return f"the target {args.target!r}"
 
 
-def _target_scaling(task):
-    """Extra ``anynet.train`` arguments that scale a regression target.
-
-    LEAD (issue 18b): the one call site for the network's target scaling;
-    once ``anynet.train(..., scale_target=...)`` exists, return
-    ``{"scale_target": task == "regress"}`` here."""
-    return {}
-
-
 def _fit(data, hidden, loss, split, args):
     """(network, stopped by Ctrl-C): ``anynet.train`` with the command's options.
 
     The command says itself when Ctrl-C stopped training (``main`` silences the
     library's UserWarnings)."""
     from .training import DivergenceError, train
-    task = "regress" if loss == "mse" else "classify"
     try:
         net = train(data.X, data.y, hidden=hidden, activation=args.activation, loss=loss,
                     optimizer=args.optimizer, learning_rate=args.lr,
@@ -181,8 +173,8 @@ def _fit(data, hidden, loss, split, args):
                     early_stopping=args.early_stopping, patience=args.patience,
                     seed=args.seed, checkpoint=args.checkpoint,
                     checkpoint_every=args.checkpoint_every, resume=args.resume,
-                    verbose=not args.quiet, distributed=args.distributed, standardize=True,
-                    **_target_scaling(task))
+                    verbose=not args.quiet, distributed=args.distributed,
+                    standardize=True)  # the features, and a regressor's targets
     except DivergenceError as exc:
         raise ValueError(f"training diverged during epoch {exc.epoch + 1}: the loss or a "
                          f"parameter became NaN or infinite; try a smaller --lr than "
@@ -192,7 +184,47 @@ def _fit(data, hidden, loss, split, args):
             raise
         raise ValueError(f"{args.data}: column {data.features[exc.column]!r} "
                          f"{exc.reason}") from None
+    _check_learned(net, data.y, args)
     return net, net.history["stopped"] == "interrupted"
+
+
+#: A run whose final training loss is over this many times that of the best constant
+#: prediction learnt nothing: its steps overshot (the loss stays finite when Adam's
+#: steps, bounded by the learning rate, throw the weights far away).
+DIVERGED = 10.0
+
+
+def _check_learned(net, y, args):
+    """Refuse to save a model whose training loss ended far above that of predicting
+    the targets' mean (or the classes' frequencies): it diverged without a NaN."""
+    losses = net.history["loss"]
+    if not losses:
+        return
+    final, baseline = losses[-1], _constant_loss(net, y)
+    if math.isfinite(final) and final <= DIVERGED * max(baseline, 0.1):
+        return
+    what = "the targets' mean" if not net.task.is_classifier else "each class's frequency"
+    raise ValueError(f"training diverged: the final training loss {final:.4g} is over "
+                     f"{DIVERGED:g} times that of predicting {what} ({baseline:.4g}); try "
+                     f"a smaller --lr than {args.lr:g}. Nothing was saved")
+
+
+def _constant_loss(net, y):
+    """The training loss of the best constant prediction, on the host: the targets'
+    variance (in the units the network learns), or the entropy of the classes."""
+    import numpy as np
+    if not net.task.is_classifier:
+        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if net.target_scaling is not None:
+            Y = Y / np.asarray(net.target_scaling[1], dtype=np.float64)
+        return float(np.mean(np.var(Y, axis=0)))
+    if net.loss == "cross_entropy":
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        p = counts / counts.sum()
+        return float(-np.sum(p * np.log(p)))
+    p = np.clip(np.mean(np.asarray(y, dtype=np.float64).reshape(len(y), -1), axis=0),
+                1e-12, 1 - 1e-12)  # one 0/1 column per label
+    return float(np.mean(-p * np.log(p) - (1 - p) * np.log(1 - p)))
 
 
 def _summary(net, n_samples, n_val, task, seconds):

@@ -24,7 +24,9 @@ from .tasks import Task
 FORMAT = "anynet"
 # 2: a network that standardises its inputs ("input_scaling"); files without it are
 # written as version 1, which anynet before version 2 reads the same way
-FORMAT_VERSION = 2
+# 3: a regressor that standardises its targets ("target_scaling"); files without it
+# are written as version 2 or 1, as before
+FORMAT_VERSION = 3
 MAX_PARAMETERS = 2 ** 31  # a description asking for more is refused before allocating
 MAX_LAYERS = 10_000  # weight layers
 MAX_DEPTH = 64  # nesting of lists and objects; json.dumps would recurse on deeper

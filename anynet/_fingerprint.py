@@ -81,7 +81,9 @@ def run_fingerprint(function, opts, *, network, optimizer, task, dtype, data):
             value = {"config": value.config,
                      "parameters": digest([value[k] for k in value]),
                      "input_scaling": None if value.input_scaling is None
-                     else digest(list(value.input_scaling))}
+                     else digest(list(value.input_scaling)),
+                     "target_scaling": None if value.target_scaling is None
+                     else digest(list(value.target_scaling))}
         options[name] = readable(value)
     fingerprint = {
         "options": options,

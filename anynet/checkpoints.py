@@ -179,6 +179,7 @@ def write_checkpoint(path, state, fingerprint, snapshot=None):
                                              state.rng.bit_generator.state))[:3]
     net = Network(params, backend=state.network.backend, **state.network.config)
     net.input_scaling = state.network.input_scaling
+    net.target_scaling = state.network.target_scaling
     optimizer = state.optimizer.fresh()
     optimizer.t, optimizer.state = t, arrays
     net.optimizer, net.metadata = optimizer, state.network.metadata

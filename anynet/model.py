@@ -57,6 +57,13 @@ class Network(dict):
         standardises its inputs, ``(X - mean) / scale``, at every entry point
         (``anynet.train(..., standardize=True)`` sets them), so it takes the raw
         features. Saved with the network.
+    target_scaling : (mean, scale) or None
+        Arrays of shape (1, n_outputs) on the network's device: a regressor
+        trained on standardised targets (``anynet.train(..., standardize=True)``)
+        predicts ``output * scale + mean``, in the targets' own units, from
+        ``predict``, ``score``, ``forward_propagation`` and ``anynet.predict``;
+        ``backward_propagation`` and further training standardise y with it.
+        Saved with the network.
     """
 
     def __init__(self, params, *, layer_sizes, activation, output_activation, loss,
@@ -67,6 +74,7 @@ class Network(dict):
         self.optimizer = None
         self.metadata = {}
         self.input_scaling = None
+        self.target_scaling = None
         self.layer_sizes = tuple(layer_sizes)
         self.activation = activation
         self.output_activation = output_activation
@@ -118,6 +126,7 @@ class Network(dict):
             params = {k: self.xp.asarray(v, copy=True) for k, v in self.items()}
             twin = Network(params, backend=self.backend, **self.config)
             twin.input_scaling = self.input_scaling  # never changed in place: shared
+            twin.target_scaling = self.target_scaling
             if self.optimizer is not None:
                 twin.optimizer = self.optimizer.fresh()
                 twin.optimizer.restore(self.optimizer.snapshot(self.xp))
@@ -128,10 +137,10 @@ class Network(dict):
     def __reduce__(self):
         """Pickle with host copies of the parameters; the optimizer is not kept."""
         params = {k: to_numpy(v) for k, v in self.items()}
-        scaling = None if self.input_scaling is None else tuple(
-            to_numpy(a) for a in self.input_scaling)
+        scaling, targets = (None if pair is None else tuple(to_numpy(a) for a in pair)
+                            for pair in (self.input_scaling, self.target_scaling))
         return _rebuild, (params, self.config, self.backend, self.history, self.metadata,
-                          scaling)
+                          scaling, targets)
 
     # --- the estimator-style methods of anynet.train's networks ---------------------
 
@@ -140,7 +149,8 @@ class Network(dict):
 
         Arrays of the network's backend, device and dtype; X may be host data or
         any backend's array. With a ``dask.array`` X the result is a lazy dask
-        array, computed chunk by chunk of rows (see ``anynet._dask``).
+        array, computed chunk by chunk of rows (see ``anynet._dask``). A network
+        with ``target_scaling`` gives its outputs in the targets' units.
 
         check_finite : bool, default True
             Raise a ValueError if X holds NaN or infinity (as SciPy's
@@ -154,8 +164,23 @@ class Network(dict):
         with self.backend.activate():
             if is_dask_array(X):
                 return predict_dask(self, X, check_finite=check_finite)
-            return steps.predictor(self)(dict(self), self._features(X,
-                                                                     check_finite=check_finite))
+            return self._outputs(steps.predictor(self)(
+                dict(self), self._features(X, check_finite=check_finite)))
+
+    def _outputs(self, P):
+        """The output layer's activations P in the targets' units (``target_scaling``)."""
+        if self.target_scaling is None:
+            return P
+        mean, scale = self.target_scaling
+        return P * scale + mean
+
+    def _targets(self, Y):
+        """Targets Y, shape (n_samples, n_outputs) on the device, in the units the
+        network is trained in: standardised by ``target_scaling`` when it has one."""
+        if self.target_scaling is None:
+            return Y
+        mean, scale = self.target_scaling
+        return (Y - mean) / scale
 
     def predict_classes(self, X):
         """Predicted class labels, a host NumPy array of shape (n_samples,).
@@ -217,13 +242,14 @@ class Network(dict):
                 f"dtype={self.dtype!r})")
 
 
-def _rebuild(params, config, backend, history, metadata, scaling=None):
+def _rebuild(params, config, backend, history, metadata, scaling=None, targets=None):
     """Unpickle a Network: its parameters go back to its backend and device."""
     with backend.activate():
         params = {k: backend.xp.asarray(v, device=backend.device) for k, v in params.items()}
         net = Network(params, backend=backend, **config)
-        if scaling is not None:
-            net.input_scaling = tuple(backend.xp.asarray(a, device=backend.device)
-                                      for a in scaling)
+        net.input_scaling, net.target_scaling = (
+            None if pair is None else tuple(backend.xp.asarray(a, device=backend.device)
+                                            for a in pair)
+            for pair in (scaling, targets))
     net.history, net.metadata = history, metadata
     return net

@@ -134,7 +134,8 @@ def forward_propagation(network, X):
     Returns
     -------
     y_pred : array of shape (n_samples, n_outputs)
-        The output layer's activations.
+        The output layer's activations (in the targets' units for a network with
+        ``target_scaling``: ``aL * scale + mean``, what ``predict`` gives).
     cache : tuple of arrays
         Every layer's output (a1, ..., aL), which ``backward_propagation``
         needs: the activations' derivatives are taken from their outputs, as in
@@ -143,7 +144,7 @@ def forward_propagation(network, X):
     _check_network(network)
     with network.backend.activate():
         outputs = propagation.forward(network, network._features(X))
-    return outputs[-1], outputs
+        return network._outputs(outputs[-1]), outputs
 
 
 def predict(network, X, *, check_finite=True):
@@ -213,14 +214,15 @@ def backward_propagation(network, cache, X, y):
         ``{"dW1": dL/dW1, "db1": dL/db1, ...}``, each the shape of its parameter.
         The true gradients: ``update_parameters`` subtracts them. (The tutorial
         adds ``learning_rate * X.T @ ((y - a) * ...)``, which is the same step
-        for loss="sse".)
+        for loss="sse".) A network with ``target_scaling`` is trained on
+        standardised targets: y is given in its own units and standardised here.
     """
     _check_network(network)
     _checks.same_origin(X=X, y=y)
     with network.backend.activate():
         X = network._features(X)
-        Y = _checks.targets(network.backend, network.dtype, y, X.shape[0],
-                            network.layer_sizes[-1], network.loss)
+        Y = network._targets(_checks.targets(network.backend, network.dtype, y, X.shape[0],
+                                             network.layer_sizes[-1], network.loss))
         _check_cache(network, cache, X.shape[0])
         return propagation.backward(network, tuple(cache), X, Y)
 

@@ -131,8 +131,11 @@ def _read(path, backend, device, dtype, optimizer):
             net = Network(params, backend=be, **dict(config, dtype=dtype_name))
             net.metadata = description.get("metadata") or {}
             if description.get("input_scaling") is not None:
-                net.input_scaling = _input_scaling(path, description, arrays, be,
-                                                   dtype_name, sizes[0])
+                net.input_scaling = _scaling(path, description, arrays, be, dtype_name,
+                                             sizes[0])
+            if description.get("target_scaling") is not None:
+                net.target_scaling = _scaling(path, description, arrays, be, dtype_name,
+                                              sizes[-1], "target")
             if "optimizer" in description:
                 net.optimizer = _restore_optimizer(path, description["optimizer"], arrays,
                                                    net, optimizer)
@@ -148,10 +151,15 @@ def _contents(net, optimizer=False, extra=None):
     arrays = {k: to_numpy(v) for k, v in net.items()}
     description = {"format": FORMAT, "format_version": 1, "anynet_version": _version(),
                    "config": net.config, "metadata": net.metadata}
-    if net.input_scaling is not None:  # an older anynet must refuse it, not ignore it
-        description["format_version"] = FORMAT_VERSION
-        description["input_scaling"] = True
-        arrays["input.mean"], arrays["input.scale"] = map(to_numpy, net.input_scaling)
+    # each scaling needs the version that reads it: an older anynet must refuse the
+    # file, not ignore the scaling and predict wrongly; a file without one stays older
+    for name, prefix, version in (("input_scaling", "input", 2), ("target_scaling", "target",
+                                                                  FORMAT_VERSION)):
+        pair = getattr(net, name)
+        if pair is not None:
+            description["format_version"] = max(description["format_version"], version)
+            description[name] = True
+            arrays[f"{prefix}.mean"], arrays[f"{prefix}.scale"] = map(to_numpy, pair)
     if optimizer:
         description["optimizer"], state = _optimizer_description(net)
         arrays.update(state)
@@ -212,10 +220,11 @@ def _loadable(path, net, description, arrays):
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{label}: array {key!r} contains NaN or infinity, which "
                              f"anynet refuses to load")
-    if "input.scale" in arrays and not np.all(
-            arrays["input.scale"] >= np.finfo(dtype).tiny):
-        raise ValueError(f"{label}: net.input_scaling holds scales below "
-                         f"{np.finfo(dtype).tiny:.3g}, which anynet refuses to load")
+    for prefix in ("input", "target"):
+        if f"{prefix}.scale" in arrays and not np.all(
+                arrays[f"{prefix}.scale"] >= np.finfo(dtype).tiny):
+            raise ValueError(f"{label}: net.{prefix}_scaling holds scales below "
+                             f"{np.finfo(dtype).tiny:.3g}, which anynet refuses to load")
     return text
 
 def _version():
@@ -357,17 +366,18 @@ def _array(path, arrays, key, shape, dtype):
     return cast
 
 
-def _input_scaling(path, description, arrays, be, dtype, n_inputs):
-    """The (mean, scale) a network standardises its inputs with, on its device."""
-    if description["input_scaling"] is not True:
-        raise ValueError(f"{path}: its input_scaling is not true")
-    mean, scale = (_array(path, arrays, f"input.{k}", (1, n_inputs), dtype)
+def _scaling(path, description, arrays, be, dtype, width, prefix="input"):
+    """The (mean, scale) a network standardises its inputs (``prefix="input"``) or its
+    targets (``"target"``) with, on its device."""
+    if description[f"{prefix}_scaling"] is not True:
+        raise ValueError(f"{path}: its {prefix}_scaling is not true")
+    mean, scale = (_array(path, arrays, f"{prefix}.{k}", (1, width), dtype)
                    for k in ("mean", "scale"))
     # checked in the dtype the inputs are divided in: 1e-46 is float32's 0, and a
     # subnormal scale overflows what it divides
     tiny = np.finfo(dtype).tiny
     if not np.all(scale >= tiny):
-        raise ValueError(f"{path}: array 'input.scale' holds scales that are not >= "
+        raise ValueError(f"{path}: array '{prefix}.scale' holds scales that are not >= "
                          f"{tiny:.3g} in {np.dtype(dtype).name} (the smallest is "
                          f"{float(np.min(scale)):.3g} there): dividing by them would "
                          f"overflow")

@@ -176,13 +176,19 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         ``validation_split`` then holds out that fraction of each shard. The
         validation figures are those of all the ranks' validation rows together.
 
-    standardize : bool
-        Standardise the features: their means and standard deviations over the
-        training rows (of every rank) are kept in the network
-        (``network.input_scaling``), which applies them at every entry point,
-        ``predict``, ``score`` and the tutorial's functions included, and saves
-        them; it takes the raw features from then on. A warm-started network
-        keeps the scaling it has.
+    standardize : bool or "features"
+        True: standardise the features, and a regressor's targets (identity
+        output: "mse", "sse", "squared_error"). The features' means and standard
+        deviations over the training rows (of every rank) are kept in the
+        network (``network.input_scaling``), which applies them at every entry
+        point, ``predict``, ``score`` and the tutorial's functions included,
+        and saves them; it takes the raw features from then on. The targets'
+        are kept as ``network.target_scaling``: the network learns
+        ``(y - mean) / scale`` and predicts in y's own units, so house prices of
+        1e5 and targets of 1e-7 train at the default learning rate. The loss in
+        ``history`` is then that of the standardised targets (R^2 is the
+        same in either unit). "features": the features only. A warm-started
+        network keeps the scalings it has.
 
     sample_weight : array of shape (n_samples,), optional
         Non-negative weights: each batch's loss is the weighted average of its
@@ -320,6 +326,7 @@ class _Run:
                 loss=task.loss, init=init, seed=opts.seed, backend=self.backend, dtype=dtype)
             net.classes = task.classes
             net.input_scaling = self.data.scaling
+            net.target_scaling = self.data.target_scaling
         schedule = make_schedule(opts.lr_schedule)
         if isinstance(schedule, Schedule):
             schedule = copy.deepcopy(schedule)  # a template: this run's own copy

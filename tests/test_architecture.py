@@ -14,7 +14,7 @@ import anynet
 PACKAGE = Path(anynet.__file__).parent
 
 LAYERS = [
-    ["_version", "_backend", "_npz", "_files"],  # _backend: the array libraries
+    ["_version", "_backend", "_npz", "_files", "_probe"],  # _backend: the array libraries
     ["activations", "initializers", "_params", "progress", "_csv", "_tables"],
     ["losses", "metrics", "_nccl", "datasets", "line_search", "_onnx_graph"],
     ["tasks"],  # the one table: what each loss means for a task

@@ -109,7 +109,9 @@ def test_anynet_info_lists_the_gpus(fake_cupy, capsys):
     from anynet.__main__ import main
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "cupy              devices: <CUDA Device 0>, <CUDA Device 1>" in out
+    # by the names device= takes (issue 18), cupy's devices as torch writes them
+    assert "cupy              devices: cuda:0, cuda:1" in out
+    assert resolve_backend("cupy", "cuda:1").device == resolve_backend("cupy", 1).device
     assert "backend='auto' picks: cupy" in out
 
 

@@ -206,6 +206,9 @@ def shard_data(mode):
     if mode == "standardize":  # the means and scales of every rank's rows together
         X = X * [1.0, 10.0, 100.0, 0.1, 1.0] + 5.0
         options["standardize"] = True
+    if mode == "regress":  # and the targets', over every rank's rows (issue 18)
+        y, yv = (v * [1e4, 1e-3] + [5e4, 0.0] for v in (y, yv))
+        options["standardize"] = True
     if mode in ("weights", "same-weights"):  # each batch's weight sum spans the ranks
         weights = rng.random(203) * 2.0
         weights[40:60] = 0.0  # some batches weigh nothing on one rank

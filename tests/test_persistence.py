@@ -104,7 +104,7 @@ def _rewrite(path, arrays, description):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda a, d: (a, dict(d, format_version=3)), "format version 3 .* upgrade anynet"),
+    (lambda a, d: (a, dict(d, format_version=4)), "format version 4 .* upgrade anynet"),
     (lambda a, d: (a, dict(d, format="kerasnet")), "not an anynet model file"),
     (lambda a, d: ({**a, "W2": np.ones((3, 3))}, d), r"array 'W2' has shape \(3, 3\)"),
     (lambda a, d: ({k: v for k, v in a.items() if k != "b3"}, d), "array 'b3' is missing"),
