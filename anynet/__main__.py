@@ -70,11 +70,30 @@ def _command(sub, name, help, description=None):
                           formatter_class=_Formatter)
 
 
+def _decimal(text):
+    if len(text) != 1 or text.isdigit() or text in "+-eE":
+        raise argparse.ArgumentTypeError(f"must be one character such as . or , got {text!r}")
+    return text
+
+
 def _csv_options(parser):
-    parser.add_argument("--sep", type=_separator, default=",",
-                        help="a CSV file's field separator (one character, or tab)")
+    parser.add_argument("--sep", type=_separator,
+                        help="a CSV file's field separator (one character, or tab); "
+                             "detected by default among , ; tab | (tab for .tsv)")
+    parser.add_argument("--decimal", type=_decimal, default=".",
+                        help="the numbers' decimal mark: , for European numbers like 72,18")
     parser.add_argument("--encoding", type=_encoding, default="utf-8",
                         help="a CSV file's text encoding, e.g. latin-1")
+
+
+def _model_options(parser):
+    parser.add_argument("--backend", default="numpy", help="where the network runs")
+    parser.add_argument("--device", help="the backend's device, e.g. cuda:1 (its "
+                                         "default device when left out)")
+    parser.add_argument("--handle-unknown", choices=["error", "ignore"], default="error",
+                        help="a text category the model never saw: an error, or all "
+                             "zeros in its one-hot columns (scikit-learn's ignore)")
+    _csv_options(parser)
 
 
 def _parser():
@@ -91,22 +110,24 @@ def _parser():
                                           "built-in dataset, and save it"))
     predict = _command(sub, "predict", "predict with a saved model")
     predict.add_argument("model", help="a model file written by 'anynet train'")
-    predict.add_argument("data", help="a .csv file (with the model's feature columns), "
-                                      "a .npz/.npy file, or a built-in dataset")
+    predict.add_argument("data", help="a .csv/.tsv/.csv.gz file (with the model's feature "
+                                      "columns, by name), a .npz/.npy file (by position), "
+                                      "or a built-in dataset")
     predict.add_argument("-o", "--output", help="write the CSV here instead of stdout")
     predict.add_argument("--proba", action="store_true",
                          help="also write each class's probability")
-    predict.add_argument("--backend", default="numpy", help="where the network runs")
-    _csv_options(predict)
+    predict.add_argument("--id", metavar="COLUMN",
+                         help="a CSV column to pass through as the predictions' first "
+                              "column, to match rows")
+    _model_options(predict)
     evaluate = _command(sub, "evaluate", "score a saved model on data with targets: "
                                          "accuracy, or R^2 for a regressor")
     evaluate.add_argument("model", help="a model file written by 'anynet train'")
     evaluate.add_argument("data", help="a .csv file with the model's feature columns and "
                                        "the target, a .npz/.npy file, or a built-in dataset")
     evaluate.add_argument("--target", help="the target column (default: the one the model "
-                                           "was trained on)")
-    evaluate.add_argument("--backend", default="numpy", help="where the network runs")
-    _csv_options(evaluate)
+                                           "was trained on; of an array, its index)")
+    _model_options(evaluate)
     _export_options(_command(sub, "export", "write a saved model as an ONNX graph (for ONNX "
                                             "Runtime)"))
     _command(sub, "info", "anynet's version, the backends and devices here")
@@ -124,15 +145,19 @@ def _export_options(export):
 
 
 def _train_options(train):
-    train.add_argument("data", help="a .csv file with a header, a .npz (X and y) or .npy "
-                                    "file, or a dataset: xor, moons, circles, spirals, digits")
+    train.add_argument("data", help="a .csv/.tsv/.csv.gz file with a header, a .npz (X and "
+                                    "y) or .npy file, or a dataset: xor, moons, circles, "
+                                    "spirals, digits")
     train.add_argument("--target", help="the target column (CSV: its name; .npy: its index, "
                                         "the last by default)")
     train.add_argument("--task", choices=["auto", "classify", "regress"], default="auto",
-                       help="auto: whole numbers with at most 20 distinct values (or one "
-                            "per 20 rows) and text are classes, other numbers regressed")
-    train.add_argument("--drop", action="append", default=[], metavar="COLUMN",
-                       help="a column that is not a feature (an id, a name); repeatable")
+                       help="auto: text, and whole numbers with at most 10 distinct values, "
+                            "are classes; numbers with fractions, and whole numbers with "
+                            "more than one distinct value per 5 rows, are regressed; "
+                            "between the two, anynet asks")
+    train.add_argument("--drop", action="append", default=[], metavar="COLUMNS",
+                       help="columns that are not features (an id, a name), comma-separated "
+                            "like a,b; repeatable. Text columns left in are one-hot encoded")
     train.add_argument("--hidden", default="100", help="hidden layer sizes, e.g. 64,64")
     train.add_argument("--activation", default="relu", help="of the hidden layers")
     train.add_argument("--optimizer", default="adam",
@@ -147,19 +172,25 @@ def _train_options(train):
                        help="drop hidden units with this probability while training")
     train.add_argument("--epochs", type=_positive_int, default=200, help="passes over the data")
     train.add_argument("--batch-size", type=_positive_int, default=200, help="rows per step")
-    train.add_argument("--validation-split", type=float, default=0.1,
-                       help="fraction of the rows held out to validate")
+    train.add_argument("--validation-split", type=float, default=None,
+                       help="fraction of the rows held out to validate (default: 0.1, and "
+                            "none below 20 rows)")
     train.add_argument("--early-stopping", action="store_true",
                        help="stop when the validation loss stops improving; keep the best")
     train.add_argument("--patience", type=_positive_int, default=10,
                        help="epochs without improvement before --early-stopping stops")
     train.add_argument("--backend", default="auto",
                        help="numpy, cupy, torch, jax, array_api_strict or auto")
+    train.add_argument("--device", help="the backend's device, e.g. cuda:1 or cpu (its "
+                                        "default device when left out)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                        help="the network's float type")
     train.add_argument("--seed", type=_count, default=0, help="seeds weights and batches")
     train.add_argument("--checkpoint", metavar="FILE",
-                       help="write the run's state here every epoch (for --resume)")
+                       help="write the run's state here (for --resume)")
+    train.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
+                       help="write --checkpoint every N epochs (and when the run stops "
+                            "early)")
     train.add_argument("--resume", action="store_true",
                        help="continue from --checkpoint if it exists")
     train.add_argument("--plot", metavar="FILE", help="write the loss curves to this image")

@@ -15,6 +15,7 @@ smaller network's Adam (7.5k parameters for the digits: 10 us a step) never
 earns back. ``ANYNET_ACCELERATE=0`` turns it off. Without numba nothing changes.
 """
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,6 +42,16 @@ def accelerates(backend, optimizer, n_parameters):
         one = np.ones(1, dtype=dtype)
         kernel(one, one.copy(), one.copy(), one, *(dtype(1.0),) * 6)
     return True
+
+
+@dataclass(frozen=True)
+class FusedAdam:
+    """The update rule of a training step (``anynet.steps.training_step``'s
+    ``update``): ``FusedAdam()(optimizer)`` is :func:`fused_adam`. A value without
+    fields: every instance is equal, so it keys the compiled-step cache."""
+
+    def __call__(self, optimizer):
+        return fused_adam(optimizer)
 
 
 def adam_apply(backend, optimizer, n_parameters):

@@ -3,6 +3,7 @@
 Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
+import hashlib
 import math
 import numbers
 import os
@@ -206,6 +207,10 @@ def run_facts(opts, backend, dtype, X, y):
         network=_text(None if opts.network is None else
                       {**opts.network.config, "scaled": opts.network.input_scaling is not None}),
         X=_data_text(X), y=_data_text(y, labels=True))
+    if isinstance(opts.shuffle, np.random.RandomState):  # its stream orders every epoch
+        state = opts.shuffle.get_state()
+        digest = hashlib.sha256(state[1].tobytes() + repr(state[2:]).encode()).hexdigest()
+        facts["shuffle"] = f"a RandomState in state {digest[:16]}"
     return facts
 
 

@@ -8,13 +8,16 @@ standardised by the network itself (``anynet.train(..., standardize=True)``),
 which keeps the means and scales, so a saved model (or checkpoint) predicts
 from raw features in Python as in ``predict`` and ``evaluate``.
 """
+import math
 import sys
 import time
 from pathlib import Path
 
-
+from ._cli_columns import RECORD, training_data
 from ._description import MAX_PARAMETERS
 from ._files import check_outputs
+from ._tables import task_and_reason
+from .datasets import DATASETS
 from .tasks import infer_task
 
 #: what the command line reports as one line (and exit 2) rather than a traceback
@@ -22,23 +25,29 @@ USER_ERRORS = (ValueError, TypeError, ImportError, RuntimeError, OSError, Floati
 
 
 def train(args):
-    """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving)."""
+    """``anynet train``: 0, or 130 when Ctrl-C stopped training (after saving).
+
+    The first line printed says the task, why, and how to override it; then how
+    the file was read and how many rows are held out to validate."""
     from .persistence import save
     from .distributed import communicator
+    say = _speaker(args)
     # under mpiexec every rank reads its own file: one that cannot (missing,
     # unreadable, a NaN cell) makes every rank stop with its error, none waits
     with communicator(args.distributed).together(catch=USER_ERRORS + (MemoryError,)):
         hidden = _preflight(args)
-        X, y, features, task, loss = _read(args, hidden)
+        data, task, loss = _read(args, hidden, say)
+        split, n_val = _validation(args, len(data.X), say)
     start = time.perf_counter()
-    net, stopped = _fit(X, y, hidden, loss, args, features)
+    net, stopped = _fit(data, hidden, loss, split, args)
     if args.distributed:
         from mpi4py import MPI
         if MPI.COMM_WORLD.Get_rank() != 0:
             return 0  # rank 0 reports and writes the model
-    net.metadata = {"features": features, "target": args.target or "y", "data": args.data}
+    net.metadata = {"features": data.features, "target": args.target or "y",
+                    "data": args.data, RECORD: data.record}
     path = save(net, args.output)
-    print(_summary(net, len(X), task, time.perf_counter() - start))
+    print(_summary(net, len(data.X), n_val, task, time.perf_counter() - start))
     print(f"saved {path}")
     h = net.history
     if stopped:
@@ -49,6 +58,50 @@ def train(args):
         from .plotting import plot_history
         print(f"plotted {plot_history(h, args.plot)}")
     return 130 if stopped else 0
+
+
+def _speaker(args):
+    """``print``, or nothing on the ranks but 0 of an MPI run (rank 0 reports)."""
+    if args.distributed:
+        from mpi4py import MPI
+        if MPI.COMM_WORLD.Get_rank() != 0:
+            return lambda *a, **k: None
+    return print
+
+
+#: Below this many rows, ``--validation-split`` left out holds out nothing (and says so).
+MIN_ROWS_TO_HOLD_OUT = 20
+
+
+def _validation(args, n, say=print):
+    """(the validation split to train with, rows held out), said on stdout.
+
+    Left out, the split is 0.1, except for fewer than ``MIN_ROWS_TO_HOLD_OUT``
+    rows (XOR's 4), where nothing is held out. ``--early-stopping`` watches the
+    held-out rows, so it is refused when there are none: never a silent 10%."""
+    split = args.validation_split
+    given = split is not None
+    if not given:
+        split = 0.1 if n >= MIN_ROWS_TO_HOLD_OUT else 0.0
+    if not (isinstance(split, float) and 0.0 <= split < 1.0):
+        raise ValueError(f"--validation-split must be in [0, 1), got {split!r}")
+    n_val = int(math.ceil(n * split)) if split else 0
+    if args.early_stopping and n_val == 0:
+        why = "--validation-split 0 holds out none" if given else \
+            f"{n} rows are too few to hold out by default"
+        raise ValueError(f"--early-stopping watches rows held out to validate, and {why}; "
+                         f"give --validation-split (e.g. 0.2) or leave out --early-stopping")
+    if n_val >= n:
+        raise ValueError(f"--validation-split {split:g} leaves no rows to train on out of {n}")
+    if n_val:
+        say(f"validation: holding out {n_val:,} of {n:,} rows ({split:g}); training on "
+              f"{n - n_val:,}")
+    elif given:
+        say(f"validation: none (--validation-split 0); training on all {n:,} rows")
+    else:
+        say(f"validation: none ({n} rows are too few to hold out; --validation-split to "
+              f"choose); training on all {n:,} rows")
+    return split, n_val
 
 
 def _preflight(args):
@@ -69,36 +122,67 @@ def _preflight(args):
     return hidden
 
 
-def _read(args, hidden):
-    """(X, y, feature names, task, loss), the network's size checked."""
-    from .datasets import load
+def _read(args, hidden, say=print):
+    """(Data, task, loss), the network's size checked; the task said on the first line."""
     task = None if args.task == "auto" else args.task
-    X, y, features = load(args.data, args.target, task=task, drop=args.drop, sep=args.sep,
-                          encoding=args.encoding)
-    task = task or ("regress" if y.dtype.kind == "f" else "classify")
+    data = training_data(args, task)
+    y = data.y
+    if task is None:
+        task, reason = task_and_reason(y, _target_words(args))
+        other = "classify" if task == "regress" else "regress"
+        say(f"task: {_TASK_WORDS[task]} (inferred: {reason}; override with --task "
+            f"{other})")
+    else:
+        say(f"task: {_TASK_WORDS[task]} (as --task {task} says)")
+    for note in data.notes:
+        say(note)
     # the loss and outputs from anynet.tasks' one table (real-valued labels: classes)
     kind = infer_task(y, "mse" if task == "regress" else
                       "cross_entropy" if y.dtype.kind == "f" else None)
-    _check_size(args.hidden, [X.shape[1], *hidden, kind.n_outputs])
-    return X, y, features, task, kind.loss
+    _check_size(args.hidden, [data.X.shape[1], *hidden, kind.n_outputs])
+    return data, task, kind.loss
 
 
-def _fit(X, y, hidden, loss, args, features):
+_TASK_WORDS = {"classify": "classification", "regress": "regression"}
+
+
+def _target_words(args):
+    if args.data in DATASETS:
+        return f"{args.data}'s target"
+    if str(args.data).lower().endswith((".npz", ".npy")):
+        return "y" if str(args.data).lower().endswith(".npz") else \
+            f"the target (column {args.target if args.target is not None else 'last'})"
+    return f"the target {args.target!r}"
+
+
+def _target_scaling(task):
+    """Extra ``anynet.train`` arguments that scale a regression target.
+
+    LEAD (issue 18b): the one call site for the network's target scaling;
+    once ``anynet.train(..., scale_target=...)`` exists, return
+    ``{"scale_target": task == "regress"}`` here."""
+    return {}
+
+
+def _fit(data, hidden, loss, split, args):
     """(network, stopped by Ctrl-C): ``anynet.train`` with the command's options.
 
     The command says itself when Ctrl-C stopped training (``main`` silences the
     library's UserWarnings)."""
     from .training import DivergenceError, train
+    task = "regress" if loss == "mse" else "classify"
     try:
-        net = train(X, y, hidden=hidden, activation=args.activation, loss=loss,
+        net = train(data.X, data.y, hidden=hidden, activation=args.activation, loss=loss,
                     optimizer=args.optimizer, learning_rate=args.lr,
                     weight_decay=args.weight_decay, alpha=args.alpha, dropout=args.dropout,
                     epochs=args.epochs,
-                    batch_size=args.batch_size, backend=args.backend, dtype=args.dtype,
-                    validation_split=args.validation_split,
+                    batch_size=args.batch_size, backend=args.backend, device=args.device,
+                    dtype=args.dtype, validation_split=split,
                     early_stopping=args.early_stopping, patience=args.patience,
-                    seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
-                    verbose=not args.quiet, distributed=args.distributed, standardize=True)
+                    seed=args.seed, checkpoint=args.checkpoint,
+                    checkpoint_every=args.checkpoint_every, resume=args.resume,
+                    verbose=not args.quiet, distributed=args.distributed, standardize=True,
+                    **_target_scaling(task))
     except DivergenceError as exc:
         raise ValueError(f"training diverged during epoch {exc.epoch + 1}: the loss or a "
                          f"parameter became NaN or infinite; try a smaller --lr than "
@@ -106,15 +190,17 @@ def _fit(X, y, hidden, loss, args, features):
     except ValueError as exc:  # a column named by its index: named by its name
         if getattr(exc, "column", None) is None:
             raise
-        raise ValueError(f"{args.data}: column {features[exc.column]!r} "
+        raise ValueError(f"{args.data}: column {data.features[exc.column]!r} "
                          f"{exc.reason}") from None
     return net, net.history["stopped"] == "interrupted"
 
 
-def _summary(net, n_samples, task, seconds):
+def _summary(net, n_samples, n_val, task, seconds):
     h = net.history
     what = "regression" if task == "regress" else f"{len(net.task.classes)} classes"
-    summary = f"trained {'-'.join(map(str, net.layer_sizes))} on {n_samples} samples ({what})"
+    rows = f"{n_samples - n_val:,} rows" if not n_val else \
+        f"{n_samples - n_val:,} of {n_samples:,} rows, {n_val:,} held out"
+    summary = f"trained {'-'.join(map(str, net.layer_sizes))} on {rows} ({what})"
     if h["loss"]:
         summary += f" in {seconds:.1f} s ({len(h['loss'])} epochs, {net.backend.name} on " \
                    f"{net.device}): final loss {h['loss'][-1]:.4g}"

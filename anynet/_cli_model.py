@@ -1,10 +1,12 @@
 """The work of ``anynet predict`` and ``anynet evaluate``: a saved model applied to data.
 
-The data's features are the model's columns (by name for a CSV, when the model
-knows them), of the width the network expects, as they are: the network
-standardises them itself. Models written by an older ``anynet train`` kept their
-means and scales in the metadata instead; those are checked, since a model file
-may come from anywhere, and applied here.
+The data's columns are the model's, by its own record of them
+(``_cli_columns``: by name for a CSV, by position for an array), of the width
+the network expects, as they are: the network standardises them itself.
+Models written by an older ``anynet train`` kept their means and scales in the
+metadata instead; those are checked, since a model file may come from
+anywhere, and applied here. Predictions are written in full: the shortest
+text that reads back as the same number of the model's dtype.
 """
 import csv
 import io
@@ -12,20 +14,20 @@ import sys
 
 import numpy as np
 
+from ._cli_columns import model_data
 from ._files import atomic_write, check_outputs
 
 
-
 def predict(args):
-    """``anynet predict``: one CSV row per input row."""
+    """``anynet predict``: one CSV row per input row (after the ``--id`` column, if any)."""
     from ._backend import to_numpy
     from .persistence import load
     check_outputs([("-o", args.output, "output")], [args.model, args.data])
-    net = load(args.model, backend=args.backend)
-    X = _model_features(args, net)
+    net = load(args.model, backend=args.backend, device=args.device)
     classifier = net.task.is_classifier
     if args.proba and not classifier:
         raise ValueError(f"--proba needs a classifier; {args.model} is a regressor")
+    X, data = _model_features(args, net, need_target=False)
     if classifier:
         labels = net.predict_classes(X).tolist()
         if net.task.multilabel:  # one 0/1 column per label
@@ -33,15 +35,18 @@ def predict(args):
         else:
             header, rows = ["prediction"], [[label] for label in labels]
         if args.proba:
-            P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
+            P = to_numpy(net.predict(X))
             P = np.concatenate([1.0 - P, P], axis=1) if P.shape[1] == 1 else P
             header += [f"proba_{c}" for c in net.task.classes]
-            rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, P)]
+            rows = [row + probs for row, probs in zip(rows, formatted(P, net.dtype))]
     else:
-        P = np.asarray(to_numpy(net.predict(X)), dtype=np.float64)
+        P = to_numpy(net.predict(X))
         header = ["prediction"] if P.shape[1] == 1 else [f"prediction_{i}"
                                                          for i in range(P.shape[1])]
-        rows = [[f"{v:.6g}" for v in row] for row in P]
+        rows = formatted(P, net.dtype)
+    if data.ids is not None:
+        header = [args.id] + header
+        rows = [[i] + row for i, row in zip(data.ids.tolist(), rows)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -54,24 +59,22 @@ def predict(args):
     return 0
 
 
+def formatted(P, dtype):
+    """The rows of ``P`` as text, each value the shortest that reads back as the same
+    value of ``dtype`` ("float32": numpy's float32 repr; else Python's float repr)."""
+    if str(dtype) == "float32":
+        P = np.asarray(P, dtype=np.float32)
+        return [[str(v) for v in row] for row in P]  # numpy's shortest float32 text
+    return [[repr(v) for v in row] for row in np.asarray(P, dtype=np.float64).tolist()]
+
+
 def evaluate(args):
     """``anynet evaluate``: the model's accuracy (R^2 for a regressor) on the data."""
-    from .datasets import load, load_csv
     from .persistence import load as load_model
-    net = load_model(args.model, backend=args.backend)
-    meta = net.metadata or {}
+    net = load_model(args.model, backend=args.backend, device=args.device)
     classifier = net.task.is_classifier
-    task = "classify" if classifier else "regress"
-    names = _feature_names(args.model, meta, net.layer_sizes[0])
-    if str(args.data).lower().endswith(".csv"):
-        target = args.target or meta.get("target")
-        if not isinstance(target, str):
-            raise ValueError(f"{args.model} does not say its target column: give --target")
-        X, y, _ = load_csv(args.data, target, features=names, task=task, sep=args.sep,
-                           encoding=args.encoding)
-    else:
-        X, y, _ = load(args.data, args.target, task=task)
-    X = _standardised(args, net, meta, X, names)
+    X, data = _model_features(args, net, need_target=True)
+    y = data.y
     if classifier and all(isinstance(c, str) for c in net.task.classes):
         y = y.astype(str)  # labels read as integers, where the model's classes are text
     score = net.score(X, y)
@@ -80,16 +83,16 @@ def evaluate(args):
     return 0
 
 
-def _model_features(args, net):
-    """X for ``net`` from ``args.data``: the model's columns, standardised as in training."""
-    from .datasets import load_features
+def _model_features(args, net, need_target):
+    """(X, Data) for ``net`` from ``args.data``: the model's columns, by its record."""
     meta = net.metadata or {}
-    n = net.layer_sizes[0]
-    names = _feature_names(args.model, meta, n)
-    X, _ = load_features(args.data, names, sep=args.sep, encoding=args.encoding)
-    if str(args.data).lower().endswith(".npy") and X.shape[1] == n + 1:
-        X = X[:, :-1]  # features and the target column, as 'anynet train' read it
-    return _standardised(args, net, meta, X, names)
+    names = _feature_names(args.model, meta, net.layer_sizes[0])
+    task = "classify" if net.task.is_classifier else "regress"
+    data = model_data(args, net, need_target=need_target, task=task,
+                      ids=getattr(args, "id", None))
+    for note in data.notes:
+        print(f"anynet: {note}", file=sys.stderr)
+    return _standardised(args, net, meta, data.X, names), data
 
 
 def _standardised(args, net, meta, X, names):

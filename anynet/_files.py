@@ -56,7 +56,7 @@ def open_regular(path):
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except OSError as exc:  # permission, a symlink loop, a name too long
-        raise ValueError(f"{path}: cannot open it: {exc.strerror or exc}") from None
+        raise ValueError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

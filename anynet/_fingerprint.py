@@ -27,8 +27,9 @@ from .schedules import make_schedule
 #: them changes the parameters an epoch produces. Kept in the README's list.
 MAY_CHANGE = frozenset({"epochs", "callbacks", "verbose", "checkpoint", "checkpoint_every",
                         "resume", "backend", "device", "distributed"})
-#: arguments fingerprinted through the run's data digest (or, for the optimizer's
-#: keyword options, through the run's optimizer) rather than as given
+#: arguments fingerprinted through the run's data digest rather than as given (the
+#: optimizer's keyword options, ``**optimizer_options``, go through the run's
+#: optimizer: its class and settings)
 THROUGH_DATA = frozenset({"X", "y", "sample_weight", "validation_data"})
 
 _BLOCK = 16 << 20  # bytes hashed per host copy: a device array is read in slices this big
@@ -162,6 +163,13 @@ def readable(value, depth=0):
         return {str(k): readable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [readable(v, depth + 1) for v in value]
+    if isinstance(value, np.random.RandomState):  # a stream: its state (at the start)
+        name, keys, pos, has_gauss, cached = value.get_state()
+        return {"class": "numpy.random.RandomState", "state": digest([keys]),
+                "pos": int(pos), "gauss": [int(has_gauss), float(cached)]}
+    if isinstance(value, np.random.Generator):
+        return {"class": "numpy.random.Generator",
+                "state": readable(value.bit_generator.state, depth + 1)}
     if is_array(value) or isinstance(value, np.ndarray):
         return {"shape": list(map(int, value.shape)), "digest": digest([value])}
     if hasattr(value, "hyperparameters"):  # an Optimizer

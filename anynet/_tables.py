@@ -16,21 +16,48 @@ TASKS = ("classify", "regress")
 _DATA_INFLATION = (1032, 64 << 20)
 
 
+#: At most this many distinct whole numbers are class labels.
+FEW_CLASSES = 10
+#: More distinct whole numbers than one per this many rows are a quantity.
+ROWS_PER_CLASS = 5
+
+
 def infer_task(y):
     """"classify" or "regress": what the targets ``y`` (a host array) ask for.
 
-    Text and booleans are class labels. Numbers are class labels when every one
-    is whole and they take few distinct values: at most 20, or at most one per
-    20 samples (iris' 3 in 150 rows, digits' 10 in 1,797). Anything else is a
-    real value to regress (diabetes' 214 distinct whole numbers in 442 rows,
-    any value with a fraction).
+    The rule of ``task_and_reason``; a ValueError when ``y`` could be either.
+    """
+    return task_and_reason(y)[0]
+
+
+def task_and_reason(y, name="the target"):
+    """("classify" or "regress", why in words) for the targets ``y`` (a host array).
+
+    - Text and booleans are class labels.
+    - A number with a fraction is a quantity to regress.
+    - Whole numbers taking at most ``FEW_CLASSES`` (10) distinct values are class
+      labels (iris' 3, digits' 10); more than one distinct value per
+      ``ROWS_PER_CLASS`` (5) rows is a quantity (diabetes' 214 in 442 rows).
+      Between the two (ages 18-89 in 2,000 rows: 72 values) either could be
+      meant: a ValueError asks for the task rather than guess.
     """
     y = np.asarray(y)
     if y.dtype.kind not in "iuf":
-        return "classify"
+        return "classify", f"{name} holds {'true/false' if y.dtype.kind == 'b' else 'text'} " \
+                           f"labels"
     if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-        return "regress"
-    return "classify" if len(np.unique(y)) <= max(20, len(y) // 20) else "regress"
+        example = y.ravel()[np.flatnonzero(y.ravel() != np.round(y.ravel()))[0]]
+        return "regress", f"{name} holds numbers with fractions (e.g. {example:g})"
+    k, n = len(np.unique(y)), len(y)
+    if k <= FEW_CLASSES:
+        return "classify", f"{name} holds {k} distinct whole numbers (at most " \
+                           f"{FEW_CLASSES}: class labels)"
+    if k * ROWS_PER_CLASS > n:
+        return "regress", f"{name} holds {k:,} distinct whole numbers in {n:,} rows " \
+                          f"(more than one per {ROWS_PER_CLASS} rows: a quantity)"
+    raise ValueError(f"{name} holds {k:,} distinct whole numbers in {n:,} rows: a quantity "
+                     f"to regress or {k:,} classes? Say which: --task regress or --task "
+                     f"classify (task= in Python)")
 
 
 def check_task(task):
@@ -113,7 +140,7 @@ def targets(source, y, task):
         if len(bad):
             raise ValueError(f"{source}: the target of sample {bad[0][0]} (counting from "
                              f"0) is {y[tuple(bad[0])]}, not a finite number")
-    if (task or infer_task(y)) == "regress":
+    if (task or task_and_reason(y, f"{source}: y")[0]) == "regress":
         return y.astype(np.float64)
     if y.dtype.kind == "f" and np.all(y == np.round(y)) and np.all(np.abs(y) < 2 ** 53):
         return y.astype(np.int64)  # whole-number labels: classes 0, 1, 2, not 0.0, 1.0

@@ -13,6 +13,7 @@ A file's task is ``infer_task``'s unless given (``task="classify"`` or
 ValueError naming the file and, for a CSV, the row and column.
 """
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,13 @@ DATASETS = {"xor": xor, "moons": moons, "circles": circles, "spirals": spirals,
 
 # --- the user's files -------------------------------------------------------------
 
-def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=",",
-             encoding="utf-8"):
+def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=None,
+             encoding="utf-8", decimal="."):
     """Read a CSV file with a header row: the column ``target`` is y, the others X.
+
+    The file is read by pandas (``pip install pandas``); a ``.tsv`` file and a
+    gzip-compressed one (``.csv.gz``) too. Every feature must be a number (the
+    command line one-hot encodes text columns; see ``anynet train --help``).
 
     Parameters
     ----------
@@ -102,10 +107,13 @@ def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=",",
         Columns that are neither features nor the target (an id, a name).
     task : {None, "classify", "regress"}
         How to read the target; ``infer_task`` decides when None.
-    sep : str
-        The one-character field separator.
+    sep : str, optional
+        The one-character field separator; detected (``,`` ``;`` tab ``|``)
+        when None.
     encoding : str
         The file's text encoding (a UTF-8 byte-order mark is skipped).
+    decimal : str
+        The numbers' decimal mark ("," for ``72,18``).
 
     Returns
     -------
@@ -125,30 +133,30 @@ def load_csv(path, target=None, features=None, *, drop=(), task=None, sep=",",
     """
     _tables.check_task(task)
     path = Path(path)
-    header, body = _csv.read_rows(path, sep, encoding)
+    table = _csv.read_table(path, sep=sep, decimal=decimal, encoding=encoding,
+                            text=[] if target is None else [target])
     for name in ([] if target is None else [target]) + list(features or []) + list(drop):
-        if name not in header:
-            raise ValueError(f"{path}: no column {name!r}; the columns are {header}")
+        table.position(name)
     if target is not None and target in drop:
         raise ValueError(f"{path}: the target column {target!r} cannot be dropped")
     if features is None:
-        features = [name for name in header if name != target and name not in drop]
+        dropped = set(drop)
+        features = [name for name in table.header if name != target and name not in dropped]
     if not features:
         raise ValueError(f"{path}: no feature columns are left")
-    columns = [header.index(name) for name in features]
-    X = np.empty((len(body), len(features)))
-    for r, (number, cells) in enumerate(body):
-        for j, (name, c) in enumerate(zip(features, columns)):
-            X[r, j] = _csv.number(path, number, name, cells[c])
+    X = table.matrix([table.position(name) for name in features])
     if target is None:
         return X, None, list(features)
-    t = header.index(target)
-    for number, cells in body:
-        if not cells[t]:
-            raise ValueError(f"{path}, row {number}, column {target!r}: missing value")
-    y = _csv.targets(path, target, [(number, cells[t]) for number, cells in body], task,
-                     infer_task)
+    y = target_column(table, target, task)
     return X, y, list(features)
+
+
+def target_column(table, target, task):
+    """y from the column ``target`` of a ``_csv.Table``, typed for ``task`` (as ``load_csv``)."""
+    texts = table.texts(table.position(target))
+    return _csv.targets(table.path, target, texts, table.row, task,
+                        lambda y: _tables.task_and_reason(y, f"the target {target!r}")[0],
+                        table.decimal)
 
 
 def load_npz(path, target=None, *, task=None):
@@ -176,7 +184,8 @@ def load_npz(path, target=None, *, task=None):
     return X, y, [f"x{i}" for i in range(X.shape[1])]
 
 
-def load(source, target=None, *, task=None, drop=(), sep=",", encoding="utf-8"):
+def load(source, target=None, *, task=None, drop=(), sep=None, encoding="utf-8",
+         decimal="."):
     """(X, y, feature_names) from a built-in dataset's name, or a .csv/.npz/.npy file.
 
     ``task``, ``drop``, ``sep`` and ``encoding`` are as for ``load_csv``; the
@@ -189,24 +198,26 @@ def load(source, target=None, *, task=None, drop=(), sep=",", encoding="utf-8"):
             [f"x{i}" for i in range(X.shape[1])]
     else:
         path = _file(source)
-        if path.suffix.lower() == ".csv":
+        if _csv.is_text_file(path):
             if target is None:
                 raise ValueError(f"{path}: name the target column with --target")
-            return load_csv(path, target, drop=drop, task=task, sep=sep, encoding=encoding)
+            return load_csv(path, target, drop=drop, task=task, sep=sep, encoding=encoding,
+                            decimal=decimal)
         X, y, names = load_npz(path, target, task=task)
     X, names = _tables.drop_columns(source, X, names, drop)
     return X, y, names
 
 
-def load_features(source, features=None, *, sep=",", encoding="utf-8"):
+def load_features(source, features=None, *, sep=None, encoding="utf-8", decimal="."):
     """(X, feature_names) to predict from: a CSV's ``features`` columns (all by
     default), a .npz file's X, a .npy file's whole array, or a dataset's X."""
     if source in DATASETS:
         X = DATASETS[source]()[0]
     else:
         path = _file(source)
-        if path.suffix.lower() == ".csv":
-            X, _, names = load_csv(path, features=features, sep=sep, encoding=encoding)
+        if _csv.is_text_file(path):
+            X, _, names = load_csv(path, features=features, sep=sep, encoding=encoding,
+                                   decimal=decimal)
             return X, names
         data = _tables.read_npz(path, need_y=False)
         X = data[0] if isinstance(data, tuple) else data
@@ -215,10 +226,13 @@ def load_features(source, features=None, *, sep=",", encoding="utf-8"):
 
 
 def _file(source):
+    """``source`` as a path to read; what is there is checked when it is opened
+    (``_files.open_regular``: a regular file, not a FIFO or a device)."""
     path = Path(source)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ValueError(f"{source!r} is neither a file nor a built-in dataset "
                          f"({', '.join(DATASETS)})")
-    if path.suffix.lower() not in (".csv", ".npz", ".npy"):
-        raise ValueError(f"{path}: unknown file type; use .csv, .npz or .npy")
+    if not (_csv.is_text_file(path) or path.suffix.lower() in (".npz", ".npy")):
+        raise ValueError(f"{path}: unknown file type; use .csv, .tsv, .csv.gz, .npz or "
+                         f".npy")
     return path

@@ -11,12 +11,15 @@ content in that format (the JSON goes in its metadata), for PyTorch users.
 Saving writes a temporary file beside the target and renames it over the
 target (``anynet._files``), so a crash never leaves a half-written model.
 
-Loading treats the file as hostile: each array's header is read and checked
-before its data (``anynet._npz``), compressed members may not inflate beyond a
-small factor of what they hold (anynet writes none), and the description's
-structure (its size, nesting, number of layers, the numbers it gives) is
-checked before anything is built. Every way a file can be damaged is a
-ValueError that names the file.
+Loading treats the file as hostile: the path is opened once and must be a
+regular file; each array's header is read and checked before its data
+(``anynet._npz``); compressed members may not inflate beyond a small factor of
+what they hold, nor all of them together beyond that factor of the file (anynet
+writes none); the description's structure (its size, nesting, number of
+layers, the numbers it gives) is checked before anything is built; and every
+array is checked after its cast to the dtype it loads in. Every way a file can
+be damaged is a ValueError that names the file. Saving checks the same limits
+first, so that every file anynet writes, it reads.
 """
 import contextlib
 import json
@@ -39,7 +42,8 @@ _META_KEY = "__anynet__"
 _MAX_DESCRIPTION = 64 << 20  # bytes of JSON
 # anynet writes its arrays uncompressed: a deflated member (someone recompressed
 # the file) may state at most 16 times its compressed size, plus 1 MiB for the
-# small ones, so that memory stays in proportion to the file
+# small ones, and all the members together 16 times the file's size plus 1 MiB,
+# so that memory stays in proportion to the file
 _INFLATION = (16, 1 << 20)
 
 
@@ -184,7 +188,11 @@ def _loadable(path, net, description, arrays):
     anynet refuses (checked on the description as it will be read)."""
     label = f"cannot save {path}"
     check_metadata(description.get("metadata"), label)
-    text = json.dumps(description)
+    try:
+        text = json.dumps(description)
+    except (TypeError, ValueError) as exc:  # a class label or setting JSON cannot hold
+        raise TypeError(f"{label}: its description holds a value JSON cannot write "
+                        f"(net.classes, an optimizer setting?): {exc}") from None
     raw = text.encode("utf-8")
     if len(raw) > _MAX_DESCRIPTION:
         raise ValueError(f"{label}: its description (net.metadata, the classes, a "

@@ -162,11 +162,15 @@ class LBFGS:
         """
         if self.status is not None:
             return self.status
+        if not math.isfinite(self.f):  # no decrease can be measured from here
+            self.status = "line_search"
+            return self.status
         restarted = False
         while True:
             d = self._direction(xp)
             gd = host_floats(xp, xp.sum(self.g * d))  # the slope along d: read once
-            found = self._search(xp, fun, d, gd) if gd < 0.0 else None
+            descent = gd < 0.0 and math.isfinite(gd)  # else L-BFGS-B's "ascent direction"
+            found = self._search(xp, fun, d, gd) if descent else None
             if found is not None:
                 break
             if not self._memory or restarted:  # L-BFGS-B's ABNORMAL_TERMINATION_IN_LNSRCH

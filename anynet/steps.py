@@ -125,7 +125,7 @@ class TrainingKey:
     net: NetConfig
     optimizer: OptimizerTemplate
     clip_norm: object
-    fused: bool
+    update: object
     weighted: bool
     penalised: bool
     dropout: tuple
@@ -166,17 +166,19 @@ class TrainingStep:
     whole: object
 
 
-def training_step(net, optimizer, clip_norm, fused=False, *, weighted=False, alpha=0.0,
+def training_step(net, optimizer, clip_norm, update=None, *, weighted=False, alpha=0.0,
                   dropout=()):
     """The :class:`TrainingStep` of ``net`` trained by ``optimizer``, compiled and cached.
 
-    ``fused``: Adam's update runs as one fused pass (``anynet._accelerate``; the
+    ``update``: None for the optimizer's own ``apply``, or a rule, hashable and
+    compared by value, that makes a drop-in for it from the optimizer
+    (``anynet._accelerate.FusedAdam``: Adam's update as one fused pass; the
     caller decides where it applies). ``weighted``: the steps take sample
     weights; ``alpha``: the L2 penalty on the weights (see :func:`batch_objective`);
     ``dropout``: the rate of each hidden layer (empty: none).
     """
     key = TrainingKey(NetConfig.of(net), OptimizerTemplate(optimizer),
-                      None if clip_norm is None else float(clip_norm), bool(fused),
+                      None if clip_norm is None else float(clip_norm), update,
                       bool(weighted), alpha > 0.0, tuple(float(r) for r in dropout))
     return _cached(key, _training_step)
 
@@ -235,11 +237,8 @@ def _training_step(key):
         bad = xp.where((bad < 0.0) & ~xp.isfinite(loss), number, bad)
         return grads, total, bad
 
-    if key.fused:
-        from ._accelerate import fused_adam  # here: _accelerate imports the optimizers,
-        apply = fused_adam(template)         # which import this module
-    else:
-        apply = template.apply
+    # the optimizer's own update, or a rule that makes another from it (the fused Adam)
+    apply = template.apply if key.update is None else key.update(template)
 
     def update(params, state, grads, scalars):
         if clip_norm is not None:

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from . import _checks, steps
-from ._accelerate import accelerates
+from ._accelerate import FusedAdam, accelerates
 from ._arguments import (backend_and_dtype, check_checkpoint_fits, checked_options,
                          dropout_rates, run_facts, run_optimizer)
 from ._backend import (caller_stacklevel, floating_point_warnings_off, size, to_numpy,
@@ -68,6 +68,9 @@ def train(X, y, *, hidden=(100,), activation="relu", loss=None, optimizer="adam"
         Activation of the hidden layers.
     loss : str, optional
         "mse", "sse", "binary_cross_entropy" or "cross_entropy"; inferred when None.
+        scikit-learn's MLP losses too: "squared_error" (with scikit-learn's
+        gradient), "binary_log_loss", "log_loss" (probabilities clipped as
+        scikit-learn clips them), "poisson" (see ``anynet.losses``).
     optimizer : str or Optimizer
         "sgd", "momentum", "adam", "adamw", "rmsprop", or an instance from
         ``anynet.optimizers``. Extra keyword arguments (``momentum=0.9``,
@@ -288,8 +291,8 @@ class _Run:
         else:
             optimizer.start(net)
             self.step = steps.training_step(
-                net, optimizer, opts.clip_norm, accelerates(self.backend, optimizer,
-                                                            n_parameters),
+                net, optimizer, opts.clip_norm,
+                FusedAdam() if accelerates(self.backend, optimizer, n_parameters) else None,
                 weighted=self.data.S is not None, alpha=opts.alpha, dropout=self.rates)
         self.figures = steps.epoch_figures(net, self.kind.metric, self.data.X_val is not None,
                                            self.data.S_val is not None)
@@ -343,10 +346,11 @@ class _Run:
         the optimizer's state, and one batch's activations (and their gradients)."""
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
         optimizer = run_optimizer(self.opts)
-        # L-BFGS keeps its memory of pairs (s, y) and a few flat vectors (x, g, d, ...)
-        copies = 3 + (2 * optimizer.history_size + 4 if isinstance(optimizer, LBFGS)
-                      else len(optimizer.state_names))
-        rows = min(self.opts.batch_size, self.data.n_total)
+        if isinstance(optimizer, LBFGS):  # its pairs (s, y), and x, g, d and a trial's x, g
+            copies, rows = 3 + 2 * optimizer.history_size + 5, self.data.n_total
+        else:  # L-BFGS evaluates every row at once; a step, one batch
+            copies = 3 + len(optimizer.state_names)
+            rows = min(self.opts.batch_size, self.data.n_total)
         itemsize = 8 if dtype == "float64" else 4
         need = (n_params * copies + 2 * rows * sum(sizes)) * itemsize
         _checks.fits_in_memory(

@@ -25,7 +25,8 @@ LAYERS = [
     ["network", "optimizers", "schedules", "plotting"],  # the seven functions
     ["_optimizer_files", "_fingerprint"],  # what a file records of an optimizer, of a run
     ["persistence", "_accelerate", "export"],
-    ["checkpoints", "distributed", "_run_data", "_arguments"],  # a run's state and parts
+    ["checkpoints", "distributed", "_run_data", "_arguments",  # a run's state and parts
+     "_cli_columns"],  # and the command line's record of a file's columns
     ["objective"],  # the whole training loss over a flat vector (L-BFGS's)
     ["training", "_skl2onnx"],
     ["sklearn", "demo", "_cli", "_cli_model", "_cli_export"],

@@ -16,7 +16,7 @@ PAIRS = [(act, loss) for act in ACTIVATIONS if act != "exp" for loss in GRADIENT
 # (the output layer's arithmetic alone differs) behind one hidden activation
 CASES = [pytest.param(hidden, pair, id=f"{hidden}-{'-'.join(pair)}") for hidden in HIDDEN
          for pair in PAIRS if hidden == "tanh" or pair[1] not in
-         ("squared_error", "binary_log_loss", "poisson")]
+         ("squared_error", "binary_log_loss", "log_loss", "poisson")]
 # central differences: every case on NumPy; elsewhere every output pair behind tanh and
 # every hidden activation before a softmax, so each backend runs each activation's and
 # each loss's arithmetic (test_fifty_steps_match_numpy_float64 holds them to NumPy's)
@@ -31,7 +31,7 @@ SIZES = [3, 4, 5, 3]  # three weight layers
 def _data(loss, n=6, seed=1):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, SIZES[0]))
-    if loss == "cross_entropy":
+    if loss in ("cross_entropy", "log_loss"):
         y = rng.integers(0, SIZES[-1], size=n)
     elif loss in ("binary_cross_entropy", "binary_log_loss"):
         y = rng.integers(0, 2, size=(n, SIZES[-1])).astype(float)
@@ -86,6 +86,8 @@ def test_gradients_match_central_differences(case):
                     numeric[idx] += sign * _loss_at(net, Xd, Yd) / (2 * h)
         net[key] = xp_backend.xp.asarray(value, device=xp_backend.device)
         analytic = host(grads["d" + key])
+        if net.loss == "squared_error":  # scikit-learn's gradient: of the outputs' sum
+            numeric *= SIZES[-1]
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=key)
         worst = max(worst, float(np.max(np.abs(analytic - numeric))))
     _record(xp_backend, fd=worst)
@@ -107,7 +109,7 @@ def _torch_reference(net_params, hidden, pair, X, y):
             a = act[hidden](z)
     out_act, loss = pair
     target = torch.tensor(y)
-    if loss == "cross_entropy":
+    if loss in ("cross_entropy", "log_loss"):
         value = F.cross_entropy(z, target.long())  # from logits: independent of our softmax
     elif loss == "binary_cross_entropy":
         value = F.binary_cross_entropy_with_logits(z, target.double())
@@ -120,7 +122,8 @@ def _torch_reference(net_params, hidden, pair, X, y):
     else:
         a = torch.softmax(z, dim=1) if out_act == "softmax" else act[out_act](z)
         d = a - target.double()
-        value = {"mse": (d * d).mean(), "squared_error": 0.5 * (d * d).mean(),
+        # squared_error: scikit-learn's gradient, that of the sum over the outputs
+        value = {"mse": (d * d).mean(), "squared_error": 0.5 * (d * d).sum() / d.shape[0],
                  "sse": 0.5 * (d * d).sum()}[loss]
     value.backward()
     return {"d" + k: p.grad.numpy() for k, p in params.items()}

@@ -41,7 +41,9 @@ def test_train_then_predict_a_csv(flowers, tmp_path):
     result = run("train", flowers, "--target", "kind", "--hidden", "16,8", "--epochs", "60",
                  "--batch-size", "16", "--backend", "numpy", "--plot", plot, "-o", model)
     assert result.returncode == 0, result.stderr
-    assert "trained 2-16-8-3 on 90 samples" in result.stdout
+    assert result.stdout.startswith("task: classification (inferred: the target 'kind' holds "
+                                    "text labels; override with --task regress)\n")
+    assert "trained 2-16-8-3 on 81 of 90 rows, 9 held out (3 classes)" in result.stdout
     assert "validation accuracy" in result.stdout and "numpy on cpu" in result.stdout
     assert "100%" in result.stderr  # the progress bar
     assert plot.read_bytes()[:4] == b"\x89PNG"
@@ -243,7 +245,7 @@ def test_tracebacks_become_one_line(flowers, tmp_path):
         ["train", big, "--target", "t", "-o", tmp_path / "m.npz"])
     expected = [("training diverged during epoch", "try a smaller --lr than 1e+06",
                  "Nothing was saved"),
-                ("long.csv, row 2: a field is longer than 131072 characters",),
+                ("long.csv, row 2: a quoted field never closes",),
                 ("crc.npz: cannot load", "Bad CRC-32"),
                 ("cut.npz: cannot load", "truncated or corrupted"),
                 ("odd_standardize.npz: its metadata 'standardize' is not 2 finite means",),
@@ -337,7 +339,8 @@ def test_the_new_options(tmp_path):
     assert results[4].stdout == f"anynet {anynet.__version__}\n"
     help_text = " ".join(results[5].stdout.split())
     for default in ["(default: 100)", "(default: relu)", "(default: 0.01)", "(default: 200)",
-                    "(default: auto)", "(default: float32)", "(default: 0.1)"]:
+                    "(default: auto)", "(default: float32)", "(default: 0.1, and none below "
+                    "20 rows)"]:
         assert default in help_text, default
 
 
@@ -389,8 +392,9 @@ def test_predict_names_the_expected_columns(tmp_path):
                        ["predict", model, data, "-o", data],
                        ["predict", model, data, "-o", model])
     assert results[0].returncode == 0, results[0].stderr
-    _one_error_line(results[1], "wide.npy: 7 feature columns, but the model", "expects 3: "
-                    "'u', 'v', 'w'")
+    _one_error_line(results[1], "wide.npy: 7 columns, but the model", "expects its 3 feature "
+                    "columns ('u', 'v', 'w') or the 4 columns it was trained on (the target "
+                    "in column 3)")
     _one_error_line(results[2], "-o", "is the input file")
     _one_error_line(results[3], "-o", "is the input file")
 

@@ -126,7 +126,7 @@ def test_labels_stay_as_written(tmp_path):
                                      r"task is regression"),
     ("a,a,t\n1,2,3\n", None, r"the column name 'a' appears twice \(columns 1 and 2\)"),
     ("a,t\n1,\"unclosed\n" + "x" * 140_000 + "\n", None,
-     r"row 2: a field is longer than 131072 characters \(an unclosed quote\?\)"),
+     r"row 2: a quoted field never closes \(an unclosed quote\?\)"),
     ("a,t\n1,2\n\0,3\n", None, r"row 3, column 'a': '\\x00' is not a number"),
 ], ids=["nan", "-inf", "text", "duplicate", "long field", "NUL"])
 def test_bad_targets_and_files_name_the_row(tmp_path, text, task, message):

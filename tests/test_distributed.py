@@ -438,6 +438,7 @@ AGREE_SCRIPT = textwrap.dedent("""
         "hidden": dict(hidden=(8,) if mine else (16,)),
         "dtype": dict(dtype="float32" if mine else "float64"),
         "seed": dict(seed=int(mine)),
+        "shuffle": dict(shuffle=np.random.RandomState(int(mine))),  # another stream
         "lr_schedule": dict(lr_schedule="cosine" if mine else None),
         "resume": dict(checkpoint=os.path.join(tmp, "ck.npz"), resume=not mine),
         "checkpoint": dict(checkpoint=None if mine else os.path.join(tmp, "ck.npz")),
@@ -487,6 +488,7 @@ DISAGREEMENTS = {
     "hidden": "hidden: [16] on rank 0; [8] on rank 1",
     "dtype": "dtype: float64 on rank 0; float32 on rank 1",
     "seed": "seed: 0 on rank 0; 1 on rank 1",
+    "shuffle": "shuffle: a RandomState in state ",
     "lr_schedule": "lr_schedule: None on rank 0; 'cosine' on rank 1",
     "resume": "resume: True on rank 0; False on rank 1",
     "checkpoint": "checkpoint: True on rank 0; False on rank 1",

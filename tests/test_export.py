@@ -406,6 +406,24 @@ def test_regressors_give_predict(loss, n_targets):
     assert anynet.check_onnx(reg, anynet.to_onnx(reg), X)["variable"] <= 1e-5
 
 
+def test_estimators_fitted_on_torch_under_array_api_dispatch():
+    """Their coefs_ are torch tensors: read to the host by the export."""
+    torch = pytest.importorskip("torch")
+    import sklearn
+    from anynet.sklearn import MLPClassifier, MLPRegressor
+    X, y = blobs(n=80)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xt = torch.asarray(X)
+        clf = _fit(MLPClassifier((5,), max_iter=10, random_state=0), Xt, torch.asarray(y))
+        reg = _fit(MLPRegressor(hidden_layer_sizes=(5,), max_iter=10, random_state=0), Xt,
+                   torch.asarray(X[:, 0]))
+        assert isinstance(clf.coefs_[0], torch.Tensor)
+        report = anynet.check_onnx(clf, anynet.to_onnx(clf, dtype="float64"), Xt)
+        assert report["probabilities"] <= 1e-12 and report["label"] == 0
+        report = anynet.check_onnx(reg, anynet.to_onnx(reg, dtype="float64"), Xt)
+        assert report["variable"] <= 1e-12
+
+
 def test_estimator_metadata_has_its_feature_names():
     import json
     pd = pytest.importorskip("pandas")

@@ -708,3 +708,32 @@ def test_a_run_cannot_write_the_checkpoint_another_run_in_the_process_writes(tmp
         _small_run(checkpoint=path, callbacks=[boom])
     _small_run(checkpoint=path, resume=True)
     assert not list(tmp_path.glob(".*.lock"))
+
+
+def test_the_command_line_refuses_a_model_whose_numbers_change_on_the_way_in(tmp_path,
+                                                                              capsys):
+    """``anynet predict`` with a float32 model holding float64 1e300: one line naming the
+    file and the array, exit 2 (it printed class 0 with NaN probabilities before)."""
+    import csv
+    import json
+    from anynet.__main__ import main
+    data = tmp_path / "data.csv"
+    rng = np.random.default_rng(6)
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "kind"])
+        for a, b in rng.standard_normal((24, 2)):
+            w.writerow([f"{a:.3f}", f"{b:.3f}", "yes" if a > 0 else "no"])
+    model = tmp_path / "model.npz"
+    assert main(["train", str(data), "--target", "kind", "-o", str(model), "--epochs", "2"]) == 0
+    with np.load(model, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    assert json.loads(arrays["__anynet__"].tobytes())["config"]["dtype"] == "float32"
+    arrays["W1"] = arrays["W1"].astype(np.float64)
+    arrays["W1"][0, 0] = 1e300
+    np.savez(model, **arrays)
+    capsys.readouterr()
+    assert main(["predict", str(model), str(data)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert str(model) in err and "'W1' holds 1e+300, beyond the range of float32" in err

@@ -188,6 +188,33 @@ def test_each_option_is_scipys(numpy_backend, options):
     np.testing.assert_allclose(path[-1], expected[-1], rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_random_smooth_problems_end_as_scipys(numpy_backend, seed):
+    """A sweep: quadratics (condition up to 300) plus a quartic, in 3 to 30 dimensions, from
+    random starts, with random gtol and history_size: SciPy's iteration and evaluation
+    counts, status and end point."""
+    rng = np.random.default_rng(seed)
+    xp, n = numpy_backend.xp, int(rng.integers(3, 31))
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = on(numpy_backend, Q @ np.diag(10.0 ** rng.uniform(-1, 1.5, n)) @ Q.T)
+    c = on(numpy_backend, rng.standard_normal(n))
+    quartic = float(rng.uniform(0.0, 0.1))
+
+    def fun(x):
+        r = x - c
+        Ar = A @ r
+        return 0.5 * xp.sum(r * Ar) + quartic * xp.sum(r ** 4), Ar + 4.0 * quartic * r ** 3
+    options = dict(gtol=float(10.0 ** rng.uniform(-8, -3)),
+                   history_size=int(rng.integers(2, 12)))
+    x0 = on(numpy_backend, 3.0 * rng.standard_normal(n))
+    lbfgs, path = run(xp, fun, x0, **options)
+    result, expected = scipy_run(fun, host(x0), gtol=options["gtol"],
+                                 maxcor=options["history_size"])
+    assert (lbfgs.n_iter, lbfgs.n_evals, lbfgs.message) == \
+        (result.nit, result.nfev, result.message)
+    np.testing.assert_allclose(path[-1], expected[-1], rtol=0, atol=1e-6)
+
+
 def test_gtol_is_tested_where_the_run_starts(numpy_backend):
     xp = numpy_backend.xp
     lbfgs, _ = run(xp, rosenbrock(xp), on(numpy_backend, np.ones(6)))
@@ -446,3 +473,30 @@ def test_a_failed_search_warns_as_scikit_learn(monkeypatch):
                      "ABNORMAL: \n\nYou might also want to scale the data as shown in:\n"
                      "    https://scikit-learn.org/stable/modules/preprocessing.html"]
     assert math.isfinite(model.loss_)
+
+
+def test_saved_with_its_settings_and_started_anew(tmp_path):
+    """anynet.save(optimizer=True) writes L-BFGS's settings, not its run; a network
+    continued with it starts a new run (its memory was of another loss)."""
+    from conftest import blobs
+    X, y = blobs(n=40)
+    net = anynet.train(X, y, hidden=(4,), optimizer="lbfgs", epochs=5, verbose=False,
+                       backend="numpy", dtype="float64", history_size=4, gtol=1e-7)
+    anynet.save(net, tmp_path / "m.npz", optimizer=True)
+    back = anynet.load(tmp_path / "m.npz")
+    assert isinstance(back.optimizer, LBFGS) and not back.optimizer.started
+    assert back.optimizer.hyperparameters() == net.optimizer.hyperparameters()
+    again = anynet.train(X, y, network=back, optimizer=back.optimizer, epochs=3,
+                         verbose=False)
+    assert again.optimizer.n_iter == 3 and again.history["loss"][0] < net.history["loss"][0]
+
+
+def test_a_non_finite_start_stops_without_searching(numpy_backend):
+    xp = numpy_backend.xp
+    calls = []
+
+    def nan(x):
+        calls.append(1)
+        return xp.sum(x) * math.nan, x
+    lbfgs, _ = run(xp, nan, on(numpy_backend, [1.0, 2.0]))
+    assert (lbfgs.status, lbfgs.n_iter, len(calls)) == ("line_search", 0, 1)

@@ -351,3 +351,18 @@ def test_a_checkpoint_of_an_earlier_anynet_is_refused_with_the_reason(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="written by an earlier anynet"):
         anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), checkpoint=path, resume=True)
+
+
+def test_a_shuffle_stream_is_known_by_its_state(tmp_path):
+    """shuffle=RandomState (scikit-learn's way): the stream as the run started is part
+    of the run; the same stream in that state resumes, another seed is another run."""
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, shuffle=np.random.RandomState(3), checkpoint=path)
+    with pytest.raises(ValueError, match="options.shuffle.state"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), shuffle=np.random.RandomState(4),
+                     checkpoint=path, resume=True)
+    resumed = anynet.train(_Xf, _yf, **dict(_BASE, epochs=2),
+                           shuffle=np.random.RandomState(3), checkpoint=path, resume=True)
+    whole = anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), shuffle=np.random.RandomState(3))
+    for key in whole:
+        np.testing.assert_array_equal(resumed[key], whole[key])

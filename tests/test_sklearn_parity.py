@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
@@ -47,7 +47,8 @@ def _fit_both(task, X, y, how="fit", sample_weight=None, **params):
                 model.fit(X, y, sample_weight=sample_weight)
             else:
                 for _ in range(how):
-                    extra = {} if regress else {"classes": np.unique(y)}
+                    extra = {} if regress else {"classes": np.unique(y) if y.ndim == 1
+                                                else np.arange(y.shape[1])}
                     model.partial_fit(X, y, sample_weight=sample_weight, **extra)
         model.said = sorted(str(w.message) for w in caught
                             if issubclass(w.category, ConvergenceWarning))
@@ -63,14 +64,15 @@ def _assert_same(sk, mine):
             np.testing.assert_allclose(ours, theirs, rtol=0,
                                        atol=RTOL * np.max(np.abs(theirs)))
     np.testing.assert_allclose(mine.loss_curve_, sk.loss_curve_, rtol=RTOL)
-    assert mine.loss_ == pytest.approx(sk.loss_, rel=RTOL)
+    assert mine.loss_ == pytest.approx(sk.loss_, rel=RTOL, nan_ok=True)  # NaN: diverged
     assert all(type(v) is float for v in mine.loss_curve_) and type(mine.loss_) is float
     if sk.validation_scores_ is not None:
         np.testing.assert_allclose(mine.validation_scores_, sk.validation_scores_,
                                    rtol=RTOL)
-        assert mine.best_validation_score_ == pytest.approx(sk.best_validation_score_)
+        assert mine.best_validation_score_ == pytest.approx(sk.best_validation_score_,
+                                                            nan_ok=True)
     else:
-        assert mine.best_loss_ == pytest.approx(sk.best_loss_, rel=RTOL)
+        assert mine.best_loss_ == pytest.approx(sk.best_loss_, rel=RTOL, nan_ok=True)
     assert mine.said == sk.said
 
 
@@ -92,7 +94,7 @@ configs = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=configs)
 def test_random_configurations_give_scikit_learns_fit(config):
     """Every parameter drawn at random (the defaults among them): coefs_, intercepts_,
@@ -104,6 +106,10 @@ def test_random_configurations_give_scikit_learns_fit(config):
     X, y = _data(task, n, f, seed)
     weights = np.random.default_rng(seed).random(n) + 0.5 if weighted else None
     sk, mine = _fit_both(task, X, y, sample_weight=weights, **c)
+    # a run that overflows (sgd at 0.1 on one row a batch) leaves inf and NaN whose
+    # order of arithmetic differs; scikit-learn's numbers are promised for finite runs
+    assume(np.all(np.isfinite(sk.loss_curve_)) and np.all(np.isfinite(
+        sk.validation_scores_ if sk.validation_scores_ is not None else 0.0)))
     _assert_same(sk, mine)
 
 
@@ -112,9 +118,9 @@ def test_random_configurations_give_scikit_learns_fit(config):
 def test_the_defaults_are_scikit_learns_run(task, batch_size):
     """Nothing but random_state (and a batch_size): the shuffled batches are
     scikit-learn's, epoch after epoch, with and without early stopping."""
-    X, y = _data(task, 250, 4, 3)  # more rows than a batch: the order matters
+    X, y = _data(task, 230, 4, 3)  # more rows than a batch: the order matters
     for early in (False, True):
-        sk, mine = _fit_both(task, X, y, random_state=5, max_iter=12, batch_size=batch_size,
+        sk, mine = _fit_both(task, X, y, random_state=5, max_iter=8, batch_size=batch_size,
                              early_stopping=early)
         _assert_same(sk, mine)
 
@@ -161,3 +167,107 @@ def test_clipped_probabilities_bound_the_log_losses(dtype):
     one_hot = np.array([[1.0, 0.0, 0.0]], dtype=dtype)
     assert LOSSES["log_loss"](np, one_hot, a) == pytest.approx(-np.log(dtype(eps)), rel=1e-6)
     assert LOSSES["cross_entropy"](np, one_hot, a) == pytest.approx(100.0)  # anynet's own
+
+
+# --- one owner of the parameters; scikit-learn's parameter errors; classes_ ------------
+
+def _fitted(backend=None):
+    X, y = _data("multiclass", 40, 3, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0,
+                             backend=backend).fit(X, y), X
+
+
+@pytest.mark.parametrize("backend", [None, "array_api_strict"])
+def test_hand_edits_of_coefs_reach_the_predictions(backend):
+    model, X = _fitted(backend)
+    before = model.predict_proba(X)
+    if backend is None:  # NumPy out of the NumPy backend: the network's own arrays
+        kept = model.coefs_[1].copy(), model.intercepts_[1].copy()
+        model.coefs_[1][...] = 0.0
+        model.intercepts_[1][...] = 0.0
+        np.testing.assert_allclose(model.predict_proba(X), 1.0 / 3.0)
+        model.coefs_[1][...], model.intercepts_[1][...] = kept
+        np.testing.assert_array_equal(model.predict_proba(X), before)
+    model.coefs_ = [c * 2.0 for c in model.coefs_]  # assigning the list
+    doubled = model.predict_proba(X)
+    assert not np.allclose(doubled, before)
+    model.intercepts_[0] = model.intercepts_[0] + 1.0  # assigning an item
+    assert not np.allclose(model.predict_proba(X), doubled)
+    assert isinstance(model.coefs_[0], np.ndarray)
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape \(3, 4\)"):
+        model.coefs_ = [np.zeros((4, 4)), model.coefs_[1]]
+    with pytest.raises(ValueError, match="intercepts_ needs 2 arrays"):
+        model.intercepts_ = model.intercepts_[:1]
+
+
+def test_a_transposed_coef_set_by_hand_trains_as_a_contiguous_one():
+    """coefs_ given as W.T (not C-contiguous) train as the same values given
+    C-contiguous: the fused Adam never updates part of the parameters twice."""
+    model, X = _fitted()
+    twin, _ = _fitted()
+    W = np.asfortranarray(model.coefs_[1] + 0.1)
+    model.coefs_[1] = W
+    twin.coefs_[1] = np.ascontiguousarray(W)
+    y = _data("multiclass", 40, 3, 0)[1]
+    for m in (model, twin):
+        m.partial_fit(X, y)
+    for a, b in zip(model.coefs_, twin.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("params", [dict(alpha=-1.0), dict(solver="newton"),
+                                    dict(batch_size=0), dict(momentum=2.0),
+                                    dict(hidden_layer_sizes=0), dict(max_iter=1.5),
+                                    dict(shuffle="yes"), dict(n_iter_no_change=0)])
+def test_parameter_errors_are_scikit_learns(params):
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = _data("binary", 20, 2, 0)
+    errors = []
+    for make in (SkClassifier, MLPClassifier):
+        with pytest.raises(InvalidParameterError) as caught:
+            make(**params).fit(X, y)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+
+
+def test_classes_stay_numpy_under_array_api_dispatch():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("array_api_compat")
+    import sklearn
+    X, y = _data("multiclass", 40, 3, 0)
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(
+            torch.asarray(X), torch.asarray(y))
+        assert isinstance(model.classes_, np.ndarray)  # as scikit-learn's LabelBinarizer
+        assert isinstance(model.coefs_[0], torch.Tensor)  # the input's namespace
+        assert isinstance(model.predict(torch.asarray(X)), torch.Tensor)
+
+
+@pytest.mark.parametrize("learning_rate", ["invscaling", "adaptive", "constant"])
+def test_warm_starts_with_shuffled_batches_are_scikit_learns(learning_rate):
+    """A second fit goes on from the first: invscaling's t0 > 0 (its first epoch at the
+    base rate, as scikit-learn's new optimizer), the stopping count, the stream."""
+    X, y = _data("multiclass", 90, 3, 2)
+    models = []
+    for make in (SkClassifier, MLPClassifier):
+        model = make(solver="sgd", learning_rate=learning_rate, learning_rate_init=0.2,
+                     hidden_layer_sizes=(5,), batch_size=16, max_iter=6, warm_start=True,
+                     random_state=3, n_iter_no_change=2, tol=0.05)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y).fit(X, y)
+        model.said = sorted(str(w.message) for w in caught
+                            if issubclass(w.category, ConvergenceWarning))
+        models.append(model)
+    _assert_same(*models)
+
+
+def test_invscaling_starts_at_the_base_rate_then_counts_the_samples_seen():
+    from anynet.schedules import InvScaling
+    schedule = InvScaling(power_t=0.5, t0=30)
+    schedule.samples_per_epoch = 10
+    assert schedule(0, 0.1, {}) == 0.1
+    assert schedule(2, 0.1, {}) == pytest.approx(0.1 / (30 + 20 + 1) ** 0.5)

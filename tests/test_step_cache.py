@@ -8,6 +8,7 @@ import pytest
 
 import anynet
 from anynet import steps
+from anynet._accelerate import FusedAdam
 from anynet.optimizers import Adam, Momentum
 from anynet.steps import FiguresKey, NetConfig, TrainingKey
 
@@ -22,9 +23,9 @@ def _net(sizes=BASE["sizes"], activation=BASE["activation"], output=BASE["output
                                      dtype="float64")
 
 
-def _step(net=None, optimizer=None, clip_norm=None, fused=False, weighted=False, alpha=0.0,
+def _step(net=None, optimizer=None, clip_norm=None, update=None, weighted=False, alpha=0.0,
           dropout=(0.5, 0.5)):
-    return steps.training_step(net or _net(), optimizer or Adam(), clip_norm, fused,
+    return steps.training_step(net or _net(), optimizer or Adam(), clip_norm, update,
                                weighted=weighted, alpha=alpha, dropout=dropout)
 
 
@@ -39,7 +40,7 @@ CHANGES = {
     "optimizer hyperparameter": lambda: _step(optimizer=Adam(beta1=0.8)),
     "optimizer weight_decay": lambda: _step(optimizer=Adam(weight_decay=0.1)),
     "clip_norm": lambda: _step(clip_norm=1.0),
-    "fused": lambda: _step(fused=True),
+    "update": lambda: _step(update=FusedAdam()),
     "weighted": lambda: _step(weighted=True),
     "penalised": lambda: _step(alpha=1e-4),
     "dropout": lambda: _step(dropout=(0.5, 0.2)),
@@ -59,11 +60,12 @@ def test_every_field_of_the_keys_is_changed_by_a_case_here():
 def test_the_same_inputs_share_one_step():
     assert _step() is _step()
     assert _step(optimizer=Adam(beta1=0.8)) is _step(optimizer=Adam(beta1=0.8))
+    assert _step(update=FusedAdam()) is _step(update=FusedAdam())  # a rule, by value
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_changing_one_input_gives_another_step(change):
-    pytest.importorskip("numba") if change == "fused" else None
+    pytest.importorskip("numba") if change == "update" else None
     base = _step()
     changed = CHANGES[change]()
     assert changed is not base
