@@ -16,6 +16,15 @@ With ``sklearn.set_config(array_api_dispatch=True)`` and X a non-NumPy Array
 API array (torch, CuPy, array-api-strict ...), the work runs in X's namespace
 on X's device, and the fitted attributes and predictions come back there
 (scikit-learn's convention); ``backend`` and ``device`` are then not used.
+``classes_`` stays a NumPy array, as scikit-learn's ``LabelBinarizer`` gives it.
+
+The same ``random_state`` gives scikit-learn's run: its initial weights, its
+validation split, and each epoch's order of the batches, drawn from the one
+stream in scikit-learn's order (``anynet.train``'s ``shuffle`` takes the
+stream). ``coefs_`` and ``intercepts_`` are the network's parameters (its own
+arrays on the NumPy backend; setting them sets the network's): one owner.
+Parameter errors are scikit-learn's ``InvalidParameterError``, from its
+``_parameter_constraints``.
 
 Training is ``anynet.train``: "adam" and "sgd" (momentum, Nesterov's) by
 mini-batches, "lbfgs" by ``anynet.quasi_newton.LBFGS`` on the whole data (SciPy's

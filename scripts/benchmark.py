@@ -35,8 +35,8 @@ On JAX: 3 compiled epochs within 1.5x of NumPy's.
 README); ``--same-allocator`` gives every peer the same settings, through the
 MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ variables.
 
-Usage: python scripts/benchmark.py [--repeats 3] [--only mnist,tutorial,wide,jax,mpi,gpu]
-                                   [--same-allocator]
+Usage: python scripts/benchmark.py [--repeats 5] [--only mnist,tutorial,wide,jax,mpi,gpu]
+                                   [--peers floor,torch,sklearn] [--same-allocator]
 """
 import argparse
 import contextlib
@@ -253,6 +253,9 @@ def _available(module):
     return importlib.util.find_spec(module) is not None
 
 
+PEERS = ("floor", "torch", "sklearn")  # --peers: which of them the mnist-shaped run takes
+
+
 def bench_mnist(repeats):
     # the GEMM floor right after anynet in each turn: the floor's own time swings
     # (121 to 170 ms between quiet runs here), so each turn's ratio is anynet's over
@@ -263,6 +266,8 @@ def bench_mnist(repeats):
             ("GEMM floor (numpy)", "floor", "numpy", 1.6),
             ("PyTorch eager (cpu)", "torch", "torch", 0.55),
             ("scikit-learn MLPClassifier", "sklearn", "sklearn", 0.6)):
+        if kind not in PEERS:
+            continue
         if _available(module):
             contenders[name], targets[name] = {"data": "mnist", "kind": kind}, target
         else:
@@ -481,10 +486,13 @@ def main(argv=None):
     parser.add_argument("--only", default="mnist,tutorial,wide,jax,mpi,gpu")
     parser.add_argument("--same-allocator", action="store_true",
                         help="run the peers with the glibc malloc thresholds anynet.train sets")
+    parser.add_argument("--peers", default="floor,torch,sklearn",
+                        help="mnist-shaped's peers: floor (the GEMM floor), torch, sklearn")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    global SAME_ALLOCATOR
+    global SAME_ALLOCATOR, PEERS
     SAME_ALLOCATOR = args.same_allocator
+    PEERS = tuple(args.peers.split(","))
     if args.worker:
         return worker(json.loads(args.worker))
     print(f"anynet {anynet.__version__}, numpy {np.__version__}, {os.cpu_count()} cores")

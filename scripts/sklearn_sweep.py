@@ -84,7 +84,8 @@ def compare(task, X, y, weights, params, how):
     """(matched, why) for one configuration."""
     regress = task == "regression"
     Sk, Any = (SkRegressor, MLPRegressor) if regress else (SkClassifier, MLPClassifier)
-    classes = None if regress or how == "fit" else np.unique(y)
+    classes = None if regress or how == "fit" else \
+        np.arange(y.shape[1]) if task == "multilabel" else np.unique(y)  # its columns
     outcome = []
     for make in (lambda: Sk(**params), lambda: Any(**params)):
         with warnings.catch_warnings(record=True) as caught:

@@ -147,3 +147,14 @@ def test_cupy_built_without_nccl_sums_through_host_memory(fake_cupy, fake_mpi, m
                        distributed="mpi")
     assert net.history["distributed"]["gradients"] == "host"
     assert cupy_standin.NcclCommunicator.calls == [] and fake_mpi.allreduces
+
+
+def test_data_on_another_gpu_is_copied_device_to_device(fake_cupy):
+    net = anynet.train(*blobs(n=30), backend="cupy", device=0, epochs=1, verbose=False)
+    X = blobs(n=30)[0]
+    elsewhere = net.backend.xp.asarray(X, device=1)
+    with cupy_standin.counting() as counts:
+        P = net.predict(elsewhere, check_finite=False)
+    assert (counts.reads, counts.writes) == (0, 0), counts  # never through the host
+    assert P.device.id == 0
+    np.testing.assert_array_equal(P.get(), net.predict(X).get())

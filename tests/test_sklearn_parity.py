@@ -47,7 +47,8 @@ def _fit_both(task, X, y, how="fit", sample_weight=None, **params):
                 model.fit(X, y, sample_weight=sample_weight)
             else:
                 for _ in range(how):
-                    extra = {} if regress else {"classes": np.unique(y)}
+                    extra = {} if regress else {"classes": np.unique(y) if y.ndim == 1
+                                                else np.arange(y.shape[1])}
                     model.partial_fit(X, y, sample_weight=sample_weight, **extra)
         model.said = sorted(str(w.message) for w in caught
                             if issubclass(w.category, ConvergenceWarning))
