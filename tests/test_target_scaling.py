@@ -198,3 +198,19 @@ def test_a_resume_with_another_scaling_is_another_run(tmp_path, first, then):
     with pytest.raises(ValueError, match="checkpoint is of another run.*standardize"):
         quiet(X, y, standardize=then, epochs=2, checkpoint=path, resume=True)
     assert path.read_bytes() == before
+
+
+def test_the_sklearn_estimators_scale_nothing():
+    """They give scikit-learn's numbers: its MLPRegressor learns y as given."""
+    pytest.importorskip("sklearn")
+    import warnings
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor as Theirs
+    from anynet.sklearn import MLPRegressor
+    X, y, _, _ = _linear(n=60, scale=1e3, offset=5e3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+        theirs = Theirs(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+    assert ours._network.target_scaling is None and ours._network.input_scaling is None
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6)
