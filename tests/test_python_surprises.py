@@ -130,10 +130,24 @@ def test_cupys_install_hint_names_the_wheel_of_the_drivers_cuda(driver, wheel, m
         assert "cupy-cuda12x" not in cupy_install_hint() or driver[0] == 12
 
 
-def test_the_driver_version_is_read_without_cupy():
-    from anynet._backend import cuda_driver_version
-    found = cuda_driver_version()  # None here without a driver; else (major, minor)
-    assert found is None or (isinstance(found, tuple) and found[0] >= 1)
+@pytest.mark.parametrize("reported, read", [(13020, (13, 2)), (12040, (12, 4)),
+                                            (0, None), ("no driver", None)])
+def test_the_driver_version_is_read_from_libcuda_without_cupy(monkeypatch, reported, read):
+    import ctypes
+    from anynet import _backend
+
+    class Driver:  # libcuda's cuDriverGetVersion(int *): 0 and the version, as 1000 * major
+        def cuDriverGetVersion(self, out):
+            out._obj.value = reported
+            return 0
+
+    def load(name):
+        if reported == "no driver":
+            raise OSError(f"{name}: cannot open shared object file")
+        return Driver()
+
+    monkeypatch.setattr(ctypes, "CDLL", load)
+    assert _backend.cuda_driver_version() == read
 
 
 def test_a_jax_float64_model_on_the_command_line_needs_no_jax_config(tmp_path):
