@@ -6,8 +6,8 @@ the model itself), and written atomically. A model written by an older
 network, gets that scaling (checked) in the graph, so the graph takes raw
 features as ``anynet predict`` does.
 """
-import numpy as np
 
+from ._cli_model import _standardize_meta
 from ._files import check_outputs
 
 
@@ -30,16 +30,7 @@ def export(args):
 
 
 def _legacy_scaling(model, value, n):
-    """(mean, scale) of shape (1, n) from an old model's metadata, checked: a model
-    file may come from anywhere."""
-    try:
-        mean = np.asarray(value["mean"], dtype=np.float64).reshape(1, -1)
-        scale = np.asarray(value["scale"], dtype=np.float64).reshape(1, -1)
-        valid = mean.shape == scale.shape == (1, n) and np.all(np.isfinite(mean)) and \
-            np.all(np.isfinite(scale)) and np.all(scale != 0)
-    except (TypeError, ValueError, KeyError, IndexError):
-        valid = False
-    if not valid:
-        raise ValueError(f"{model}: its metadata 'standardize' is not {n} finite means and "
-                         f"non-zero scales")
-    return mean, scale
+    """(mean, scale) of shape (1, n) from an old model's metadata, checked as the
+    other commands check it: a model file may come from anywhere."""
+    mean, scale = _standardize_meta(model, value, n)
+    return mean.reshape(1, -1), scale.reshape(1, -1)

@@ -29,7 +29,8 @@ LAYERS = [
      "_cli_columns"],  # and the command line's record of a file's columns
     ["objective"],  # the whole training loss over a flat vector (L-BFGS's)
     ["training", "_skl2onnx"],
-    ["sklearn", "demo", "_cli", "_cli_model", "_cli_export"],
+    ["sklearn", "demo", "_cli", "_cli_model"],
+    ["_cli_export"],  # reads old models' scaling as the other commands read it
     ["__init__"],
     ["__main__"],
 ]
