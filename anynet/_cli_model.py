@@ -22,6 +22,8 @@ def predict(args):
     """``anynet predict``: one CSV row per input row (after the ``--id`` column, if any)."""
     from ._backend import to_numpy
     from .persistence import load
+    if args.output == "-":  # the usual name of standard output, not a file named "-"
+        args.output = None
     check_outputs([("-o", args.output, "output")], [args.model, args.data])
     net = load(args.model, backend=args.backend, device=args.device)
     classifier = net.task.is_classifier

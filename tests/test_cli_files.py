@@ -243,6 +243,21 @@ def test_predictions_read_back_as_the_same_numbers(tmp_path, dtype):
     one_error_line(r[2], "no column 'nope'")
 
 
+def test_predictions_to_dash_go_to_standard_output(tmp_path, monkeypatch):
+    """``-o -`` is standard output, as for other command-line tools: no file named "-"."""
+    monkeypatch.chdir(tmp_path)
+    rows = [[float(i), float(i % 3)] for i in range(30)]
+    data = write_csv(tmp_path / "d.csv", ["x", "k"], rows)
+    r = run_many(["train", data, "--target", "k", "--task", "regress", "--epochs", "2",
+                  "-o", tmp_path / "m.npz", *QUIET],
+                 ["predict", tmp_path / "m.npz", data, "-o", "-"],
+                 ["predict", tmp_path / "m.npz", data])
+    ok(r[0])
+    assert ok(r[1]).stdout == ok(r[2]).stdout
+    assert r[1].stdout.splitlines()[0] == "prediction" and len(r[1].stdout.splitlines()) == 31
+    assert not (tmp_path / "-").exists()
+
+
 # --- 4. say what was done -----------------------------------------------------------------
 
 def test_validation_is_said_and_never_silent(tmp_path):
