@@ -4,8 +4,10 @@ Everything here runs before any data is touched: a bad argument is a
 ValueError/TypeError naming it, and nothing has changed yet.
 """
 import difflib
+import functools
 import hashlib
 import inspect
+import json
 import math
 import numbers
 import os
@@ -20,6 +22,7 @@ from ._backend import (BACKENDS, backend_of, float_dtype, is_array, namespace_na
                        resolve_backend)
 from ._description import _short, sizes_problem
 from ._files import check_target
+from ._fingerprint import readable
 from .activations import check_activation
 from .initializers import INITIALIZERS
 from .model import Network
@@ -265,9 +268,11 @@ def run_facts(opts, backend, dtype, X, y):
 def _text(value):
     """A value as the same text on every rank: functions, classes and objects without
     a repr of their own by their name (not by their address, which differs)."""
-    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType,
-                          types.MethodType)):
+    if isinstance(value, type):
         return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}"
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                          functools.partial)):  # by its code and constants, as a resume
+        return json.dumps(readable(value), sort_keys=True)
     text = repr(value)
     if " at 0x" in text:
         kind = type(value)

@@ -545,8 +545,8 @@ def targets(path, column, texts, row, task, infer_task, decimal="."):
     is the file's row number of text ``i``, for a message.
 
     Regression: float64. Classification: int64 where every label is written as
-    an integer ("7", not "007", "7.0" or "1e19"), else the labels as written,
-    so that "007" and "7" stay two classes.
+    a whole number ("7" or "7.0", not "007", "+7" or "1e19"), else the labels as
+    written, so that "007" and "7" stay two classes.
     """
     # each distinct text is parsed once (a target has few, or is read in linear time)
     codes, distinct = _pandas().factorize(np.asarray(texts, dtype=object))
@@ -569,18 +569,23 @@ def targets(path, column, texts, row, task, infer_task, decimal="."):
                          f"{_short(texts[bad[0]])} is not a finite number")
     if (task or infer_task(values)) == "regress":
         return values
-    labels = _labels(distinct)
+    labels = _labels(numbers)
     return labels[codes] if labels.dtype == np.int64 else texts
 
 
 def _labels(texts):
+    """int64 labels where every text spells a whole number plainly: "7", or "7.0" as a
+    column of floats writes it (the same classes as an array of 0.0/1.0 gives); else
+    the texts as written ("007", "+7", "1_0", "1e1", beyond int64)."""
     try:
-        whole = [int(t) for t in texts.tolist()]
+        values = [float(t) for t in texts.tolist()]
     except ValueError:
         return texts
-    if any(str(i) != t for i, t in zip(whole, texts.tolist())) or not (
-            -2 ** 63 <= min(whole) and max(whole) < 2 ** 63):
-        return texts  # "007", "+7", "1_0", or beyond int64: kept as written
+    if not all(v == v and abs(v) < 2 ** 63 and v == int(v) for v in values):
+        return texts
+    whole = [int(v) for v in values]
+    if any(t not in (str(i), f"{i}.0") for i, t in zip(whole, texts.tolist())):
+        return texts
     return np.array(whole, dtype=np.int64)
 
 

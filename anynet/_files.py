@@ -112,6 +112,9 @@ def check_outputs(outputs, inputs):
     for option, path, what in outputs:
         if path is None:
             continue
+        if os.fspath(path) == "-":  # standard output's usual name: not for a binary file
+            raise ValueError(f"{option} -: this command writes a file there, not to "
+                             f"standard output; give a file name")
         check_target(path, what)
         for source in inputs:
             if _same_file(path, source):

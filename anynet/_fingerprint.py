@@ -12,6 +12,7 @@ The fingerprint is JSON in readable form (numbers, strings, lists; arrays and
 networks as digests with their shapes), written into the checkpoint's
 ``training.run``; :func:`differences` names each field where two differ.
 """
+import functools
 import hashlib
 import inspect
 import json
@@ -78,8 +79,10 @@ def run_fingerprint(function, opts, *, network, optimizer, task, dtype, data):
         elif name == "lr_schedule":  # a name and the object it names are one schedule
             value = make_schedule(value)
         elif name == "network" and value is not None:
+            # its configuration and scalings, not its weights: the run updates the
+            # network it was given in place, so a resume (after a Ctrl-C, or for more
+            # epochs) is given the weights that run trained, and takes the checkpoint's
             value = {"config": value.config,
-                     "parameters": digest([value[k] for k in value]),
                      "input_scaling": None if value.input_scaling is None
                      else digest(list(value.input_scaling)),
                      "target_scaling": None if value.target_scaling is None
@@ -177,6 +180,10 @@ def readable(value, depth=0):
     if hasattr(value, "hyperparameters"):  # an Optimizer
         return {"class": f"{cls.__module__}.{cls.__qualname__}",
                 "settings": readable(value.hyperparameters(), depth + 1)}
+    if isinstance(value, functools.partial):  # the function and what it is given
+        return {"partial": readable(value.func, depth + 1),
+                "args": readable(list(value.args), depth + 1),
+                "keywords": readable(dict(value.keywords), depth + 1)}
     if inspect.isfunction(value) or inspect.ismethod(value) or inspect.isbuiltin(value):
         return _function(value)
     # a Schedule or another object: its public settings
@@ -195,16 +202,20 @@ def _function(f):
     code = getattr(inspect.unwrap(getattr(f, "__func__", f)), "__code__", None)
     if code is None:  # a builtin: its name says it
         return {"function": name}
-    cells = []
-    for cell in getattr(getattr(f, "__func__", f), "__closure__", None) or ():
+    function = getattr(f, "__func__", f)
+    values = []
+    for cell in getattr(function, "__closure__", None) or ():
         try:
-            value = cell.cell_contents
+            values.append(cell.cell_contents)
         except ValueError:  # an empty cell
-            value = None
-        simple = value is None or isinstance(value, (bool, str, numbers.Number))
-        cells.append(readable(value) if simple else type(value).__qualname__)
+            values.append(None)
+    # default arguments are constants of the function too: k=0.5 against k=0.99
+    values += list(getattr(function, "__defaults__", None) or ())
+    values += [v for _, v in sorted((getattr(function, "__kwdefaults__", None) or {}).items())]
+    simple = [readable(v) if v is None or isinstance(v, (bool, str, numbers.Number))
+              else type(v).__qualname__ for v in values]
     h = hashlib.sha256(_code(code).encode())
-    h.update(repr(cells).encode())
+    h.update(repr(simple).encode())
     return {"function": name, "code": h.hexdigest()[:16]}
 
 

@@ -67,8 +67,10 @@ def scale_inputs(g, x, scaling, dtype):
     if scaling is None:
         return x
     mean, scale = scaling
-    centred = g.node("Sub", [x, g.constant("input_mean", _row(mean, dtype))], "centred")
-    return g.node("Div", [centred, g.constant("input_scale", _row(scale, dtype))],
+    centred = g.node("Sub", [x, g.constant("input_mean", _row(mean, dtype, "input mean"))],
+                     "centred")
+    scale = _row(scale, dtype, "input scale", divisor=True)
+    return g.node("Div", [centred, g.constant("input_scale", scale)],
                   "standardized")
 
 
@@ -76,8 +78,8 @@ def forward(g, x, layers, dtype):
     """The output layer's activations for input ``x``: layers of (W, b, activation)."""
     a = x
     for i, (W, b, activation) in enumerate(layers, start=1):
-        z = g.node("Gemm", [a, g.constant(f"W{i}", np.asarray(W, dtype=dtype)),
-                            g.constant(f"b{i}", np.reshape(np.asarray(b, dtype=dtype),
+        z = g.node("Gemm", [a, g.constant(f"W{i}", _cast(W, dtype, f"W{i}")),
+                            g.constant(f"b{i}", np.reshape(_cast(b, dtype, f"b{i}"),
                                                            (-1,)))], f"z{i}")
         emit = OUTPUT_ACTIVATIONS.get(activation) if i == len(layers) else None
         a = (emit or ACTIVATIONS[activation])(g, z, dtype, f"a{i}")
@@ -89,12 +91,30 @@ def scale_targets(g, p, scaling, dtype):
     if scaling is None:
         return p
     mean, scale = scaling
-    scaled = g.node("Mul", [p, g.constant("target_scale", _row(scale, dtype))], "scaled")
-    return g.node("Add", [scaled, g.constant("target_mean", _row(mean, dtype))], "rescaled")
+    scaled = g.node("Mul", [p, g.constant("target_scale", _row(scale, dtype, "target scale"))],
+                    "scaled")
+    return g.node("Add", [scaled, g.constant("target_mean", _row(mean, dtype, "target mean"))],
+                  "rescaled")
 
 
-def _row(a, dtype):
-    return np.reshape(np.asarray(a, dtype=dtype), (1, -1))
+def _row(a, dtype, name, divisor=False):
+    return np.reshape(_cast(a, dtype, name, divisor), (1, -1))
+
+
+def _cast(a, dtype, name, divisor=False):
+    """``a`` as ``dtype``, checked after the cast (as ``anynet.load`` checks): a float64
+    network's 1e39 is inf in a float32 graph, and a scale of 1e-46 is 0 there, which
+    would give a graph that disagrees with ``predict`` in silence."""
+    with np.errstate(over="ignore", under="ignore"):
+        cast = np.asarray(a, dtype=dtype)
+    bad = not np.all(np.isfinite(cast))
+    if divisor and not bad:
+        bad = bool(np.any(np.abs(cast) < np.finfo(cast.dtype).tiny))
+    if bad:
+        raise ValueError(f"the network's {name} holds values that are not finite"
+                         f"{' (or are 0 or subnormal)' if divisor else ''} in {cast.dtype}, "
+                         f"beyond its range; export with dtype='float64'")
+    return cast
 
 
 def _scalar(g, name, value, dtype):

@@ -47,7 +47,7 @@ def task_and_reason(y, name="the target"):
                            f"labels"
     if y.dtype.kind == "f" and not np.all(y == np.round(y)):
         example = y.ravel()[np.flatnonzero(y.ravel() != np.round(y.ravel()))[0]]
-        return "regress", f"{name} holds numbers with fractions (e.g. {example:g})"
+        return "regress", f"{name} holds numbers with fractions (e.g. {example})"
     k, n = len(np.unique(y)), len(y)
     if k <= FEW_CLASSES:
         return "classify", f"{name} holds {k} distinct whole numbers (at most " \

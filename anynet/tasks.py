@@ -281,6 +281,13 @@ def class_indices(y, task, name="y"):
     shape (n_samples,), or for a multi-label task a 0/1 matrix (n_samples, n_outputs)."""
     encoded = encode_targets(y, task, name)
     if task.kind.classes_by == "threshold":
+        # 0/1 (or a probability, read at 0.5): a 7 or a 5 is no class of this network,
+        # as an unknown label is none of an argmax network's
+        outside = ~((encoded >= 0) & (encoded <= 1))
+        if np.any(outside):
+            raise ValueError(f"{name} holds labels the network does not know: "
+                             f"{sorted(set(np.asarray(encoded)[outside].tolist()))[:5]}; "
+                             f"its classes are {list(task.classes)}")
         if task.multilabel:
             if encoded.ndim != 2 or encoded.shape[1] != task.n_outputs:
                 raise ValueError(f"{name} must have shape (n_samples, {task.n_outputs}) "

@@ -355,7 +355,9 @@ class _Run:
         optimizer = run_optimizer(self.opts)
         if isinstance(optimizer, LBFGS):  # its pairs (s, y), and x, g, d and a trial's x, g
             copies, rows = 3 + 2 * optimizer.history_size + 5, self.data.n_total
-        else:  # L-BFGS evaluates every row at once; a step, one batch
+            if _checks.is_sparse(self.data.X):  # evaluated by dense chunks of rows
+                rows = min(rows, CHUNK_ROWS)
+        else:  # L-BFGS evaluates every row at once (a sparse X by chunks); a step, one batch
             copies = 3 + len(optimizer.state_names)
             rows = min(self.opts.batch_size, self.data.n_total)
         itemsize = 8 if dtype == "float64" else 4

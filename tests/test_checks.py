@@ -431,3 +431,30 @@ def test_load_says_when_it_may_not_read_the_file(tmp_path, monkeypatch):
         monkeypatch.setattr(os, "open", refuse(real_os_open))
     with pytest.raises(ValueError, match=f"^{path}: cannot (read|open) it: Permission denied$"):
         anynet.load(path)
+
+
+def test_lbfgs_on_a_sparse_x_is_estimated_by_its_dense_chunks(monkeypatch):
+    """L-BFGS makes a sparse X dense CHUNK_ROWS rows at a time: its estimate counts one
+    chunk's activations, not the whole X made dense (200,000 x 50,000 would be 75 GiB)."""
+    sp = pytest.importorskip("scipy.sparse")
+    from anynet import _checks
+    rng = np.random.default_rng(0)
+    n, f = 200_000, 50_000
+    cols = rng.integers(0, f, size=n)
+    X = sp.csr_matrix((rng.random(n) + 0.5, (np.arange(n), cols)), shape=(n, f))
+    estimates = []
+
+    class Estimated(Exception):
+        pass
+
+    def record(backend, nbytes, what, advice):
+        estimates.append(nbytes)
+        raise Estimated
+
+    monkeypatch.setattr(_checks, "fits_in_memory", record)
+    for optimizer in ("lbfgs", "adam"):
+        with pytest.raises(Estimated):
+            anynet.train(X, cols % 2, hidden=(10,), epochs=1, optimizer=optimizer,
+                         batch_size=256, verbose=False, backend="numpy")
+    chunk = 2 * _checks.CHUNK_ROWS * (f + 10 + 1) * 4
+    assert chunk < estimates[0] < chunk + (1 << 30) and estimates[1] < estimates[0]

@@ -256,6 +256,16 @@ def test_predictions_to_dash_go_to_standard_output(tmp_path, monkeypatch):
     assert ok(r[1]).stdout == ok(r[2]).stdout
     assert r[1].stdout.splitlines()[0] == "prediction" and len(r[1].stdout.splitlines()) == 31
     assert not (tmp_path / "-").exists()
+    # a model, a plot or an ONNX graph is a file: "-" is refused, not made a file
+    r = run_many(["train", data, "--target", "k", "--task", "regress", "--epochs", "2",
+                  "-o", "-", *QUIET],
+                 ["train", data, "--target", "k", "--task", "regress", "--epochs", "2",
+                  "-o", tmp_path / "n.npz", "--plot", "-", *QUIET],
+                 ["export", tmp_path / "m.npz", "-o", "-"])
+    one_error_line(r[0], "-o -: this command writes a file there")
+    one_error_line(r[1], "--plot -: this command writes a file there")
+    one_error_line(r[2], "-o -: this command writes a file there")
+    assert not (tmp_path / "-").exists() and not (tmp_path / "n.npz").exists()
 
 
 # --- 4. say what was done -----------------------------------------------------------------

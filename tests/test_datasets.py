@@ -119,6 +119,22 @@ def test_labels_stay_as_written(tmp_path):
     assert datasets.load_csv(path, "t")[1].tolist() == [-3, 12, 0]
 
 
+@pytest.mark.parametrize("written, sep, decimal", [
+    (["0.0", "1.0"], ",", "."), (["0", "1.0"], ",", "."), (["0,0", "1,0"], ";", ","),
+    (["-2.0", "5.0", "7"], ",", ".")])
+def test_whole_numbers_written_as_floats_are_the_classes_an_array_gives(tmp_path, written,
+                                                                         sep, decimal):
+    """A column of floats writes 1 as "1.0": the same classes as the array of the same
+    numbers (a model trained on the CSV then scores the .npz of the same data)."""
+    path = tmp_path / "f.csv"
+    rows = [f"{i}{sep}{written[i % len(written)]}" for i in range(12)]
+    path.write_text(f"a{sep}t\n" + "\n".join(rows) + "\n")
+    y = datasets.load_csv(path, "t", sep=sep, decimal=decimal, task="classify")[1]
+    numbers = [float(w.replace(",", ".")) for w in written]
+    assert y.dtype == np.int64
+    assert y.tolist() == [int(numbers[i % len(written)]) for i in range(12)]
+
+
 @pytest.mark.parametrize("text, task, message", [
     ("a,t\n1,2\n2,nan\n3,4\n", None, r"row 3, column 't': the target 'nan' is not a finite"),
     ("a,t\n1,2\n2,-inf\n", "classify", r"row 3, column 't': the target '-inf'"),

@@ -275,6 +275,27 @@ def test_bad_dtypes_are_refused(dtype):
         anynet.to_onnx(network("mse", 1, "relu"), dtype=dtype)
 
 
+@pytest.mark.parametrize("where, value, name", [
+    ("W2", 1e39, "W2"), ("b1", -3.5e38, "b1"), ("input.mean", 1e40, "input mean"),
+    ("input.scale", 1e-46, "input scale"), ("input.scale", 1e-40, "input scale"),
+    ("target.scale", 1e39, "target scale")])
+def test_values_beyond_float32_are_refused_not_exported_as_inf(where, value, name):
+    """A float64 network exported as float32 is checked after the cast, as ``load``
+    checks: a 1e39 weight (inf) or a 1e-46 scale (0) would make the graph disagree with
+    ``predict`` in silence. In float64 the same network exports and agrees."""
+    net = scaled(network("mse", 1, "tanh"), inputs=True, targets=True)
+    if where.startswith(("input", "target")):
+        which = net.input_scaling if where.startswith("input") else net.target_scaling
+        which[0 if where.endswith("mean") else 1][0, 0] = value
+    else:
+        net[where][0, 0] = value
+    with pytest.raises(ValueError, match=f"the network's {name} holds values that are not "
+                                         f"finite.* in float32.*dtype='float64'"):
+        anynet.to_onnx(net)
+    X = np.random.default_rng(3).standard_normal((5, 4))
+    assert_close(run(anynet.to_onnx(net, dtype="float64"), X)["output"], expected(net, X), 1e-12)
+
+
 def test_what_is_not_a_model_is_refused():
     with pytest.raises(TypeError, match="anynet Network"):
         anynet.to_onnx({"W1": np.ones((2, 2))})

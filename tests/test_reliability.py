@@ -1,4 +1,5 @@
 """Training that survives: divergence, checkpoints and resume, Ctrl-C, SIGKILL."""
+import functools
 import json
 import signal
 import subprocess
@@ -334,6 +335,50 @@ def test_a_callable_schedule_is_known_by_its_code(tmp_path):
                      checkpoint=path, resume=True)
     anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=scaled(0.5), checkpoint=path,
                  resume=True)
+
+
+def _decay(epoch, base_lr, history, k=0.5):
+    return base_lr * k ** epoch
+
+
+@pytest.mark.parametrize("make", [
+    lambda k: functools.partial(_decay, k=k),  # a partial: its arguments
+    lambda k: functools.partial(_decay, k=k) if k == 0.5 else functools.partial(_decay),
+    lambda k: (lambda e, lr, h, k=k: lr * k ** e),  # a default argument is a constant too
+    lambda k: (lambda e, lr, h, *, k=k: lr * k ** e)])
+def test_a_schedule_is_known_by_its_constants_however_it_holds_them(tmp_path, make):
+    """The schedule with another constant is another run, whether the constant is
+    closed over, a default argument or a partial's; the same one resumes. Under MPI
+    the ranks compare the same record (``_arguments._text``)."""
+    from anynet._arguments import _text
+    path = tmp_path / "run.npz"
+    anynet.train(_Xf, _yf, **_BASE, lr_schedule=make(0.5), checkpoint=path)
+    assert _text(make(0.5)) == _text(make(0.5)) != _text(make(0.99))
+    with pytest.raises(ValueError, match="options.lr_schedule"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=make(0.99),
+                     checkpoint=path, resume=True)
+    anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), lr_schedule=make(0.5), checkpoint=path,
+                 resume=True)
+
+
+def test_a_warm_started_run_resumes_with_the_network_it_was_given(tmp_path):
+    """``network=net`` trains ``net`` in place; the same call with ``resume=True`` (more
+    epochs) continues the checkpoint, exactly as one uninterrupted run."""
+    import copy
+    path = tmp_path / "run.npz"
+    net = anynet.train(_Xf, _yf, **_BASE, seed=3)
+    start = copy.deepcopy(net)
+    anynet.train(_Xf, _yf, **dict(_BASE, epochs=2), network=net, checkpoint=path)
+    resumed = anynet.train(_Xf, _yf, **dict(_BASE, epochs=4), network=net, checkpoint=path,
+                           resume=True)
+    whole = anynet.train(_Xf, _yf, **dict(_BASE, epochs=4), network=start)
+    for key in whole:
+        np.testing.assert_array_equal(resumed[key], whole[key])
+    other = anynet.initialize_network([4, 7, 3], activation="relu", output_activation="softmax",
+                                      loss="cross_entropy", seed=0)
+    with pytest.raises(ValueError, match="options.network.config"):
+        anynet.train(_Xf, _yf, **dict(_BASE, epochs=5), network=other, checkpoint=path,
+                     resume=True)
 
 
 def test_a_checkpoint_of_an_earlier_anynet_is_refused_with_the_reason(tmp_path):

@@ -376,3 +376,21 @@ def test_bad_validation_data():
         _quiet(X_XOR, Y_XOR, validation_data=(np.ones((2, 2)), [[0]]))
     with pytest.raises(ValueError, match="leaves no training samples"):
         _quiet(X_XOR[:2], [0, 1], validation_split=0.99)
+
+
+@pytest.mark.parametrize("labels", [lambda y: y * 7, lambda y: y + 5, lambda y: y - 1,
+                                    lambda y: y + 0.5])
+def test_a_binary_network_scores_only_its_own_classes(labels):
+    """A 0/1 (sigmoid) network refuses labels it does not know when scoring, as an
+    argmax network does: 7 is no class of it, rather than class 1."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    net = _quiet(X, y, epochs=2, loss="binary_cross_entropy")
+    assert net.task.kind.classes_by == "threshold"
+    assert 0.0 <= net.score(X, y) <= 1.0
+    assert net.score(X, y * 0.9) == net.score(X, y)  # a probability is read at 0.5
+    with pytest.raises(ValueError, match="labels the network does not know"):
+        net.score(X, labels(y))
+    with pytest.raises(ValueError, match="NaN"):
+        net.score(X, np.where(y == 1, np.nan, 0.0))
