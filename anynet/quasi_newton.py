@@ -110,6 +110,14 @@ class LBFGS:
         self._memory = ()  # (s, y, 1 / s.y), oldest first; s and y on the device
         self._gamma = None  # s.y / y.y of the newest pair: H0's scale (a 0-d array)
 
+    def release(self):
+        """Let go of the run's arrays once it has ended (x, g and the pairs: about
+        2 * history_size + 2 vectors as large as the parameters), keeping what it
+        reports (``status``, ``n_iter``, ``n_evals``, ``f``): a trained network keeps
+        its weights alone, and no array of them is also the optimizer's."""
+        self.x = self.g = None
+        self._memory, self._gamma = (), None
+
     def __repr__(self):
         return arguments_repr(self)
 

@@ -651,6 +651,8 @@ class _Run:
         """The trained network (the best weights under early stopping); a warm-started
         network takes its arrays, history and optimizer only now."""
         state, net = self.state, self._result()
+        if self.lbfgs:  # its pairs are of no use to the trained network
+            state.optimizer.release()
         if state.best is not None and state.best[1]:
             net.update(state.best[1])
         # a report of the stopping rule's end state (RunState owns it)

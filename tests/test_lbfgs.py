@@ -500,3 +500,22 @@ def test_a_non_finite_start_stops_without_searching(numpy_backend):
         return xp.sum(x) * math.nan, x
     lbfgs, _ = run(xp, nan, on(numpy_backend, [1.0, 2.0]))
     assert (lbfgs.status, lbfgs.n_iter, len(calls)) == ("line_search", 0, 1)
+
+
+def test_a_trained_network_keeps_its_weights_not_the_runs_memory():
+    """After the run, ``net.optimizer`` reports (status, counts, loss) but holds no
+    pairs, no x and no g: the network's weights have one owner, and take no more
+    memory than themselves."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    net = anynet.train(X, y, hidden=(8,), optimizer="lbfgs", epochs=15, backend="numpy",
+                       dtype="float64", verbose=False)
+    lbfgs = net.optimizer
+    assert lbfgs.n_iter == 15 and lbfgs.n_evals >= 15 and np.isfinite(lbfgs.f)
+    assert lbfgs.x is None and lbfgs.g is None and lbfgs._memory == ()
+    before = {k: np.array(v) for k, v in net.items()}
+    net["W1"][0, 0] += 1.0  # a hand edit reaches the network alone
+    assert net["W1"][0, 0] == before["W1"][0, 0] + 1.0
+    again = anynet.train(X, y, network=net, optimizer=lbfgs, epochs=3, verbose=False)
+    assert again.optimizer.n_iter == 3  # the next run starts its own memory
