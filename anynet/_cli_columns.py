@@ -21,6 +21,8 @@ the record (``features`` and ``target`` in the metadata) and models saved
 from Python (no metadata) are read as they were, except that a .npy model's
 ``--target`` index is honoured rather than assumed last.
 """
+import re
+
 import numpy as np
 
 from . import _csv, _tables
@@ -152,9 +154,15 @@ MANY_CATEGORIES = 20
 def _categories(table, j, name):
     """The categories of the text column ``j``; a ValueError for text that is no
     category: numbers with the other decimal mark, or ids (one per row or so)."""
+    example = table.text(j, 0)
+    grouped = re.fullmatch(r"[+-]?\d{1,3}([,.])\d{3}(\1\d{3})+", example.strip())
+    if grouped:  # "1,000,016": two groups or more cannot be a decimal mark's
+        raise ValueError(f"{table.path}: column {name!r} holds numbers written with "
+                         f"{grouped.group(1)!r} between thousands (e.g. {example!r}), which "
+                         f"anynet does not read; write them without it, or leave the "
+                         f"column out with --drop {name}")
     other = "," if table.decimal == "." else "."
     if table.numeric_share(j, decimal=other) >= NUMERIC_SHARE:
-        example = table.text(j, 0)
         raise ValueError(f"{table.path}: column {name!r} holds numbers written with "
                          f"{other!r} as the decimal mark (e.g. {example!r}): give "
                          f"--decimal {other}")

@@ -354,6 +354,20 @@ def test_sep_and_decimal_overrides(tmp_path):
     assert ok(r[4]).stdout == ok(r[5]).stdout
 
 
+@pytest.mark.parametrize("pattern, sep", [("{i},{j:03d},{k:03d}", ","),
+                                          ("{i}.{j:03d}.{k:03d}", ";")])
+def test_thousands_separators_are_named_not_taken_for_a_decimal_mark(tmp_path, pattern, sep):
+    """"1,000,016" is a number with grouping marks: the advice is not --decimal , (which
+    would misread it), but to write it without them or drop the column."""
+    bigs = [pattern.format(i=i, j=100 + i, k=200 + i) for i in range(1, 30)]
+    rows = [[i, f"0.{i}", big, "yes" if i % 2 else "no"] for i, big in enumerate(bigs, 1)]
+    data = write_csv(tmp_path / "t.csv", ["id", "a", "big", "churned"], rows, sep=sep)
+    r = run_many(["train", data, "--target", "churned", "--drop", "id", "-o",
+                  tmp_path / "m.npz", *QUIET])
+    one_error_line(r[0], f"column 'big' holds numbers written with {pattern[3]!r} between "
+                         f"thousands (e.g. {bigs[0]!r})", "--drop big")
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_text_columns_are_one_hot_as_scikit_learn_encodes_them(tmp_path, seed):
     preprocessing = pytest.importorskip("sklearn.preprocessing")
