@@ -116,7 +116,11 @@ class InvScaling(Schedule):
     def __call__(self, epoch, base_lr, history):
         if epoch == 0:
             return base_lr
-        return base_lr / (self.t0 + epoch * self.samples_per_epoch + 1) ** self.power_t
+        return self.rate(base_lr, self.t0 + epoch * self.samples_per_epoch)
+
+    def rate(self, base_lr, samples):
+        """The rate after ``samples`` samples: base_lr / (samples + 1) ** power_t."""
+        return base_lr / (samples + 1) ** self.power_t
 
 
 class Adaptive(Schedule):

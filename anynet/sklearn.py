@@ -403,7 +403,7 @@ class _BaseMLP(BaseEstimator):
         self._no_improvement_count = watch.get("waited", self._no_improvement_count)
         reductions = watch.get("reductions", 0)
         if schedule_name == "invscaling":
-            lr = self._invscaled()
+            lr = InvScaling(self.power_t).rate(float(self.learning_rate_init), self.t_)
         elif schedule_name == "adaptive":
             lr *= _ADAPTIVE.factor ** reductions
         elif not incremental:
@@ -420,10 +420,6 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                           f"reached and the optimization hasn't converged yet.",
                           ConvergenceWarning)
-
-    def _invscaled(self):
-        """The "invscaling" rate after ``t_`` samples: lr / (t_ + 1) ** power_t."""
-        return float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
 
     def _fit_lbfgs(self, X, Y, sample_weight):
         """scikit-learn's L-BFGS fit: SciPy's L-BFGS-B (``anynet.quasi_newton.LBFGS``
@@ -730,10 +726,6 @@ def _host_or_same(a, xp):
     if isinstance(a, np.ndarray) or not is_array(a):
         return np.asarray(a)
     return a if namespace_of(a) is xp else to_numpy(a)
-
-
-def _is_sparse(X):
-    return type(X).__module__.startswith("scipy.sparse")
 
 
 # skl2onnx converts pipelines holding these estimators; registered when (and only
